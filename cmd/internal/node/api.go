@@ -1,0 +1,82 @@
+package node
+
+import (
+	"encoding/json"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+)
+
+func (n *Node) routes() http.Handler {
+	mux := http.NewServeMux()
+	n.whepEP.Register(mux)
+	if n.whipEP != nil {
+		n.whipEP.Register(mux)
+	} else {
+		mux.HandleFunc("POST /whip/{stream}", func(w http.ResponseWriter, r *http.Request) {
+			webrtchttp.WriteError(w, webrtchttp.Errorf(http.StatusNotFound, "this node is a relay: publish to an origin"))
+		})
+	}
+	mux.HandleFunc("GET /api/streams", n.apiStreams)
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
+	mux.HandleFunc("GET /readyz", n.readyz)
+	mux.Handle("GET /metrics", metricsHandler(n.metrics))
+	mux.Handle("GET /", webUI())
+	return webrtchttp.CORS(mux)
+}
+
+func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
+	if !n.ready.Load() {
+		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "draining", RetryAfter: 5 * time.Second})
+		return
+	}
+	_, _ = w.Write([]byte("ready\n"))
+}
+
+// StreamInfo is one entry of GET /api/streams.
+type StreamInfo struct {
+	Name       string      `json:"name"`
+	Origin     string      `json:"origin"`
+	Live       bool        `json:"live"`
+	Viewers    int         `json:"viewers"`
+	BitrateBPS uint64      `json:"bitrate_bps"`
+	Tracks     []TrackInfo `json:"tracks"`
+}
+
+// TrackInfo describes one track of a stream.
+type TrackInfo struct {
+	ID          string `json:"id"`
+	Kind        string `json:"kind"`
+	Codec       string `json:"codec"`
+	Fmtp        string `json:"fmtp,omitempty"`
+	BitrateBPS  uint64 `json:"bitrate_bps"`
+	PacketsIn   uint64 `json:"packets_in"`
+	PacketsOut  uint64 `json:"packets_out"`
+	Dropped     uint64 `json:"dropped"`
+	Subscribers int    `json:"subscribers"`
+}
+
+// Streams describes the node's streams.
+func (n *Node) Streams() []StreamInfo {
+	out := []StreamInfo{}
+	for _, s := range n.reg.Streams() {
+		si := StreamInfo{Name: s.Name(), Origin: n.cfg.NodeID, Live: s.Live(), Tracks: []TrackInfo{}}
+		for _, t := range s.Tracks() {
+			o := t.Out()
+			ti := TrackInfo{ID: t.ID(), Kind: t.Kind().String(), Codec: strings.SplitN(t.Codec().MimeType, "/", 2)[1], Fmtp: t.Codec().Fmtp,
+				BitrateBPS: t.Bitrate(), PacketsIn: t.Stats().PacketsIn.Load(), PacketsOut: o.Packets, Dropped: o.Dropped, Subscribers: t.Subscribers()}
+			si.Tracks = append(si.Tracks, ti)
+			si.BitrateBPS += ti.BitrateBPS
+			si.Viewers = max(si.Viewers, ti.Subscribers)
+		}
+		out = append(out, si)
+	}
+	return out
+}
+
+func (n *Node) apiStreams(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(map[string]any{"node": n.cfg.NodeID, "streams": n.Streams()})
+}

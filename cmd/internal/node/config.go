@@ -1,0 +1,160 @@
+// Package node assembles a relaymesh node (its listeners, sources and
+// subscribers) from a Config. The mains under cmd/ are thin wrappers.
+package node
+
+import (
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/config"
+)
+
+// Config is every setting of a node. Each field is a flag (see Flags), so it
+// can also come from RELAYMESH_<NAME> or the -config YAML file.
+type Config struct {
+	ConfigFile       string
+	HTTP             string
+	WebRTCUDP        string
+	WebRTCTCP        string
+	PublicIP         string
+	NodeID           string
+	Zone             string
+	NATS             string
+	NATSListen       string
+	PublishToken     string
+	ICEServers       string
+	KeyframeInterval time.Duration
+	ReconnectGrace   time.Duration
+	ConnectTimeout   time.Duration
+	DrainTimeout     time.Duration
+	MaxSessions      int
+	LogFormat        string
+	LogLevel         string
+	CheckConfig      bool
+}
+
+// Flags registers the node's flags on fs with their defaults.
+func (c *Config) Flags(fs *flag.FlagSet) {
+	host, _ := os.Hostname()
+	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` with settings by flag name (flags > env > file > defaults)")
+	fs.StringVar(&c.HTTP, "http", ":8080", "HTTP `address` for WHIP, WHEP, API, metrics and the web UI")
+	fs.StringVar(&c.WebRTCUDP, "webrtc-udp", ":8189", "the one UDP `address` carrying all ICE/DTLS/SRTP traffic")
+	fs.StringVar(&c.WebRTCTCP, "webrtc-tcp", "", "TCP `address` for ICE-TCP passive candidates (off when empty)")
+	fs.StringVar(&c.PublicIP, "public-ip", "", "comma-separated `IPs` to advertise as host candidates (NAT 1:1, Kubernetes node IP)")
+	fs.StringVar(&c.NodeID, "node-id", host, "unique node `name` in the cluster")
+	fs.StringVar(&c.Zone, "zone", "default", "placement `zone`: children prefer parents in their own zone")
+	fs.StringVar(&c.NATS, "nats", "", "external NATS `URL`; when empty an embedded NATS server starts")
+	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS server on this `address` (off when empty)")
+	fs.StringVar(&c.PublishToken, "publish-token", "", "when set, publishers must present this `token` (WHIP: Authorization: Bearer)")
+	fs.StringVar(&c.ICEServers, "ice-servers", "", "comma-separated STUN/TURN `URLs` advertised to clients in Link headers")
+	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 500*time.Millisecond, "at most one keyframe request per `interval` goes to a publisher")
+	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", 10*time.Second, "how long a stream waits for its publisher to come back; viewers stay connected meanwhile")
+	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 15*time.Second, "a session whose ICE/DTLS has not completed by then is closed")
+	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "on the first SIGTERM/SIGINT, how long to wait for sessions to end before closing them")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
+	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
+	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration and exit (0 when valid)")
+}
+
+// Load parses args, the environment and the config file into c.
+func Load(name string, args []string, stderr io.Writer) (*Config, error) {
+	c := &Config{}
+	fs := flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	c.Flags(fs)
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: %s [flags]\n\nEvery flag can also be set as %sNAME (e.g. -webrtc-udp as %s)\nor as a key of the -config YAML file. Flags:\n\n",
+			name, config.EnvPrefix, config.EnvName("webrtc-udp"))
+		fs.PrintDefaults()
+	}
+	if err := config.Load(fs, args, os.LookupEnv); err != nil {
+		return nil, err
+	}
+	return c, c.Validate()
+}
+
+// Validate checks the settings together; each error says what to change.
+func (c *Config) Validate() error {
+	var errs []error
+	addr := func(flagName, v string, optional bool) {
+		if v == "" && optional {
+			return
+		}
+		if _, _, err := net.SplitHostPort(v); err != nil {
+			errs = append(errs, fmt.Errorf("-%s %q: want host:port or :port", flagName, v))
+		}
+	}
+	addr("http", c.HTTP, false)
+	addr("webrtc-udp", c.WebRTCUDP, false)
+	addr("webrtc-tcp", c.WebRTCTCP, true)
+	addr("nats-listen", c.NATSListen, true)
+	for _, ip := range c.PublicIPs() {
+		if net.ParseIP(ip) == nil {
+			errs = append(errs, fmt.Errorf("-public-ip %q is not an IP address", ip))
+		}
+	}
+	if c.NodeID == "" {
+		errs = append(errs, errors.New("-node-id is empty"))
+	}
+	if c.NATS != "" && c.NATSListen != "" {
+		errs = append(errs, errors.New("-nats-listen exposes the embedded server, which does not run when -nats is set"))
+	}
+	for _, u := range c.ICEServerList() {
+		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {
+			errs = append(errs, fmt.Errorf("-ice-servers %q: want stun:, turn: or turns: URLs", u))
+		}
+	}
+	if c.KeyframeInterval < 10*time.Millisecond {
+		errs = append(errs, fmt.Errorf("-keyframe-interval %s is below 10ms", c.KeyframeInterval))
+	}
+	if c.ReconnectGrace <= 0 || c.ConnectTimeout <= 0 || c.DrainTimeout < 0 {
+		errs = append(errs, errors.New("-reconnect-grace and -connect-timeout must be positive, -drain-timeout not negative"))
+	}
+	if c.MaxSessions < 1 {
+		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))
+	}
+	if c.LogFormat != "text" && c.LogFormat != "json" {
+		errs = append(errs, fmt.Errorf("-log-format %q: want text or json", c.LogFormat))
+	}
+	var lvl slog.Level
+	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
+		errs = append(errs, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.LogLevel))
+	}
+	return errors.Join(errs...)
+}
+
+// PublicIPs splits -public-ip.
+func (c *Config) PublicIPs() []string { return splitList(c.PublicIP) }
+
+// ICEServerList splits -ice-servers.
+func (c *Config) ICEServerList() []string { return splitList(c.ICEServers) }
+
+func splitList(s string) []string {
+	var out []string
+	for _, p := range strings.Split(s, ",") {
+		if p = strings.TrimSpace(p); p != "" {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
+// Logger builds the slog logger the config asks for.
+func (c *Config) Logger(w io.Writer) *slog.Logger {
+	var lvl slog.Level
+	_ = lvl.UnmarshalText([]byte(c.LogLevel))
+	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
+	if c.LogFormat == "json" {
+		h = slog.NewJSONHandler(w, opts)
+	}
+	return slog.New(h).With("node", c.NodeID)
+}

@@ -1,0 +1,274 @@
+package node
+
+import (
+	"context"
+	"io"
+	"net"
+	"net/http"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// startNode runs an origin on loopback with test-friendly timeouts; extra
+// flags override them.
+func startNode(t *testing.T, extra ...string) (*Node, string) {
+	t.Helper()
+	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-node-id", "test-origin",
+		"-connect-timeout", "3s", "-log-level", "warn"}, extra...)
+	cfg, err := Load("origin", args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, RoleOrigin, cfg.Logger(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; n.Close() })
+	return n, "http://" + n.HTTPAddr().String()
+}
+
+type testWriter struct{ t *testing.T }
+
+func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+
+// newHTTPClient returns a client whose idle connections are closed at the
+// end of the test, so no keep-alive goroutine outlives it.
+func newHTTPClient(t *testing.T) *http.Client {
+	tr := &http.Transport{}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 15 * time.Second}
+}
+
+func testMedia(t *testing.T) (video, audio [][]byte) {
+	t.Helper()
+	h264, opus, err := mediatest.Files(mediatest.Small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if video, err = whipclient.AccessUnits(h264); err != nil {
+		t.Fatal(err)
+	}
+	if audio, err = whipclient.OpusPackets(opus); err != nil {
+		t.Fatal(err)
+	}
+	return video, audio
+}
+
+// publisher is a pion WHIP client sending H.264 and Opus.
+type publisher struct {
+	sess         *whipclient.Session
+	video, audio *webrtc.TrackLocalStaticSample
+}
+
+func publish(t *testing.T, hc *http.Client, base, stream string, o whipclient.Options) (*publisher, error) {
+	t.Helper()
+	o.HTTP = hc
+	api, err := whipclient.NewAPI(o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "pub")
+	a, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "pub")
+	for _, tr := range []webrtc.TrackLocal{v, a} {
+		if _, err := pc.AddTransceiverFromTrack(tr, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := whipclient.Offer(ctx, base+"/whip/"+stream, pc, o)
+	if err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	t.Cleanup(func() { _ = pc.Close() })
+	waitConnected(t, pc)
+	return &publisher{sess: sess, video: v, audio: a}, nil
+}
+
+// send plays frames video frames (30 fps) and the matching audio (50 pps).
+func (p *publisher) send(t *testing.T, video, audio [][]byte, frames int) {
+	t.Helper()
+	ctx := context.Background()
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() { defer wg.Done(); _ = whipclient.Play(ctx, p.video, video, time.Second/30, frames) }()
+	go func() { defer wg.Done(); _ = whipclient.Play(ctx, p.audio, audio, 20*time.Millisecond, frames*50/30) }()
+	wg.Wait()
+}
+
+func waitConnected(t *testing.T, pc *webrtc.PeerConnection) {
+	t.Helper()
+	waitUntil(t, 10*time.Second, "peer connected", func() bool {
+		return pc.ConnectionState() == webrtc.PeerConnectionStateConnected
+	})
+}
+
+func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+}
+
+// rx is one received RTP packet's header fields.
+type rx struct {
+	ssrc   uint32
+	seq    uint16
+	ts     uint32
+	marker bool
+	size   int
+}
+
+// viewer is a pion WHEP client that records what it receives.
+type viewer struct {
+	sess    *whipclient.Session
+	mu      sync.Mutex
+	got     map[string][]rx // by kind
+	states  []webrtc.PeerConnectionState
+	wg      sync.WaitGroup
+	ontrack atomic.Int32
+}
+
+func watch(t *testing.T, hc *http.Client, base, stream string) (*viewer, error) {
+	t.Helper()
+	api, err := whipclient.NewAPI(whipclient.Options{HTTP: hc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := &viewer{got: map[string][]rx{}}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		v.mu.Lock()
+		v.states = append(v.states, s)
+		v.mu.Unlock()
+	})
+	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+		v.ontrack.Add(1)
+		v.wg.Add(1)
+		go func() {
+			defer v.wg.Done()
+			kind := tr.Kind().String()
+			for {
+				p, _, err := tr.ReadRTP()
+				if err != nil {
+					return
+				}
+				v.mu.Lock()
+				v.got[kind] = append(v.got[kind], rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload)})
+				v.mu.Unlock()
+			}
+		}()
+	})
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	sess, err := whipclient.Offer(ctx, base+"/whep/"+stream, pc, whipclient.Options{HTTP: hc})
+	if err != nil {
+		_ = pc.Close()
+		return nil, err
+	}
+	v.sess = sess
+	t.Cleanup(func() { _ = pc.Close(); v.wg.Wait() })
+	waitConnected(t, pc)
+	return v, nil
+}
+
+func (v *viewer) packets(kind string) []rx {
+	v.mu.Lock()
+	defer v.mu.Unlock()
+	return append([]rx(nil), v.got[kind]...)
+}
+
+// uniqueSeqs returns the distinct sequence numbers in arrival order, and
+// whether they arrived in order (allowing for wrap-around).
+func uniqueSeqs(ps []rx) (seqs []uint16, inOrder bool) {
+	seen := map[uint16]bool{}
+	inOrder = true
+	for _, p := range ps {
+		if seen[p.seq] {
+			continue
+		}
+		if len(seqs) > 0 && int16(p.seq-seqs[len(seqs)-1]) <= 0 {
+			inOrder = false
+		}
+		seen[p.seq] = true
+		seqs = append(seqs, p.seq)
+	}
+	return seqs, inOrder
+}
+
+// contiguous reports whether seqs are consecutive, allowing wrap-around.
+func contiguous(seqs []uint16) bool {
+	s := append([]uint16(nil), seqs...)
+	sort.Slice(s, func(i, j int) bool { return int16(s[i]-s[0]) < int16(s[j]-s[0]) })
+	for i := 1; i < len(s); i++ {
+		if s[i] != s[i-1]+1 {
+			return false
+		}
+	}
+	return true
+}
+
+func markers(ps []rx) int {
+	seen := map[uint16]bool{}
+	n := 0
+	for _, p := range ps {
+		if p.marker && !seen[p.seq] {
+			n++
+		}
+		seen[p.seq] = true
+	}
+	return n
+}
+
+// unpluggable is a UDP socket whose cable can be pulled: writes vanish and
+// reads are discarded, as when a publisher's network goes away without a
+// goodbye (no DTLS close_notify, no DELETE).
+type unpluggable struct {
+	net.PacketConn
+	pulled atomic.Bool
+}
+
+func (u *unpluggable) WriteTo(b []byte, addr net.Addr) (int, error) {
+	if u.pulled.Load() {
+		return len(b), nil
+	}
+	return u.PacketConn.WriteTo(b, addr)
+}
+
+func (u *unpluggable) ReadFrom(b []byte) (int, net.Addr, error) {
+	for {
+		n, a, err := u.PacketConn.ReadFrom(b)
+		if err != nil || !u.pulled.Load() {
+			return n, a, err
+		}
+	}
+}

@@ -1,0 +1,188 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest/whip"
+	"github.com/relaymesh/relaymesh/internal/rtc"
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/topology/control"
+)
+
+// Role is what a node does in the cluster.
+type Role string
+
+// The roles.
+const (
+	RoleOrigin Role = "origin"
+	RoleRelay  Role = "relay"
+)
+
+// Node is one running relaymesh process. Lifecycle: New (opens every socket)
+// → Run (serves until ctx ends) → Drain → Close.
+type Node struct {
+	cfg   *Config
+	role  Role
+	log   *slog.Logger
+	start time.Time
+
+	reg     *fanout.Registry
+	engine  *rtc.Engine
+	plane   *control.Plane
+	whip    *whip.Source
+	whep    *whep
+	whipEP  *webrtchttp.Endpoint
+	whepEP  *webrtchttp.Endpoint
+	metrics *prometheus.Registry
+
+	httpLn  net.Listener
+	httpSrv *http.Server
+
+	draining atomic.Bool
+	ready    atomic.Bool
+}
+
+// New opens the node's sockets and control plane; nothing is served until
+// Run.
+func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
+	n = &Node{cfg: cfg, role: role, log: log, start: time.Now()}
+	defer func() {
+		if err != nil {
+			n.Close()
+		}
+	}()
+	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval})
+	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: cfg.PublicIPs(), Logger: log}); err != nil {
+		return nil, err
+	}
+	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID}); err != nil {
+		return nil, err
+	}
+	n.whep = &whep{reg: n.reg, engine: n.engine, connectTimeout: cfg.ConnectTimeout}
+	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
+	if role == RoleOrigin {
+		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
+			return nil, err
+		}
+		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
+	}
+	n.metrics = newMetrics(n)
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
+	}
+	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	n.ready.Store(true)
+	return n, nil
+}
+
+// limit refuses new sessions past -max-sessions with 503.
+func (n *Node) limit(create webrtchttp.CreateFunc) webrtchttp.CreateFunc {
+	return func(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
+		if n.Sessions() >= n.cfg.MaxSessions {
+			return "", nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("this node is at capacity (%d sessions); try another node", n.cfg.MaxSessions), RetryAfter: 10 * time.Second}
+		}
+		return create(ctx, r, stream, offer, parsed)
+	}
+}
+
+func (n *Node) accepting() bool { return !n.draining.Load() }
+
+// Sessions counts WHIP and WHEP sessions.
+func (n *Node) Sessions() int {
+	s := n.whepEP.Sessions()
+	if n.whipEP != nil {
+		s += n.whipEP.Sessions()
+	}
+	return s
+}
+
+// HTTPAddr is the address the HTTP server listens on.
+func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
+
+// UDPPort is the media port.
+func (n *Node) UDPPort() int { return n.engine.UDPPort() }
+
+// NATSURL is where other nodes reach the embedded NATS server, or "".
+func (n *Node) NATSURL() string { return n.plane.ClientURL() }
+
+// Registry is the node's stream registry.
+func (n *Node) Registry() *fanout.Registry { return n.reg }
+
+// Run serves HTTP until ctx ends, then returns nil; any other end of the
+// server is an error.
+func (n *Node) Run(ctx context.Context) error {
+	errc := make(chan error, 1)
+	go func() { errc <- n.httpSrv.Serve(n.httpLn) }()
+	select {
+	case <-ctx.Done():
+		return nil
+	case err := <-errc:
+		if errors.Is(err, http.ErrServerClosed) {
+			return nil
+		}
+		return err
+	}
+}
+
+// Drain stops taking new sessions and reports not ready, then waits until
+// every session has ended or ctx ends.
+func (n *Node) Drain(ctx context.Context) {
+	n.draining.Store(true)
+	n.ready.Store(false)
+	n.log.Info("draining", "sessions", n.Sessions())
+	t := time.NewTicker(100 * time.Millisecond)
+	defer t.Stop()
+	for n.Sessions() > 0 {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
+}
+
+// Close ends every session and stream and releases every socket. It waits
+// for every goroutine the node started.
+func (n *Node) Close() {
+	n.draining.Store(true)
+	n.ready.Store(false)
+	if n.httpSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = n.httpSrv.Shutdown(ctx)
+		cancel()
+	} else if n.httpLn != nil {
+		_ = n.httpLn.Close()
+	}
+	if n.whipEP != nil {
+		n.whipEP.CloseAll()
+	}
+	if n.whepEP != nil {
+		n.whepEP.CloseAll()
+	}
+	if n.reg != nil {
+		n.reg.Close()
+	}
+	if n.whip != nil {
+		n.whip.Close()
+	}
+	if n.whep != nil {
+		n.whep.wg.Wait()
+	}
+	if n.plane != nil {
+		n.plane.Close()
+	}
+	if n.engine != nil {
+		n.engine.Close()
+	}
+}

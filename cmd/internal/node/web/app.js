@@ -1,0 +1,95 @@
+"use strict";
+
+const $ = (id) => document.getElementById(id);
+const base = location.origin;
+
+// ---- publish ----
+let pub = null;
+$("pub-start").onclick = async () => {
+  const name = $("pub-name").value;
+  $("pub-status").textContent = "asking for camera…";
+  try {
+    const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    $("pub-video").srcObject = media;
+    pub = await publishWHIP(base + "/whip/" + encodeURIComponent(name), media, $("pub-token").value);
+    pub.media = media;
+    $("pub-status").textContent = "connecting…";
+    pub.pc.onconnectionstatechange = () => { $("pub-status").textContent = "publisher " + pub.pc.connectionState; };
+    $("pub-start").disabled = true; $("pub-stop").disabled = false;
+  } catch (e) {
+    $("pub-status").textContent = "failed: " + e.message;
+  }
+};
+$("pub-stop").onclick = async () => {
+  if (!pub) return;
+  await endSession(pub.location);
+  pub.pc.close();
+  pub.media.getTracks().forEach((t) => t.stop());
+  pub = null;
+  $("pub-status").textContent = "stopped";
+  $("pub-start").disabled = false; $("pub-stop").disabled = true;
+};
+
+// ---- watch, with automatic reconnect ----
+let watching = false, viewer = null, retry = null;
+async function connectViewer() {
+  const name = $("watch-name").value;
+  const ms = new MediaStream();
+  $("watch-video").srcObject = ms;
+  try {
+    viewer = await watchWHEP(base + "/whep/" + encodeURIComponent(name), (ev) => ms.addTrack(ev.track));
+    $("watch-status").textContent = "connecting…";
+    viewer.pc.onconnectionstatechange = () => {
+      const st = viewer.pc.connectionState;
+      $("watch-status").textContent = "viewer " + st;
+      if (st === "failed" || st === "closed" || st === "disconnected") scheduleReconnect();
+    };
+  } catch (e) {
+    $("watch-status").textContent = "waiting for the stream (" + e.message + ")";
+    scheduleReconnect();
+  }
+}
+function scheduleReconnect() {
+  if (!watching || retry) return;
+  if (viewer) { endSession(viewer.location); viewer.pc.close(); viewer = null; }
+  retry = setTimeout(() => { retry = null; if (watching) connectViewer(); }, 2000);
+}
+$("watch-start").onclick = () => {
+  watching = true;
+  $("watch-start").disabled = true; $("watch-stop").disabled = false;
+  connectViewer();
+};
+$("watch-stop").onclick = () => {
+  watching = false;
+  clearTimeout(retry); retry = null;
+  if (viewer) { endSession(viewer.location); viewer.pc.close(); viewer = null; }
+  $("watch-status").textContent = "stopped";
+  $("watch-start").disabled = false; $("watch-stop").disabled = true;
+};
+
+// ---- stream list ----
+function fmtRate(bps) { return bps > 1e6 ? (bps / 1e6).toFixed(2) + " Mbit/s" : (bps / 1e3).toFixed(0) + " kbit/s"; }
+async function refresh() {
+  try {
+    const res = await fetch(base + "/api/streams");
+    const data = await res.json();
+    $("node").textContent = "node " + data.node;
+    const rows = data.streams.map((s) => {
+      const tr = document.createElement("tr");
+      const tracks = s.tracks.map((t) => t.kind + " " + t.codec).join(", ");
+      for (const v of [s.name, s.live ? "live" : "waiting for publisher", tracks, s.viewers, fmtRate(s.bitrate_bps)]) {
+        const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
+      }
+      const td = document.createElement("td");
+      const b = document.createElement("button"); b.textContent = "watch";
+      b.onclick = () => { $("watch-name").value = s.name; $("watch-stop").onclick(); $("watch-start").onclick(); };
+      td.appendChild(b); tr.appendChild(td);
+      return tr;
+    });
+    const body = $("stream-rows");
+    body.replaceChildren(...rows);
+    if (!rows.length) body.innerHTML = '<tr><td colspan="6">none yet</td></tr>';
+  } catch (e) { /* server restarting: try again next tick */ }
+}
+refresh();
+setInterval(refresh, 2000);

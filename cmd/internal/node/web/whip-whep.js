@@ -1,0 +1,56 @@
+// Minimal WHIP (RFC 9725) and WHEP clients. Both send a complete offer
+// (candidates gathered, or after a short wait) and read the answer; the
+// session URL from Location is what DELETE ends.
+"use strict";
+
+async function gatherOffer(pc) {
+  const offer = await pc.createOffer();
+  await pc.setLocalDescription(offer);
+  // Our server answers with all its candidates, so the client trickles
+  // nothing: wait for gathering, but no longer than a second.
+  await new Promise((resolve) => {
+    if (pc.iceGatheringState === "complete") return resolve();
+    const t = setTimeout(resolve, 1000);
+    pc.addEventListener("icegatheringstatechange", () => {
+      if (pc.iceGatheringState === "complete") { clearTimeout(t); resolve(); }
+    });
+  });
+  return pc.localDescription.sdp;
+}
+
+async function exchange(url, pc, token) {
+  const headers = { "Content-Type": "application/sdp" };
+  if (token) headers["Authorization"] = "Bearer " + token;
+  const res = await fetch(url, { method: "POST", headers, body: await gatherOffer(pc) });
+  if (res.status !== 201) {
+    throw new Error(res.status + " " + (await res.text()).trim());
+  }
+  const location = new URL(res.headers.get("Location"), url).toString();
+  await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  return location;
+}
+
+// publishWHIP sends stream's tracks; returns { pc, location }.
+async function publishWHIP(url, stream, token) {
+  const pc = new RTCPeerConnection();
+  for (const track of stream.getTracks()) {
+    pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+  }
+  const location = await exchange(url, pc, token);
+  return { pc, location };
+}
+
+// watchWHEP receives audio and video; returns { pc, location }.
+async function watchWHEP(url, onTrack) {
+  const pc = new RTCPeerConnection();
+  pc.addTransceiver("video", { direction: "recvonly" });
+  pc.addTransceiver("audio", { direction: "recvonly" });
+  pc.ontrack = (ev) => onTrack(ev);
+  const location = await exchange(url, pc);
+  return { pc, location };
+}
+
+async function endSession(location) {
+  if (!location) return;
+  try { await fetch(location, { method: "DELETE" }); } catch (e) { /* gone already */ }
+}

@@ -1,0 +1,68 @@
+package fanout
+
+import "time"
+
+// rewriter keeps a track's outgoing sequence numbers and timestamps
+// continuous when its source changes (a publisher that reconnects gets a new
+// SSRC and starts from random numbers, RFC 3550 §5.1). Within one source the
+// publisher's numbering passes through unchanged (translator semantics), so
+// NACKs map one to one. It is used only by the track's read loop.
+type rewriter struct {
+	clockRate uint32
+	started   bool
+	newEpoch  bool
+	srcSSRC   uint32
+	outSSRC   uint32
+	seqOffset uint16
+	tsOffset  uint32
+	lastSeq   uint16
+	lastTS    uint32
+	lastWall  time.Time
+}
+
+// markNewSource makes the next packet start a new epoch even if the SSRC is
+// unchanged (a publisher that reuses its SSRC after reconnecting).
+func (r *rewriter) markNewSource() { r.newEpoch = true }
+
+// rewrite changes h in place so that the outgoing stream continues where the
+// previous source left off: the first packet of a new epoch follows the last
+// sequence number sent, and its timestamp is advanced by the wall-clock time
+// that passed, so a decoder sees a pause rather than a jump.
+func (r *rewriter) rewrite(h *headerFields, now time.Time) {
+	switch {
+	case !r.started:
+		r.started = true
+		r.srcSSRC, r.outSSRC = h.SSRC, h.SSRC
+		r.lastSeq, r.lastTS, r.lastWall = h.Seq-1, h.TS, now
+	case r.newEpoch || h.SSRC != r.srcSSRC:
+		r.newEpoch = false
+		r.srcSSRC = h.SSRC
+		gap := now.Sub(r.lastWall)
+		ticks := uint32(gap.Seconds() * float64(r.clockRate))
+		if ticks == 0 {
+			ticks = 1
+		}
+		r.seqOffset = r.lastSeq + 1 - h.Seq
+		r.tsOffset = r.lastTS + ticks - h.TS
+	}
+	h.Seq += r.seqOffset
+	h.TS += r.tsOffset
+	h.SSRC = r.outSSRC
+	// Track the highest sequence number and newest timestamp, allowing for
+	// reordering and wrap-around (RFC 3550 appendix A.1).
+	if int16(h.Seq-r.lastSeq) > 0 {
+		r.lastSeq = h.Seq
+	}
+	if int32(h.TS-r.lastTS) > 0 {
+		r.lastTS = h.TS
+		r.lastWall = now
+	}
+}
+
+// headerFields are the three fields the rewriter changes, kept apart from
+// rtp.Header so the logic can be tested on its own.
+type headerFields struct {
+	SSRC uint32
+	Seq  uint16
+	TS   uint32
+}

@@ -1,0 +1,158 @@
+package fanout
+
+import (
+	"sync"
+	"time"
+)
+
+// Stream is a named broadcast: the tracks one publisher sends. It outlives a
+// publisher by the registry's linger time, so a publisher that reconnects
+// finds its tracks again and the viewers attached to them keep playing.
+//
+// Lifecycle: created by Registry.Publish → published ⇄ lingering → closed
+// (linger expired or Registry.Close). Methods are safe from any goroutine.
+type Stream struct {
+	name    string
+	reg     *Registry
+	created time.Time
+
+	mu       sync.Mutex
+	tracks   []*Track
+	pub      *Publication // nil while lingering
+	linger   *time.Timer
+	closed   bool
+	lastSeen time.Time
+	done     chan struct{}
+}
+
+// Name is the stream name.
+func (s *Stream) Name() string { return s.name }
+
+// Done is closed when the stream has ended.
+func (s *Stream) Done() <-chan struct{} { return s.done }
+
+// Tracks returns the stream's current tracks.
+func (s *Stream) Tracks() []*Track {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return append([]*Track(nil), s.tracks...)
+}
+
+// Live reports whether a publisher is attached.
+func (s *Stream) Live() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.pub != nil
+}
+
+// Publication is one publisher's hold on a stream. Its methods are safe from
+// any goroutine; End is idempotent.
+type Publication struct {
+	s       *Stream
+	claimed map[*Track]bool
+	ended   bool
+}
+
+// Stream is the publication's stream.
+func (p *Publication) Stream() *Stream { return p.s }
+
+// Track returns the stream's track for (id, kind, codec), creating it if the
+// stream has none. A lingering track with the same identity and codec is
+// reused, which is what keeps viewers playing across a reconnect; one with
+// another codec is closed, since its viewers negotiated the old codec.
+func (p *Publication) Track(params TrackParams) *Track {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != p || s.closed {
+		return nil
+	}
+	if params.KeyframeInterval == 0 {
+		params.KeyframeInterval = s.reg.keyframeInterval
+	}
+	for i, t := range s.tracks {
+		if t.id != params.ID {
+			continue
+		}
+		if t.kind == params.Kind && sameCodec(t.codec, params.Codec) && !p.claimed[t] {
+			p.claimed[t] = true
+			return t
+		}
+		t.Close()
+		s.tracks = append(s.tracks[:i], s.tracks[i+1:]...)
+		break
+	}
+	t := NewTrack(params)
+	s.tracks = append(s.tracks, t)
+	p.claimed[t] = true
+	return t
+}
+
+// Settle closes the tracks of an earlier publisher that this one did not
+// claim (a publisher that came back without video, say). Call it once all of
+// this publication's tracks exist.
+func (p *Publication) Settle() {
+	s := p.s
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.pub != p {
+		return
+	}
+	keep := s.tracks[:0]
+	for _, t := range s.tracks {
+		if p.claimed[t] {
+			keep = append(keep, t)
+		} else {
+			t.Close()
+		}
+	}
+	s.tracks = keep
+	s.reg.changed()
+}
+
+// End releases the stream name: the stream lingers so that a reconnecting
+// publisher can continue it, then closes.
+func (p *Publication) End() {
+	s := p.s
+	s.mu.Lock()
+	if p.ended || s.pub != p {
+		p.ended = true
+		s.mu.Unlock()
+		return
+	}
+	p.ended = true
+	s.pub = nil
+	s.lastSeen = time.Now()
+	for _, t := range s.tracks {
+		t.SetSource(nil)
+	}
+	if !s.closed {
+		s.linger = time.AfterFunc(s.reg.linger, func() { s.reg.expire(s) })
+	}
+	s.mu.Unlock()
+	s.reg.changed()
+}
+
+func sameCodec(a, b Codec) bool {
+	return a.MimeType == b.MimeType && a.ClockRate == b.ClockRate && a.Channels == b.Channels && a.Fmtp == b.Fmtp
+}
+
+// close ends every track; the registry has already forgotten the stream.
+func (s *Stream) close() {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return
+	}
+	s.closed = true
+	if s.linger != nil {
+		s.linger.Stop()
+	}
+	tracks := s.tracks
+	s.tracks = nil
+	close(s.done)
+	s.mu.Unlock()
+	for _, t := range tracks {
+		t.Close()
+	}
+}

@@ -1,0 +1,102 @@
+package fanout
+
+import (
+	"sync"
+	"sync/atomic"
+)
+
+// Writer receives a subscriber's packets, one at a time, on the subscriber's
+// own goroutine. It may block; that delays only this subscriber, whose queue
+// then fills and drops. A returned error is counted, not fatal: transports
+// report transient write errors that the next packet does not repeat.
+type Writer interface {
+	WritePacket(p *Packet) error
+}
+
+// Subscriber is one consumer of a Track with its own bounded queue and
+// goroutine. Lifecycle: Track.Subscribe → running → Close (or Track.Close).
+type Subscriber struct {
+	t    *Track
+	w    Writer
+	q    chan *Packet
+	quit chan struct{}
+	done chan struct{}
+	once sync.Once
+	wg   sync.WaitGroup
+
+	stats SubscriberStats
+}
+
+// SubscriberStats are counters readable at any time.
+type SubscriberStats struct {
+	Packets     atomic.Uint64
+	Bytes       atomic.Uint64
+	Dropped     atomic.Uint64 // lost because the queue was full
+	WriteErrors atomic.Uint64
+}
+
+func newSubscriber(t *Track, w Writer, queueLen int) *Subscriber {
+	return &Subscriber{
+		t: t, w: w,
+		q:    make(chan *Packet, queueLen),
+		quit: make(chan struct{}),
+		done: make(chan struct{}),
+	}
+}
+
+// Track is the track this subscriber reads.
+func (s *Subscriber) Track() *Track { return s.t }
+
+// Stats returns the subscriber's counters.
+func (s *Subscriber) Stats() *SubscriberStats { return &s.stats }
+
+// Done is closed once the subscriber has stopped, by Close or because its
+// track closed. Owners select on it to notice the end of the stream.
+func (s *Subscriber) Done() <-chan struct{} { return s.done }
+
+// offer queues p without blocking; on a full queue the packet is dropped.
+func (s *Subscriber) offer(p *Packet) {
+	select {
+	case s.q <- p:
+	default:
+		s.stats.Dropped.Add(1)
+	}
+}
+
+func (s *Subscriber) start() {
+	s.wg.Add(1)
+	go s.run()
+}
+
+func (s *Subscriber) run() {
+	defer s.wg.Done()
+	for {
+		select {
+		case p := <-s.q:
+			if err := s.w.WritePacket(p); err != nil {
+				s.stats.WriteErrors.Add(1)
+				continue
+			}
+			s.stats.Packets.Add(1)
+			s.stats.Bytes.Add(uint64(len(p.Payload)))
+		case <-s.quit:
+			return
+		}
+	}
+}
+
+// Close removes the subscriber from its track and waits for its goroutine.
+// Packets still queued are discarded. Idempotent; safe from any goroutine
+// except the subscriber's own Writer.
+func (s *Subscriber) Close() {
+	s.stop()
+	s.t.retire(s)
+}
+
+func (s *Subscriber) stop() {
+	s.once.Do(func() {
+		close(s.quit)
+		s.wg.Wait()
+		close(s.done)
+	})
+}

@@ -1,0 +1,276 @@
+package fanout
+
+import (
+	"errors"
+	"sync"
+	"sync/atomic"
+	"time"
+)
+
+// ErrTrackClosed is returned when subscribing to a track that has ended.
+var ErrTrackClosed = errors.New("track closed")
+
+// KeyframeRequester asks a track's source for a keyframe. Implementations
+// must not block: a PLI or FIR written to a socket, a flag set for an encoder.
+type KeyframeRequester interface {
+	RequestKeyframe()
+}
+
+// KeyframeRequesterFunc adapts a function to KeyframeRequester.
+type KeyframeRequesterFunc func()
+
+// RequestKeyframe calls f.
+func (f KeyframeRequesterFunc) RequestKeyframe() { f() }
+
+// TrackParams configures a Track.
+type TrackParams struct {
+	ID    string // unique within the stream, e.g. "video"
+	Kind  Kind
+	Codec Codec
+	// KeyframeInterval bounds upstream keyframe requests; zero means
+	// DefaultKeyframeInterval.
+	KeyframeInterval time.Duration
+	// QueueLen is each subscriber's queue length in packets; zero means
+	// DefaultQueueLen.
+	QueueLen int
+}
+
+// Track is one media track of a stream: one producer, many subscribers.
+//
+// Lifecycle: NewTrack → (SetSource, Write)* → Close. Write is called by one
+// goroutine only, the source's read loop; every other method is safe from
+// any goroutine. Close ends every subscriber and waits for their goroutines.
+type Track struct {
+	id       string
+	kind     Kind
+	codec    Codec
+	queueLen int
+
+	subs   atomic.Pointer[[]*Subscriber] // copy-on-write; read lock-free by Write
+	mu     sync.Mutex                    // serialises changes to subs and closed
+	closed bool
+	done   chan struct{}
+
+	cache    packetCache
+	kf       coalescer
+	source   atomic.Pointer[KeyframeRequester]
+	rw       rewriter // Write's goroutine only
+	newSrc   atomic.Bool
+	stats    TrackStats
+	keyframe atomic.Int64 // unix nanos of the last keyframe written
+
+	// Bitrate over the last full second; window fields are Write's only.
+	bitrate     atomic.Uint64
+	windowStart time.Time
+	windowBytes uint64
+
+	retired OutTotals // of subscribers that have left; guarded by mu
+}
+
+// OutTotals add up what a track's subscribers have sent and lost.
+type OutTotals struct {
+	Packets, Bytes, Dropped uint64
+}
+
+// TrackStats are counters readable at any time.
+type TrackStats struct {
+	PacketsIn        atomic.Uint64
+	BytesIn          atomic.Uint64
+	KeyframeRequests atomic.Uint64 // requests sent upstream, after coalescing
+	NACKsServed      atomic.Uint64 // retransmissions served from the cache
+	NACKsMissed      atomic.Uint64 // requested packets the cache no longer had
+}
+
+// DefaultQueueLen is a subscriber's queue in packets: about one second of a
+// 2 Mbit/s video track, enough to ride out a scheduling hiccup.
+const DefaultQueueLen = 256
+
+// NewTrack makes a track with no source and no subscribers.
+func NewTrack(p TrackParams) *Track {
+	if p.KeyframeInterval <= 0 {
+		p.KeyframeInterval = DefaultKeyframeInterval
+	}
+	if p.QueueLen <= 0 {
+		p.QueueLen = DefaultQueueLen
+	}
+	t := &Track{id: p.ID, kind: p.Kind, codec: p.Codec, queueLen: p.QueueLen, done: make(chan struct{})}
+	t.rw.clockRate = p.Codec.ClockRate
+	t.kf.interval = p.KeyframeInterval
+	t.kf.send = t.sendKeyframeRequest
+	empty := []*Subscriber{}
+	t.subs.Store(&empty)
+	return t
+}
+
+// ID, Kind and Codec describe the track; they never change.
+func (t *Track) ID() string         { return t.id }
+func (t *Track) Kind() Kind         { return t.kind }
+func (t *Track) Codec() Codec       { return t.codec }
+func (t *Track) Stats() *TrackStats { return &t.stats }
+
+// Done is closed when the track has been closed.
+func (t *Track) Done() <-chan struct{} { return t.done }
+
+// SetSource attaches a new producer. Packets written after it start a new
+// continuity epoch: subscribers see one stream across the change.
+func (t *Track) SetSource(kr KeyframeRequester) {
+	if kr == nil {
+		t.source.Store(nil)
+		return
+	}
+	t.source.Store(&kr)
+	t.newSrc.Store(true)
+}
+
+// Write distributes p to every subscriber. p must not be modified by anyone
+// after the call. Write never blocks: a subscriber whose queue is full loses
+// the packet and counts it.
+func (t *Track) Write(p *Packet) {
+	now := time.Now()
+	if t.newSrc.Load() {
+		t.newSrc.Store(false)
+		t.rw.markNewSource()
+	}
+	h := headerFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
+	t.rw.rewrite(&h, now)
+	p.Header.SSRC, p.Header.SequenceNumber, p.Header.Timestamp = h.SSRC, h.Seq, h.TS
+
+	if t.kind == KindVideo && IsKeyframe(t.codec.MimeType, p.Payload) {
+		t.keyframe.Store(now.UnixNano())
+		t.kf.keyframeSeen(now)
+	}
+	t.cache.put(p)
+	t.stats.PacketsIn.Add(1)
+	t.stats.BytesIn.Add(uint64(len(p.Payload)))
+	t.windowBytes += uint64(len(p.Payload))
+	if el := now.Sub(t.windowStart); el >= time.Second {
+		if !t.windowStart.IsZero() {
+			t.bitrate.Store(uint64(float64(t.windowBytes*8) / el.Seconds()))
+		}
+		t.windowStart, t.windowBytes = now, 0
+	}
+
+	for _, s := range *t.subs.Load() {
+		s.offer(p)
+	}
+}
+
+// Lookup returns the cached packet with sequence number seq (as subscribers
+// see it), or nil, for answering a NACK.
+func (t *Track) Lookup(seq uint16) *Packet {
+	p := t.cache.get(seq)
+	if p != nil {
+		t.stats.NACKsServed.Add(1)
+	} else {
+		t.stats.NACKsMissed.Add(1)
+	}
+	return p
+}
+
+// RequestKeyframe asks the source for a keyframe, coalesced with every other
+// request of the interval. Safe from any goroutine; never blocks.
+func (t *Track) RequestKeyframe() {
+	if t.kind != KindVideo {
+		return
+	}
+	t.kf.request(time.Now())
+}
+
+func (t *Track) sendKeyframeRequest() {
+	if kr := t.source.Load(); kr != nil {
+		t.stats.KeyframeRequests.Add(1)
+		(*kr).RequestKeyframe()
+	}
+}
+
+// LastKeyframe is when the last keyframe passed, zero if none has.
+func (t *Track) LastKeyframe() time.Time {
+	n := t.keyframe.Load()
+	if n == 0 {
+		return time.Time{}
+	}
+	return time.Unix(0, n)
+}
+
+// Bitrate is the payload bitrate in bit/s over the last full second.
+func (t *Track) Bitrate() uint64 { return t.bitrate.Load() }
+
+// Out returns the totals of every subscriber the track has had. They only
+// grow: a subscriber's counts move into the track's when it leaves.
+func (t *Track) Out() OutTotals {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	o := t.retired
+	for _, s := range *t.subs.Load() {
+		o.Packets += s.stats.Packets.Load()
+		o.Bytes += s.stats.Bytes.Load()
+		o.Dropped += s.stats.Dropped.Load()
+	}
+	return o
+}
+
+// Subscribers returns the number of current subscribers.
+func (t *Track) Subscribers() int { return len(*t.subs.Load()) }
+
+// Subscribe adds w as a subscriber. Its goroutine starts at once and ends
+// with Subscriber.Close or Track.Close. A new video subscriber triggers a
+// (coalesced) keyframe request so its decoder can start.
+func (t *Track) Subscribe(w Writer) (*Subscriber, error) {
+	s := newSubscriber(t, w, t.queueLen)
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return nil, ErrTrackClosed
+	}
+	old := *t.subs.Load()
+	next := make([]*Subscriber, len(old), len(old)+1)
+	copy(next, old)
+	next = append(next, s)
+	t.subs.Store(&next)
+	t.mu.Unlock()
+	s.start()
+	t.RequestKeyframe()
+	return s, nil
+}
+
+// retire removes a stopped subscriber and keeps its counts. Idempotent.
+func (t *Track) retire(s *Subscriber) {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	old := *t.subs.Load()
+	next := make([]*Subscriber, 0, len(old))
+	found := false
+	for _, o := range old {
+		if o == s {
+			found = true
+		} else {
+			next = append(next, o)
+		}
+	}
+	if !found {
+		return
+	}
+	t.retired.Packets += s.stats.Packets.Load()
+	t.retired.Bytes += s.stats.Bytes.Load()
+	t.retired.Dropped += s.stats.Dropped.Load()
+	t.subs.Store(&next)
+}
+
+// Close ends the track: no more subscribers, every current one is closed and
+// its goroutine waited for. Idempotent.
+func (t *Track) Close() {
+	t.mu.Lock()
+	if t.closed {
+		t.mu.Unlock()
+		return
+	}
+	t.closed = true
+	subs := *t.subs.Load()
+	close(t.done)
+	t.mu.Unlock()
+	for _, s := range subs {
+		s.stop()
+		t.retire(s)
+	}
+	t.kf.close()
+}

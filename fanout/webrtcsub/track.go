@@ -1,0 +1,172 @@
+// Package webrtcsub feeds WebRTC legs (WHEP viewers, child relays) from
+// fanout tracks. Track is a pion TrackLocal bound to one RTPSender: it
+// subscribes to a fanout.Track when pion binds it and writes each shared
+// packet with this leg's SSRC and payload type. RTCP from the leg is
+// terminated here (RFC 3550 §7 translator rules do not apply: each leg is its
+// own RTP session): NACKs are answered from the fanout track's shared cache
+// and keyframe requests are passed to the track, which coalesces them.
+package webrtcsub
+
+import (
+	"errors"
+	"strings"
+	"sync"
+
+	"github.com/pion/interceptor"
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+// ErrNoCodec is returned by Bind when the leg negotiated no codec that can
+// carry the source track.
+var ErrNoCodec = errors.New("the peer negotiated no codec for this track")
+
+// Track is a webrtc.TrackLocal for one leg. Lifecycle: New → Bind (by pion,
+// once) → packets flow → Close (after the PeerConnection has closed, to wait
+// for the RTCP goroutine).
+type Track struct {
+	src      *fanout.Track
+	id       string
+	streamID string
+	kind     webrtc.RTPCodecType
+
+	mu  sync.Mutex
+	sub *fanout.Subscriber
+	wg  sync.WaitGroup // the RTCP reader
+
+	// Set once by Bind before the subscription starts, read-only after.
+	ssrc uint32
+	pt   uint8
+	ws   webrtc.TrackLocalWriter
+
+	hdr rtp.Header // scratch header, the subscriber goroutine's only
+}
+
+var _ webrtc.TrackLocal = (*Track)(nil)
+var _ fanout.Writer = (*Track)(nil)
+
+// New makes a TrackLocal that will carry src under streamID.
+func New(src *fanout.Track, streamID string) *Track {
+	kind := webrtc.RTPCodecTypeAudio
+	if src.Kind() == fanout.KindVideo {
+		kind = webrtc.RTPCodecTypeVideo
+	}
+	return &Track{src: src, id: src.ID(), streamID: streamID, kind: kind}
+}
+
+// ID, RID, StreamID and Kind implement webrtc.TrackLocal.
+func (t *Track) ID() string                { return t.id }
+func (t *Track) RID() string               { return "" }
+func (t *Track) StreamID() string          { return t.streamID }
+func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
+
+// Source is the fanout track this leg carries.
+func (t *Track) Source() *fanout.Track { return t.src }
+
+// Subscriber is the fanout subscription, nil before Bind.
+func (t *Track) Subscriber() *fanout.Subscriber {
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	return t.sub
+}
+
+// Bind is called by pion when the sender starts. It picks the leg's payload
+// type for the source codec and starts the subscription.
+func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+	want := t.src.Codec()
+	var chosen *webrtc.RTPCodecParameters
+	for _, c := range ctx.CodecParameters() {
+		if strings.EqualFold(c.MimeType, want.MimeType) && c.ClockRate == want.ClockRate {
+			chosen = &c
+			break
+		}
+	}
+	if chosen == nil {
+		return webrtc.RTPCodecParameters{}, ErrNoCodec
+	}
+	t.mu.Lock()
+	defer t.mu.Unlock()
+	if t.sub != nil {
+		return *chosen, nil
+	}
+	t.ssrc, t.pt, t.ws = uint32(ctx.SSRC()), uint8(chosen.PayloadType), ctx.WriteStream()
+	sub, err := t.src.Subscribe(t)
+	if err != nil {
+		return webrtc.RTPCodecParameters{}, err
+	}
+	t.sub = sub
+	t.wg.Add(1)
+	go t.readRTCP(ctx.RTCPReader())
+	return *chosen, nil
+}
+
+// Unbind ends the subscription.
+func (t *Track) Unbind(webrtc.TrackLocalContext) error {
+	t.mu.Lock()
+	sub := t.sub
+	t.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+	return nil
+}
+
+// WritePacket is the fanout.Writer: it runs on the subscriber's goroutine.
+// The shared packet is not touched; its header is copied into the scratch
+// header (no allocation) with this leg's SSRC and payload type.
+func (t *Track) WritePacket(p *fanout.Packet) error {
+	t.hdr = p.Header
+	t.hdr.SSRC, t.hdr.PayloadType = t.ssrc, t.pt
+	_, err := t.ws.WriteRTP(&t.hdr, p.Payload)
+	return err
+}
+
+// readRTCP terminates the leg's RTCP: NACKs are served from the shared
+// cache (RFC 4585 §6.2.1), PLI and FIR go to the track's coalescer. Receiver
+// reports stop here. It ends when the sender closes.
+func (t *Track) readRTCP(r interceptor.RTCPReader) {
+	defer t.wg.Done()
+	buf := make([]byte, 1500)
+	for {
+		n, _, err := r.Read(buf, nil)
+		if err != nil {
+			return
+		}
+		pkts, err := rtcp.Unmarshal(buf[:n])
+		if err != nil {
+			continue
+		}
+		for _, pkt := range pkts {
+			switch p := pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				t.src.RequestKeyframe()
+			case *rtcp.TransportLayerNack:
+				t.resend(p)
+			}
+		}
+	}
+}
+
+func (t *Track) resend(n *rtcp.TransportLayerNack) {
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			p := t.src.Lookup(seq)
+			if p == nil {
+				continue // the source's own NACK generator asks upstream
+			}
+			h := p.Header
+			h.SSRC, h.PayloadType = t.ssrc, t.pt
+			_, _ = t.ws.WriteRTP(&h, p.Payload)
+		}
+	}
+}
+
+// Close ends the subscription and waits for the RTCP reader, which ends once
+// the PeerConnection has closed.
+func (t *Track) Close() {
+	_ = t.Unbind(nil)
+	t.wg.Wait()
+}

@@ -1,0 +1,262 @@
+// Package whip is the WHIP (RFC 9725) publisher source: it answers a
+// publisher's offer and turns each received track into a fanout.Track.
+package whip
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/rtc"
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+)
+
+// Params configures the WHIP source.
+type Params struct {
+	Registry *fanout.Registry
+	Engine   *rtc.Engine
+	Log      *slog.Logger
+	// Token, when set, must be presented as "Authorization: Bearer <Token>".
+	Token string
+	// ConnectTimeout closes a publisher that has not connected by then.
+	ConnectTimeout time.Duration
+}
+
+// Publisher liveness: a publisher that stops sending (a closed tab, a pulled
+// cable) is declared gone after about 1.5 s without traffic, so its stream
+// name is free again within about 2 s.
+var publisherTimeouts = rtc.Timeouts{Disconnected: time.Second, Failed: 500 * time.Millisecond, Keepalive: 300 * time.Millisecond}
+
+// Source accepts WHIP publishers. Lifecycle: New → Create per POST → Close
+// after every session has been closed (Close waits for the read loops).
+type Source struct {
+	p   Params
+	api *webrtc.API
+	wg  sync.WaitGroup // read loops
+}
+
+// New makes a WHIP source.
+func New(p Params) (*Source, error) {
+	api, err := p.Engine.PublisherAPI(publisherTimeouts)
+	if err != nil {
+		return nil, err
+	}
+	if p.ConnectTimeout <= 0 {
+		p.ConnectTimeout = 15 * time.Second
+	}
+	return &Source{p: p, api: api}, nil
+}
+
+// Close waits for every read loop to end; close the sessions first.
+func (s *Source) Close() { s.wg.Wait() }
+
+func (s *Source) authorize(r *http.Request) error {
+	if s.p.Token == "" {
+		return nil
+	}
+	auth := r.Header.Get("Authorization")
+	if auth == "" {
+		return webrtchttp.Errorf(http.StatusUnauthorized, "publishing needs a token: send Authorization: Bearer <token>")
+	}
+	tok, ok := strings.CutPrefix(auth, "Bearer ")
+	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.p.Token)) != 1 {
+		return webrtchttp.Errorf(http.StatusForbidden, "the publish token is not valid")
+	}
+	return nil
+}
+
+// leg is one received media section: its fanout track and the publisher's
+// SSRC, learnt from the first packet, that keyframe requests name.
+type leg struct {
+	track  *fanout.Track
+	ssrc   atomic.Uint32
+	fir    bool // the section negotiated FIR only (RFC 5104 §4.3.1)
+	firSeq atomic.Uint32
+	pc     *webrtc.PeerConnection
+}
+
+// RequestKeyframe sends a PLI, or a FIR to a publisher that only does FIR.
+func (l *leg) RequestKeyframe() {
+	ssrc := l.ssrc.Load()
+	if ssrc == 0 {
+		return
+	}
+	var pkt rtcp.Packet = &rtcp.PictureLossIndication{MediaSSRC: ssrc}
+	if l.fir {
+		pkt = &rtcp.FullIntraRequest{MediaSSRC: ssrc, FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: uint8(l.firSeq.Add(1))}}}
+	}
+	_ = l.pc.WriteRTCP([]rtcp.Packet{pkt})
+}
+
+// Create is the webrtchttp.CreateFunc for POST /whip/{stream}.
+func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
+	if err := s.authorize(r); err != nil {
+		return "", nil, err
+	}
+	if err := checkSends(parsed); err != nil {
+		return "", nil, err
+	}
+	pub, err := s.p.Registry.Publish(stream)
+	if errors.Is(err, fanout.ErrStreamBusy) {
+		return "", nil, webrtchttp.Errorf(http.StatusConflict, "stream %q is already being published; stop that publisher or pick another name", stream)
+	}
+	if err != nil {
+		return "", nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "this node is shutting down", RetryAfter: 5 * time.Second}
+	}
+	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		pub.End()
+		return "", nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	peer := webrtchttp.NewPeer(pc)
+	log := s.p.Log.With("stream", stream, "role", "publisher")
+	peer.OnClose(func() {
+		pub.End()
+		log.Info("publisher left")
+	})
+	// A publisher that stops sending is gone: do not wait for ICE failure.
+	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
+		if st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed {
+			log.Info("publisher lost", "ice", st.String())
+			peer.Close()
+		}
+	})
+	legs := map[*webrtc.RTPReceiver]*leg{}
+	var legsMu sync.Mutex
+	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		legsMu.Lock()
+		l := legs[recv]
+		legsMu.Unlock()
+		if l == nil {
+			return
+		}
+		l.ssrc.Store(uint32(remote.SSRC()))
+		s.wg.Add(1)
+		go s.readLoop(remote, l)
+	})
+	prepare := func() error {
+		legsMu.Lock()
+		defer legsMu.Unlock()
+		return s.bindTracks(pc, parsed, pub, legs)
+	}
+	answer, err := peer.Answer(ctx, offer, prepare)
+	if err != nil {
+		peer.Close()
+		return "", nil, err
+	}
+	peer.Watch(s.p.ConnectTimeout)
+	log.Info("publisher joined", "tracks", len(legs))
+	return answer, peer, nil
+}
+
+// bindTracks chooses one codec per received media section and makes the
+// stream's fanout track for it.
+func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescription, pub *fanout.Publication, legs map[*webrtc.RTPReceiver]*leg) error {
+	byMid := map[string]*sdp.MediaDescription{}
+	for _, m := range parsed.MediaDescriptions {
+		if mid, ok := m.Attribute("mid"); ok {
+			byMid[mid] = m
+		}
+	}
+	count := map[fanout.Kind]int{}
+	for _, t := range pc.GetTransceivers() {
+		m := byMid[t.Mid()]
+		if m == nil || t.Direction() != webrtc.RTPTransceiverDirectionRecvonly {
+			continue
+		}
+		o, codec, ok := chooseCodec(m)
+		if !ok {
+			return webrtchttp.Errorf(http.StatusBadRequest, "the offer's %s section has no codec this server takes (%s)", m.MediaName.Media, acceptedList(m.MediaName.Media))
+		}
+		if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{codec}); err != nil {
+			return webrtchttp.Errorf(http.StatusBadRequest, "codec %s: %v", codec.MimeType, err)
+		}
+		kind := fanout.KindAudio
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			kind = fanout.KindVideo
+		}
+		id := kind.String()
+		if n := count[kind]; n > 0 {
+			id = fmt.Sprintf("%s%d", id, n)
+		}
+		count[kind]++
+		tr := pub.Track(fanout.TrackParams{ID: id, Kind: kind, Codec: fanout.Codec{
+			MimeType: codec.MimeType, ClockRate: codec.ClockRate, Channels: codec.Channels, Fmtp: codec.SDPFmtpLine}})
+		if tr == nil {
+			return webrtchttp.Errorf(http.StatusConflict, "the stream ended while the offer was being answered")
+		}
+		l := &leg{track: tr, fir: o.FIR && !o.PLI, pc: pc}
+		tr.SetSource(l)
+		legs[t.Receiver()] = l
+	}
+	if len(legs) == 0 {
+		return webrtchttp.Errorf(http.StatusBadRequest, "the offer sends no audio or video")
+	}
+	pub.Settle()
+	return nil
+}
+
+// readLoop copies one publisher track into its fanout track. A packet is
+// allocated per read and handed over read-only (see fanout).
+func (s *Source) readLoop(remote *webrtc.TrackRemote, l *leg) {
+	defer s.wg.Done()
+	for {
+		buf := make([]byte, 1500)
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		var rp rtp.Packet
+		if err := rp.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		p := &fanout.Packet{Header: rp.Header, Payload: rp.Payload}
+		// Extension ids are per leg (RFC 8285 §6) and padding was stripped by
+		// Unmarshal: neither travels on.
+		p.Header.Extension, p.Header.Extensions = false, nil
+		p.Header.Padding, p.Header.PaddingSize = false, 0
+		l.track.Write(p)
+	}
+}
+
+// checkSends refuses offers that send nothing (a viewer's recvonly offer
+// posted to WHIP by mistake).
+func checkSends(d *sdp.SessionDescription) error {
+	for _, m := range d.MediaDescriptions {
+		if m.MediaName.Media != "audio" && m.MediaName.Media != "video" {
+			continue
+		}
+		if d := rtc.Direction(m); d == "sendonly" || d == "sendrecv" {
+			return nil
+		}
+	}
+	return webrtchttp.Errorf(http.StatusBadRequest, "the offer sends no media (every section is recvonly or inactive); to watch, POST to /whep/ instead")
+}
+
+func acceptedList(kind string) string {
+	var names []string
+	seen := map[string]bool{}
+	for _, c := range rtc.PublisherCodecs() {
+		if strings.HasPrefix(c.MimeType, kind+"/") && !seen[c.MimeType] {
+			seen[c.MimeType] = true
+			names = append(names, strings.TrimPrefix(c.MimeType, kind+"/"))
+		}
+	}
+	if kind == "video" {
+		return "H264 with packetization-mode=1, " + strings.Join(names[1:], ", ")
+	}
+	return strings.Join(names, ", ")
+}

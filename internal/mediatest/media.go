@@ -1,0 +1,74 @@
+// Package mediatest makes real encoded media for tests and load tools:
+// H.264 and Opus encoded once by ffmpeg and cached, so tests send what real
+// encoders produce rather than synthetic bytes.
+package mediatest
+
+import (
+	"crypto/sha256"
+	"encoding/hex"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+)
+
+// Spec says what to encode.
+type Spec struct {
+	Width, Height, FPS int
+	Seconds            int
+	VideoBitrate       string // ffmpeg -b:v, e.g. "2M"
+}
+
+// Small is the test default: 640x360 at 30 fps, 4 s, a keyframe every second.
+var Small = Spec{Width: 640, Height: 360, FPS: 30, Seconds: 4, VideoBitrate: "800k"}
+
+// HD is the load tool's 720p30 2 Mbit/s stream.
+var HD = Spec{Width: 1280, Height: 720, FPS: 30, Seconds: 10, VideoBitrate: "2M"}
+
+var mu sync.Mutex
+
+// Files returns the paths of an H.264 Annex-B file and an Ogg Opus file
+// (20 ms packets, one per page) for spec, encoding them on first use into a
+// cache folder under the system temp dir.
+func Files(spec Spec) (h264, opus string, err error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		return "", "", fmt.Errorf("ffmpeg is needed to encode test media and is not installed: run `make test` (it installs Debian's ffmpeg) or `apt-get install ffmpeg`")
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("v1 %+v", spec)))
+	dir := filepath.Join(os.TempDir(), "relaymesh-media-"+hex.EncodeToString(sum[:6]))
+	h264, opus = filepath.Join(dir, "video.h264"), filepath.Join(dir, "audio.ogg")
+	if exists(h264) && exists(opus) {
+		return h264, opus, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", "", err
+	}
+	gop := fmt.Sprint(spec.FPS)
+	video := []string{"-v", "error", "-y", "-f", "lavfi",
+		"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", spec.Width, spec.Height, spec.FPS),
+		"-t", fmt.Sprint(spec.Seconds), "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",
+		"-preset", "veryfast", "-tune", "zerolatency", "-b:v", spec.VideoBitrate, "-maxrate", spec.VideoBitrate, "-bufsize", spec.VideoBitrate,
+		"-g", gop, "-bf", "0", "-x264-params", "keyint=" + gop + ":min-keyint=" + gop + ":scenecut=0:sliced-threads=0",
+		"-f", "h264", h264 + ".tmp"}
+	audio := []string{"-v", "error", "-y", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
+		"-t", fmt.Sprint(spec.Seconds), "-ac", "2", "-c:a", "libopus", "-b:a", "64k", "-frame_duration", "20",
+		"-page_duration", "20000", "-f", "ogg", opus + ".tmp"}
+	for _, args := range [][]string{video, audio} {
+		if out, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+			return "", "", fmt.Errorf("ffmpeg %s: %v: %s", strings.Join(args, " "), err, out)
+		}
+	}
+	if err := os.Rename(h264+".tmp", h264); err != nil {
+		return "", "", err
+	}
+	return h264, opus, os.Rename(opus+".tmp", opus)
+}
+
+func exists(p string) bool {
+	_, err := os.Stat(p)
+	return err == nil
+}

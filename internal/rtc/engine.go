@@ -1,0 +1,144 @@
+// Package rtc builds the pion WebRTC APIs a node uses: one UDP port for all
+// ICE/DTLS/SRTP traffic (ICE UDP mux), optional ICE-TCP, advertised public
+// addresses, and the codec and interceptor sets of each kind of leg.
+package rtc
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"time"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/logging"
+	"github.com/pion/webrtc/v4"
+)
+
+// Params configures an Engine.
+type Params struct {
+	UDPAddr   string   // the one UDP port, e.g. ":8189"
+	TCPAddr   string   // ICE-TCP passive candidates; empty disables
+	PublicIPs []string // advertised as host candidates (NAT 1:1)
+	Logger    *slog.Logger
+}
+
+// Engine owns the node's media sockets and hands out WebRTC APIs that share
+// them. Lifecycle: New → APIs in use → Close (after every PeerConnection).
+type Engine struct {
+	udpMux   ice.UDPMux
+	tcpMux   ice.TCPMux
+	udpConn  net.PacketConn // set when bound to one address
+	tcpLn    net.Listener
+	udpPort  int
+	networks []webrtc.NetworkType
+	public   []string
+	log      *slog.Logger
+}
+
+// New opens the media sockets.
+func New(p Params) (*Engine, error) {
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	e := &Engine{log: p.Logger, public: p.PublicIPs}
+	host, portStr, err := net.SplitHostPort(p.UDPAddr)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc udp address %q: %w", p.UDPAddr, err)
+	}
+	port, err := strconv.Atoi(portStr)
+	if err != nil {
+		return nil, fmt.Errorf("webrtc udp port %q: %w", portStr, err)
+	}
+	e.networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	ip := net.ParseIP(host)
+	if host == "" || (ip != nil && ip.IsUnspecified()) {
+		if port == 0 {
+			return nil, errors.New("webrtc udp port 0 needs a specific address (e.g. 127.0.0.1:0)")
+		}
+		// An unspecified address means every interface: one socket per
+		// local address, all on the same port, so candidates are exact.
+		mux, err := ice.NewMultiUDPMuxFromPort(port, ice.UDPMuxFromPortWithLoopback(),
+			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+		if err != nil {
+			return nil, fmt.Errorf("listen webrtc udp %s: %w", p.UDPAddr, err)
+		}
+		e.udpMux, e.udpPort = mux, port
+	} else {
+		conn, err := net.ListenPacket("udp4", p.UDPAddr)
+		if err != nil {
+			return nil, fmt.Errorf("listen webrtc udp %s: %w", p.UDPAddr, err)
+		}
+		e.udpConn = conn
+		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
+		e.udpMux = webrtc.NewICEUDPMux(pionLogger(p.Logger), conn)
+	}
+	if p.TCPAddr != "" {
+		ln, err := net.Listen("tcp4", p.TCPAddr)
+		if err != nil {
+			e.Close()
+			return nil, fmt.Errorf("listen webrtc tcp %s: %w", p.TCPAddr, err)
+		}
+		e.tcpLn = ln
+		e.tcpMux = webrtc.NewICETCPMux(pionLogger(p.Logger), ln, 32)
+		e.networks = append(e.networks, webrtc.NetworkTypeTCP4)
+	}
+	return e, nil
+}
+
+// UDPPort is the port the media socket is bound to.
+func (e *Engine) UDPPort() int { return e.udpPort }
+
+// TCPAddr is the ICE-TCP listener's address, or nil.
+func (e *Engine) TCPAddr() net.Addr {
+	if e.tcpLn == nil {
+		return nil
+	}
+	return e.tcpLn.Addr()
+}
+
+// Timeouts are the ICE liveness settings of one kind of leg.
+type Timeouts struct {
+	Disconnected, Failed, Keepalive time.Duration
+}
+
+// settings returns a SettingEngine wired to the shared sockets.
+func (e *Engine) settings(t Timeouts) webrtc.SettingEngine {
+	var s webrtc.SettingEngine
+	s.SetICEUDPMux(e.udpMux)
+	if e.tcpMux != nil {
+		s.SetICETCPMux(e.tcpMux)
+	}
+	s.SetNetworkTypes(e.networks)
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if len(e.public) > 0 {
+		s.SetNAT1To1IPs(e.public, webrtc.ICECandidateTypeHost)
+	}
+	s.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
+	s.SetLite(false)
+	s.LoggerFactory = loggerFactory{e.log}
+	return s
+}
+
+// Close releases the sockets.
+func (e *Engine) Close() {
+	if e.udpMux != nil {
+		_ = e.udpMux.Close()
+	}
+	if e.udpConn != nil {
+		_ = e.udpConn.Close()
+	}
+	if e.tcpMux != nil {
+		_ = e.tcpMux.Close()
+	}
+	if e.tcpLn != nil {
+		_ = e.tcpLn.Close()
+	}
+}
+
+// pionLogger routes pion's logs into slog at debug level, except errors.
+func pionLogger(l *slog.Logger) logging.LeveledLogger {
+	return loggerFactory{l}.NewLogger("ice")
+}

@@ -1,0 +1,176 @@
+package webrtchttp
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/sdp/v3"
+)
+
+// CreateFunc starts a session for stream from the client's offer and returns
+// its answer and peer. It returns an *Error for anything the client can fix.
+type CreateFunc func(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (answer string, p *Peer, err error)
+
+// Endpoint serves one kind of session resource: POST {Prefix}{stream}
+// creates a session at {Prefix}{stream}/{id}, which PATCH and DELETE address.
+type Endpoint struct {
+	Prefix     string // "/whip/" or "/whep/"
+	Create     CreateFunc
+	Log        *slog.Logger
+	ICEServers []string // "stun:host:port" URLs advertised in Link headers
+	// Ready, if set, is asked before each POST; false gives 503 (draining).
+	Ready func() bool
+	// AnswerTimeout bounds the creation of one session.
+	AnswerTimeout time.Duration
+
+	mu       sync.Mutex
+	sessions map[string]*resource
+	count    atomic.Int64
+}
+
+type resource struct {
+	stream string
+	peer   *Peer
+}
+
+// Register adds the endpoint's routes to mux.
+func (e *Endpoint) Register(mux *http.ServeMux) {
+	mux.HandleFunc("POST "+e.Prefix+"{stream}", e.post)
+	mux.HandleFunc("PATCH "+e.Prefix+"{stream}/{id}", e.patch)
+	mux.HandleFunc("DELETE "+e.Prefix+"{stream}/{id}", e.delete)
+	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}", e.options)
+	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}/{id}", e.options)
+}
+
+// Sessions is the number of live sessions.
+func (e *Endpoint) Sessions() int { return int(e.count.Load()) }
+
+func (e *Endpoint) options(w http.ResponseWriter, r *http.Request) {
+	w.Header().Set("Accept-Post", "application/sdp")
+	e.linkHeaders(w)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+func (e *Endpoint) linkHeaders(w http.ResponseWriter) {
+	for _, u := range e.ICEServers {
+		w.Header().Add("Link", "<"+u+`>; rel="ice-server"`)
+	}
+}
+
+func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
+	stream := r.PathValue("stream")
+	if herr := CheckStreamName(stream); herr != nil {
+		WriteError(w, herr)
+		return
+	}
+	if e.Ready != nil && !e.Ready() {
+		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Message: "this node is draining; try another node", RetryAfter: 5 * time.Second})
+		return
+	}
+	offer, parsed, herr := ReadOffer(r)
+	if herr != nil {
+		WriteError(w, herr)
+		return
+	}
+	timeout := e.AnswerTimeout
+	if timeout <= 0 {
+		timeout = 10 * time.Second
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), timeout)
+	defer cancel()
+	answer, peer, err := e.Create(ctx, r, stream, offer, parsed)
+	if err != nil {
+		var he *Error
+		if !errors.As(err, &he) {
+			e.Log.Error("session setup failed", "stream", stream, "err", err)
+		}
+		WriteError(w, err)
+		return
+	}
+	id := NewID()
+	e.mu.Lock()
+	if e.sessions == nil {
+		e.sessions = map[string]*resource{}
+	}
+	e.sessions[id] = &resource{stream: stream, peer: peer}
+	e.mu.Unlock()
+	e.count.Add(1)
+	peer.OnClose(func() {
+		e.mu.Lock()
+		delete(e.sessions, id)
+		e.mu.Unlock()
+		e.count.Add(-1)
+	})
+
+	h := w.Header()
+	h.Set("Content-Type", "application/sdp")
+	h.Set("Location", e.Prefix+stream+"/"+id)
+	h.Set("ETag", peer.ETag())
+	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
+	e.linkHeaders(w)
+	w.WriteHeader(http.StatusCreated)
+	_, _ = w.Write([]byte(answer))
+}
+
+func (e *Endpoint) lookup(w http.ResponseWriter, r *http.Request) *resource {
+	e.mu.Lock()
+	res := e.sessions[r.PathValue("id")]
+	e.mu.Unlock()
+	if res == nil || res.stream != r.PathValue("stream") {
+		WriteError(w, Errorf(http.StatusNotFound, "no session %s for stream %q on this node (ended, or never created)", r.PathValue("id"), r.PathValue("stream")))
+		return nil
+	}
+	return res
+}
+
+func (e *Endpoint) patch(w http.ResponseWriter, r *http.Request) {
+	res := e.lookup(w, r)
+	if res == nil {
+		return
+	}
+	body, herr := ReadBody(r, "application/trickle-ice-sdpfrag")
+	if herr != nil {
+		WriteError(w, herr)
+		return
+	}
+	ctx, cancel := context.WithTimeout(r.Context(), 10*time.Second)
+	defer cancel()
+	status, frag, etag, err := res.peer.Patch(ctx, body, r.Header.Get("If-Match"))
+	if err != nil {
+		WriteError(w, err)
+		return
+	}
+	w.Header().Set("ETag", etag)
+	if frag != "" {
+		w.Header().Set("Content-Type", "application/trickle-ice-sdpfrag")
+	}
+	w.WriteHeader(status)
+	_, _ = w.Write([]byte(frag))
+}
+
+func (e *Endpoint) delete(w http.ResponseWriter, r *http.Request) {
+	res := e.lookup(w, r)
+	if res == nil {
+		return
+	}
+	res.peer.Close()
+	w.WriteHeader(http.StatusOK)
+}
+
+// CloseAll ends every session (shutdown).
+func (e *Endpoint) CloseAll() {
+	e.mu.Lock()
+	peers := make([]*Peer, 0, len(e.sessions))
+	for _, res := range e.sessions {
+		peers = append(peers, res.peer)
+	}
+	e.mu.Unlock()
+	for _, p := range peers {
+		p.Close()
+	}
+}

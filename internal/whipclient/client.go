@@ -1,0 +1,159 @@
+// Package whipclient is a WHIP and WHEP client built on pion: what the tests,
+// the load tool and the ingest gateway use to publish into and watch from a
+// node, the same way OBS or a browser would.
+package whipclient
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"net/url"
+	"strings"
+
+	"github.com/pion/ice/v4"
+	"github.com/pion/interceptor"
+	"github.com/pion/webrtc/v4"
+)
+
+// StatusError is a non-201 answer to an offer.
+type StatusError struct {
+	Status int
+	Body   string
+}
+
+func (e *StatusError) Error() string {
+	return fmt.Sprintf("%d %s: %s", e.Status, http.StatusText(e.Status), strings.TrimSpace(e.Body))
+}
+
+// Session is one WHIP or WHEP session.
+type Session struct {
+	PC       *webrtc.PeerConnection
+	Location string
+	ETag     string
+	http     *http.Client
+}
+
+// Options tune the client's PeerConnection.
+type Options struct {
+	HTTP *http.Client
+	// Token is sent as Authorization: Bearer.
+	Token string
+	// Settings, if set, replaces the default loopback-friendly SettingEngine.
+	Settings *webrtc.SettingEngine
+	// Light skips pion's default interceptors (NACK, reports, TWCC): the
+	// load tool's viewers use it to measure the server, not the client.
+	Light bool
+}
+
+// NewAPI builds the client's pion API: default codecs, and by default the
+// default interceptors, with UDP4 and loopback candidates (tests run on
+// 127.0.0.1).
+func NewAPI(o Options) (*webrtc.API, error) {
+	m := &webrtc.MediaEngine{}
+	if err := m.RegisterDefaultCodecs(); err != nil {
+		return nil, err
+	}
+	ir := &interceptor.Registry{}
+	if !o.Light {
+		if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+			return nil, err
+		}
+	}
+	se := webrtc.SettingEngine{}
+	if o.Settings != nil {
+		se = *o.Settings
+	} else {
+		se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+		se.SetIncludeLoopbackCandidate(true)
+		se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+		se.SetInterfaceFilter(func(name string) bool { return name == "lo" })
+	}
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
+}
+
+// Offer sends pc's offer (with every candidate) to endpoint and applies the
+// answer.
+func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Options) (*Session, error) {
+	hc := o.HTTP
+	if hc == nil {
+		hc = http.DefaultClient
+	}
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return nil, err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return nil, err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return nil, ctx.Err()
+	}
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(pc.LocalDescription().SDP))
+	if err != nil {
+		return nil, err
+	}
+	req.Header.Set("Content-Type", "application/sdp")
+	if o.Token != "" {
+		req.Header.Set("Authorization", "Bearer "+o.Token)
+	}
+	res, err := hc.Do(req)
+	if err != nil {
+		return nil, err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(io.LimitReader(res.Body, 1<<20))
+	if res.StatusCode != http.StatusCreated {
+		return nil, &StatusError{Status: res.StatusCode, Body: string(body)}
+	}
+	loc, err := url.Parse(res.Header.Get("Location"))
+	if err != nil || res.Header.Get("Location") == "" {
+		return nil, errors.New("the answer has no Location header")
+	}
+	base, _ := url.Parse(endpoint)
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+		return nil, fmt.Errorf("apply answer: %w", err)
+	}
+	return &Session{PC: pc, Location: base.ResolveReference(loc).String(), ETag: res.Header.Get("ETag"), http: hc}, nil
+}
+
+// Delete ends the session on the server (DELETE of its Location) and closes
+// the PeerConnection.
+func (s *Session) Delete(ctx context.Context) error {
+	defer s.PC.Close()
+	req, err := http.NewRequestWithContext(ctx, http.MethodDelete, s.Location, nil)
+	if err != nil {
+		return err
+	}
+	res, err := s.http.Do(req)
+	if err != nil {
+		return err
+	}
+	res.Body.Close()
+	if res.StatusCode != http.StatusOK && res.StatusCode != http.StatusNoContent {
+		return &StatusError{Status: res.StatusCode}
+	}
+	return nil
+}
+
+// Patch sends a trickle-ICE fragment to the session.
+func (s *Session) Patch(ctx context.Context, frag string) (*http.Response, []byte, error) {
+	req, err := http.NewRequestWithContext(ctx, http.MethodPatch, s.Location, bytes.NewBufferString(frag))
+	if err != nil {
+		return nil, nil, err
+	}
+	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
+	req.Header.Set("If-Match", s.ETag)
+	res, err := s.http.Do(req)
+	if err != nil {
+		return nil, nil, err
+	}
+	defer res.Body.Close()
+	body, _ := io.ReadAll(res.Body)
+	return res, body, nil
+}
