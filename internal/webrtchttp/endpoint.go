@@ -45,6 +45,17 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+e.Prefix+"{stream}/{id}", e.delete)
 	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}", e.options)
 	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}/{id}", e.options)
+	// GET would otherwise fall through to the web UI's "GET /"; other
+	// methods get the mux's own 405.
+	mux.HandleFunc("GET "+e.Prefix+"{stream}", notAllowed("POST, OPTIONS"))
+	mux.HandleFunc("GET "+e.Prefix+"{stream}/{id}", notAllowed("PATCH, DELETE, OPTIONS"))
+}
+
+func notAllowed(allow string) http.HandlerFunc {
+	return func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Allow", allow)
+		WriteError(w, Errorf(http.StatusMethodNotAllowed, "%s is not allowed here; use %s", r.Method, allow))
+	}
 }
 
 // Sessions is the number of live sessions.

@@ -1,0 +1,50 @@
+# relaymesh: a WebRTC broadcast relay mesh.
+#   make run    start an origin with embedded NATS and print where to publish and watch
+#   make test   install what the tests need (ffmpeg, Chromium, npm packages) and run every test
+GO        ?= go
+BIN       := bin
+BINARIES  := origin
+PKGS      := ./...
+FUZZTIME  ?= 20s
+
+.PHONY: all build run test test-deps test-go test-browser bench loadtest lint fuzz clean
+
+all: build
+
+build:
+	@mkdir -p $(BIN)
+	$(GO) build -o $(BIN)/ $(addprefix ./cmd/,$(BINARIES)) ./cmd/loadtest
+
+run: build
+	./$(BIN)/origin $(ARGS)
+
+test-deps:
+	@./scripts/test-deps.sh
+
+# Every test, with the race detector. Tests that need ffmpeg or Chromium
+# fail (never skip) when they are missing.
+test: test-deps
+	$(GO) vet $(PKGS)
+	$(GO) test -race -count=1 -timeout 20m $(PKGS)
+
+# Go benchmarks (fan-out hot path) and the load tool at N = 50, 100, 200.
+bench: build
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
+	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
+
+loadtest: build
+	./$(BIN)/loadtest $(ARGS)
+
+lint:
+	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
+	$(GO) vet $(PKGS)
+
+# Each fuzz target for FUZZTIME (go test -fuzz takes one target at a time).
+fuzz:
+	$(GO) test -run '^$$' -fuzz '^FuzzParseOffer$$' -fuzztime $(FUZZTIME) ./internal/webrtchttp/
+	$(GO) test -run '^$$' -fuzz '^FuzzParseFragment$$' -fuzztime $(FUZZTIME) ./internal/webrtchttp/
+	$(GO) test -run '^$$' -fuzz '^FuzzOfferedCodecs$$' -fuzztime $(FUZZTIME) ./internal/rtc/
+	$(GO) test -run '^$$' -fuzz '^FuzzIsKeyframe$$' -fuzztime $(FUZZTIME) ./fanout/
+
+clean:
+	rm -rf $(BIN)

@@ -1,0 +1,69 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+)
+
+// The browser path end to end: headless Chromium opens the web page,
+// publishes its fake camera and microphone by WHIP, a second page watches by
+// WHEP, and getStats shows video frames decoded and audio packets arriving.
+// Needs node, Debian's chromium and test/browser's npm packages, which
+// `make test` installs; missing ones fail the test, they never skip it.
+func TestBrowserPublishesAndWatches(t *testing.T) {
+	script, err := filepath.Abs("../../../test/browser/publish_watch.mjs")
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, need := range []string{"node", "chromium"} {
+		if _, err := exec.LookPath(need); err != nil {
+			t.Fatalf("%s is not installed: run `make test`, which installs the browser test's dependencies", need)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "playwright-core")); err != nil {
+		t.Fatal("test/browser/node_modules is missing: run `make test` (it runs npm ci there)")
+	}
+	_, base := startNode(t)
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	args := []string{script, base, "browser"}
+	if shot := os.Getenv("RELAYMESH_SCREENSHOT"); shot != "" {
+		args = append(args, shot)
+	}
+	cmd := exec.CommandContext(ctx, "node", args...)
+	cmd.Dir = filepath.Dir(script)
+	out, err := cmd.Output()
+	line := strings.TrimSpace(string(out))
+	t.Logf("browser: %s", line)
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("browser test failed: %v\n%s\n%s", err, line, stderr)
+	}
+	var res struct {
+		OK     bool `json:"ok"`
+		Second struct {
+			Video struct {
+				FramesDecoded int    `json:"framesDecoded"`
+				Codec         string `json:"codec"`
+			} `json:"video"`
+			Audio struct {
+				PacketsReceived int `json:"packetsReceived"`
+			} `json:"audio"`
+		} `json:"second"`
+	}
+	if err := json.Unmarshal([]byte(line[strings.LastIndex(line, "\n")+1:]), &res); err != nil {
+		t.Fatalf("unreadable browser result %q: %v", line, err)
+	}
+	if !res.OK || res.Second.Video.FramesDecoded == 0 || res.Second.Audio.PacketsReceived == 0 {
+		t.Fatalf("browser saw %d video frames decoded, %d audio packets", res.Second.Video.FramesDecoded, res.Second.Audio.PacketsReceived)
+	}
+}

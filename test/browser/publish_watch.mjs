@@ -1,0 +1,93 @@
+// Browser test: one page publishes Chromium's fake camera and microphone by
+// WHIP through relaymesh's web page, a second page watches by WHEP, and
+// getStats on the viewer must show video frames decoded and audio packets
+// received. Usage: node publish_watch.mjs BASE_URL STREAM [SCREENSHOT.png]
+// Prints one JSON line with the figures; exits non-zero when they fail.
+import { chromium } from "playwright-core";
+import { mkdtempSync, rmSync } from "node:fs";
+import { tmpdir } from "node:os";
+import { join } from "node:path";
+
+const [base, stream, screenshot] = process.argv.slice(2);
+if (!base || !stream) {
+  console.error("usage: node publish_watch.mjs BASE_URL STREAM [SCREENSHOT.png]");
+  process.exit(2);
+}
+const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
+const profile = mkdtempSync(join(tmpdir(), "relaymesh-chromium-"));
+
+const browser = await chromium.launchPersistentContext(profile, {
+  executablePath,
+  headless: true,
+  args: [
+    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
+    "--disable-background-networking", "--disable-component-update", "--disable-sync",
+    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
+    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
+  ],
+});
+
+const fail = async (msg, extra = {}) => {
+  console.log(JSON.stringify({ ok: false, error: msg, ...extra }));
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+  process.exit(1);
+};
+
+const waitText = async (page, sel, re, ms) => {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const t = await page.textContent(sel);
+    if (re.test(t)) return t;
+    if (Date.now() > deadline) return null;
+    await page.waitForTimeout(100);
+  }
+};
+
+try {
+  const pub = await browser.newPage();
+  await pub.goto(base + "/");
+  await pub.fill("#pub-name", stream);
+  await pub.click("#pub-start");
+  if (!(await waitText(pub, "#pub-status", /publisher connected/, 20000))) {
+    await fail("publisher did not connect", { status: await pub.textContent("#pub-status") });
+  }
+
+  const view = await browser.newPage();
+  await view.goto(base + "/");
+  await view.fill("#watch-name", stream);
+  await view.click("#watch-start");
+  if (!(await waitText(view, "#watch-status", /viewer connected/, 20000))) {
+    await fail("viewer did not connect", { status: await view.textContent("#watch-status") });
+  }
+
+  const stats = async () => view.evaluate(async () => {
+    const out = { video: null, audio: null };
+    // `viewer` is app.js's session object (a global lexical binding).
+    const report = await viewer.pc.getStats();
+    report.forEach((s) => {
+      if (s.type !== "inbound-rtp") return;
+      const codec = s.codecId && report.get(s.codecId) ? report.get(s.codecId).mimeType : "";
+      out[s.kind] = { framesDecoded: s.framesDecoded || 0, packetsReceived: s.packetsReceived, packetsLost: s.packetsLost, codec };
+    });
+    out.videoWidth = document.getElementById("watch-video").videoWidth;
+    return out;
+  });
+
+  await view.waitForTimeout(3000);
+  const first = await stats();
+  await view.waitForTimeout(2000);
+  const second = await stats();
+  if (screenshot) await view.screenshot({ path: screenshot });
+
+  const result = { ok: true, first, second };
+  if (!second.video || second.video.framesDecoded <= 0) await fail("no video frames decoded", result);
+  if (second.video.framesDecoded <= first.video.framesDecoded) await fail("video frames stopped being decoded", result);
+  if (!second.audio || second.audio.packetsReceived <= 0) await fail("no audio packets received", result);
+  if (second.audio.packetsReceived <= first.audio.packetsReceived) await fail("audio packets stopped arriving", result);
+  console.log(JSON.stringify(result));
+  await browser.close();
+  rmSync(profile, { recursive: true, force: true });
+} catch (e) {
+  await fail(String(e && e.stack || e));
+}
