@@ -83,19 +83,22 @@ func (s *Source) authorize(r *http.Request) error {
 type leg struct {
 	track  *fanout.Track
 	ssrc   atomic.Uint32
-	fir    bool // the section negotiated FIR only (RFC 5104 §4.3.1)
+	pli    bool // the offer accepts PLI (RFC 4585 §6.3.1)
+	fir    bool // the offer accepts FIR (RFC 5104 §4.3.1)
 	firSeq atomic.Uint32
 	pc     *webrtc.PeerConnection
 }
 
-// RequestKeyframe sends a PLI, or a FIR to a publisher that only does FIR.
+// RequestKeyframe sends a PLI, or a FIR to a publisher that only does FIR,
+// and nothing to one that negotiated neither (ffmpeg's WHIP muxer): a
+// request it never agreed to would only be ignored.
 func (l *leg) RequestKeyframe() {
 	ssrc := l.ssrc.Load()
-	if ssrc == 0 {
+	if ssrc == 0 || (!l.pli && !l.fir) {
 		return
 	}
 	var pkt rtcp.Packet = &rtcp.PictureLossIndication{MediaSSRC: ssrc}
-	if l.fir {
+	if !l.pli {
 		pkt = &rtcp.FullIntraRequest{MediaSSRC: ssrc, FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: uint8(l.firSeq.Add(1))}}}
 	}
 	_ = l.pc.WriteRTCP([]rtcp.Packet{pkt})
@@ -198,7 +201,7 @@ func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescri
 		if tr == nil {
 			return webrtchttp.Errorf(http.StatusConflict, "the stream ended while the offer was being answered")
 		}
-		l := &leg{track: tr, fir: o.FIR && !o.PLI, pc: pc}
+		l := &leg{track: tr, pli: o.PLI, fir: o.FIR, pc: pc}
 		tr.SetSource(l)
 		legs[t.Receiver()] = l
 	}

@@ -3,6 +3,7 @@ package node
 import (
 	"encoding/json"
 	"net/http"
+	"net/http/pprof"
 	"strings"
 	"time"
 
@@ -24,6 +25,12 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", metricsHandler(n.metrics))
 	mux.Handle("GET /", webUI())
+	if n.cfg.Pprof {
+		mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+		mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
+		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
+	}
 	return webrtchttp.CORS(mux)
 }
 

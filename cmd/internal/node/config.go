@@ -38,6 +38,7 @@ type Config struct {
 	LogFormat        string
 	LogLevel         string
 	CheckConfig      bool
+	Pprof            bool
 }
 
 // Flags registers the node's flags on fs with their defaults.
@@ -62,6 +63,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration and exit (0 when valid)")
+	fs.BoolVar(&c.Pprof, "pprof", false, "serve Go profiles at /debug/pprof/ on the HTTP address")
 }
 
 // Load parses args, the environment and the config file into c.

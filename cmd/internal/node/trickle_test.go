@@ -76,8 +76,9 @@ func TestTrickledCandidatesByPatch(t *testing.T) {
 		t.Fatalf("PATCH: %d %s", res.StatusCode, body)
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel()
-	go func() { _ = whipclient.Play(ctx, pub.video, video, time.Second/30, 60) }()
+	playing := make(chan struct{})
+	go func() { defer close(playing); _ = whipclient.Play(ctx, pub.video, video, time.Second/30, 60) }()
+	defer func() { cancel(); <-playing }()
 	_ = audio
 	select {
 	case <-got:

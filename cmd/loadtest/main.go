@@ -1,0 +1,58 @@
+// Command loadtest measures a node under a broadcast load: it starts
+// bin/origin as a child process, publishes a real 720p30 2 Mbit/s H.264 +
+// Opus stream by WHIP and attaches N WHEP viewers, then reports delivery,
+// loss, per-packet latency (publisher send to viewer receive) and the
+// server's CPU and memory, per viewer. It stops by itself.
+//
+//	loadtest -viewers 50,100,200 -duration 20s
+package main
+
+import (
+	"context"
+	"flag"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+func main() {
+	var (
+		viewers  = flag.String("viewers", "50,100,200", "comma-separated viewer counts, one run each")
+		duration = flag.Duration("duration", 20*time.Second, "measurement window of each run")
+		warmup   = flag.Duration("warmup", 3*time.Second, "time after the last viewer joined before measuring")
+		origin   = flag.String("origin", "", "path to the origin binary (default: origin next to this binary)")
+		httpPort = flag.Int("http-port", 18080, "origin HTTP port on 127.0.0.1")
+		udpPort  = flag.Int("udp-port", 18189, "origin media UDP port on 127.0.0.1")
+		extra    = flag.String("origin-args", "", "extra space-separated flags for the origin (e.g. -pprof)")
+	)
+	flag.Parse()
+	if *origin == "" {
+		self, _ := os.Executable()
+		*origin = filepath.Join(filepath.Dir(self), "origin")
+	}
+	var counts []int
+	for _, s := range strings.Split(*viewers, ",") {
+		n, err := strconv.Atoi(strings.TrimSpace(s))
+		if err != nil || n < 1 || n > 1000 {
+			fmt.Fprintf(os.Stderr, "loadtest: -viewers %q: want counts from 1 to 1000\n", s)
+			os.Exit(2)
+		}
+		counts = append(counts, n)
+	}
+	fmt.Println("viewers  delivery  loss     p50_ms  p99_ms  srv_cpu_mcores  mcores/viewer  srv_rss_MB  MB/viewer  drops")
+	for _, n := range counts {
+		ctx, cancel := context.WithTimeout(context.Background(), *duration+*warmup+3*time.Minute)
+		r, err := run(ctx, runParams{viewers: n, duration: *duration, warmup: *warmup, origin: *origin, httpPort: *httpPort, udpPort: *udpPort, extra: strings.Fields(*extra)})
+		cancel()
+		if err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: N=%d: %v\n", n, err)
+			os.Exit(1)
+		}
+		fmt.Printf("%7d  %7.3f%%  %6.3f%%  %6.2f  %6.2f  %14.0f  %13.2f  %10.1f  %9.3f  %d\n",
+			n, r.delivery*100, r.loss*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000,
+			r.cpuMilli, r.cpuMilli/float64(n), r.rssMB, r.rssPerViewerMB, r.drops)
+	}
+}

@@ -1,0 +1,117 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// window is the measurement interval: packets sent inside it are the ones
+// whose delivery counts.
+type window struct {
+	start, end atomic.Int64 // unix nanos; end 0 while open
+	sent       atomic.Uint64
+}
+
+func (w *window) open() { w.start.Store(time.Now().UnixNano()) }
+func (w *window) shut() { w.end.Store(time.Now().UnixNano()) }
+
+func (w *window) contains(t int64) bool {
+	s, e := w.start.Load(), w.end.Load()
+	return s != 0 && t >= s && (e == 0 || t < e)
+}
+
+// publisher sends the HD test stream by WHIP, packetizing itself so that it
+// knows when each sequence number left: relaymesh keeps the publisher's
+// sequence numbers (translator semantics), so viewers can match them.
+type publisher struct {
+	sess         *whipclient.Session
+	video, audio *webrtc.TrackLocalStaticRTP
+	aus, opus    [][]byte
+	sendTime     [2][65536]atomic.Int64 // [0] video, [1] audio: unix nanos by sequence number
+	window       window
+}
+
+func newPublisher(ctx context.Context, url string) (*publisher, error) {
+	h264, ogg, err := mediatest.Files(mediatest.HD)
+	if err != nil {
+		return nil, err
+	}
+	p := &publisher{}
+	if p.aus, err = whipclient.AccessUnits(h264); err != nil {
+		return nil, err
+	}
+	if p.opus, err = whipclient.OpusPackets(ogg); err != nil {
+		return nil, err
+	}
+	api, err := whipclient.NewAPI(whipclient.Options{})
+	if err != nil {
+		return nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return nil, err
+	}
+	p.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "load")
+	p.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "load")
+	for _, t := range []webrtc.TrackLocal{p.video, p.audio} {
+		if _, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+			_ = pc.Close()
+			return nil, err
+		}
+	}
+	if p.sess, err = whipclient.Offer(ctx, url, pc, whipclient.Options{}); err != nil {
+		_ = pc.Close()
+		return nil, fmt.Errorf("publish: %w", err)
+	}
+	return p, nil
+}
+
+// run sends video at 30 fps and audio at 50 packets/s until ctx ends.
+func (p *publisher) run(ctx context.Context) {
+	var wg sync.WaitGroup
+	wg.Add(2)
+	go func() {
+		defer wg.Done()
+		pk := rtp.NewPacketizer(1200, 102, 1, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
+		p.loop(ctx, 0, p.video, pk, p.aus, time.Second/30, 3000)
+	}()
+	go func() {
+		defer wg.Done()
+		pk := rtp.NewPacketizer(1200, 111, 2, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
+		p.loop(ctx, 1, p.audio, pk, p.opus, 20*time.Millisecond, 960)
+	}()
+	wg.Wait()
+}
+
+func (p *publisher) loop(ctx context.Context, k int, t *webrtc.TrackLocalStaticRTP, pk rtp.Packetizer, frames [][]byte, every time.Duration, samples uint32) {
+	tick := time.NewTicker(every)
+	defer tick.Stop()
+	for i := 0; ; i++ {
+		for _, pkt := range pk.Packetize(frames[i%len(frames)], samples) {
+			now := time.Now().UnixNano()
+			p.sendTime[k][pkt.SequenceNumber].Store(now)
+			if p.window.contains(now) {
+				p.window.sent.Add(1)
+			}
+			_ = t.WriteRTP(pkt)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+func (p *publisher) close() { _ = p.sess.PC.Close() }

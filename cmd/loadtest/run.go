@@ -1,0 +1,123 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"os"
+	"os/exec"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+)
+
+type runParams struct {
+	viewers           int
+	duration, warmup  time.Duration
+	origin            string
+	httpPort, udpPort int
+	extra             []string
+}
+
+type result struct {
+	delivery, loss float64
+	p50, p99       time.Duration
+	cpuMilli       float64
+	rssMB          float64
+	rssPerViewerMB float64
+	drops          uint64
+}
+
+// run measures one viewer count against a fresh origin process.
+func run(ctx context.Context, p runParams) (*result, error) {
+	base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
+	args := append([]string{"-http", "127.0.0.1:" + strconv.Itoa(p.httpPort),
+		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(p.udpPort), "-node-id", "loadtest", "-log-level", "warn",
+		"-max-sessions", "5000"}, p.extra...)
+	cmd := exec.CommandContext(ctx, p.origin, args...)
+	cmd.Stdout, cmd.Stderr = nil, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start origin %s: %w (run make build first)", p.origin, err)
+	}
+	defer func() {
+		_ = cmd.Process.Signal(syscall.SIGTERM)
+		_ = cmd.Wait()
+	}()
+	if err := waitReady(ctx, base); err != nil {
+		return nil, err
+	}
+
+	pub, err := newPublisher(ctx, base+"/whip/load")
+	if err != nil {
+		return nil, err
+	}
+	defer pub.close()
+	pubCtx, stopPub := context.WithCancel(ctx)
+	var pubWG sync.WaitGroup
+	pubWG.Add(1)
+	go func() { defer pubWG.Done(); pub.run(pubCtx) }()
+	defer func() { stopPub(); pubWG.Wait() }()
+	time.Sleep(2 * time.Second)
+	baseRSS, err := rssBytes(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+
+	vs, err := connectViewers(ctx, base+"/whep/load", p.viewers, pub)
+	defer vs.close()
+	if err != nil {
+		return nil, err
+	}
+	time.Sleep(p.warmup)
+
+	cpu0, err := cpuSeconds(cmd.Process.Pid)
+	if err != nil {
+		return nil, err
+	}
+	drops0 := serverDrops(base)
+	t0 := time.Now()
+	pub.window.open()
+	time.Sleep(p.duration)
+	pub.window.shut()
+	wall := time.Since(t0)
+	cpu1, _ := cpuSeconds(cmd.Process.Pid)
+	rss, _ := rssBytes(cmd.Process.Pid)
+	time.Sleep(time.Second) // the last packets of the window arrive
+
+	sent := pub.window.sent.Load()
+	if sent == 0 {
+		return nil, errors.New("the publisher sent nothing during the window")
+	}
+	got := vs.windowReceived()
+	delivery := float64(got) / float64(sent*uint64(p.viewers))
+	p50, p99 := vs.hist.quantile(0.50), vs.hist.quantile(0.99)
+	return &result{
+		delivery: delivery, loss: 1 - delivery, p50: p50, p99: p99,
+		cpuMilli:       (cpu1 - cpu0) / wall.Seconds() * 1000,
+		rssMB:          float64(rss) / 1e6,
+		rssPerViewerMB: float64(rss-baseRSS) / 1e6 / float64(p.viewers),
+		drops:          serverDrops(base) - drops0,
+	}, nil
+}
+
+func waitReady(ctx context.Context, base string) error {
+	for i := 0; i < 100; i++ {
+		res, err := http.Get(base + "/readyz")
+		if err == nil {
+			res.Body.Close()
+			if res.StatusCode == 200 {
+				return nil
+			}
+		}
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(100 * time.Millisecond):
+		}
+	}
+	return errors.New("the origin did not become ready in 10 s")
+}
