@@ -152,7 +152,13 @@ type viewer struct {
 
 func watch(t *testing.T, hc *http.Client, base, stream string) (*viewer, error) {
 	t.Helper()
-	api, err := whipclient.NewAPI(whipclient.Options{HTTP: hc})
+	return watchWith(t, hc, base, stream, whipclient.Options{})
+}
+
+func watchWith(t *testing.T, hc *http.Client, base, stream string, o whipclient.Options) (*viewer, error) {
+	t.Helper()
+	o.HTTP = hc
+	api, err := whipclient.NewAPI(o)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,7 +196,7 @@ func watch(t *testing.T, hc *http.Client, base, stream string) (*viewer, error) 
 	})
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
-	sess, err := whipclient.Offer(ctx, base+"/whep/"+stream, pc, whipclient.Options{HTTP: hc})
+	sess, err := whipclient.Offer(ctx, base+"/whep/"+stream, pc, o)
 	if err != nil {
 		_ = pc.Close()
 		return nil, err
