@@ -85,8 +85,13 @@ func printWelcome(w io.Writer, n *Node, role Role) {
 	fmt.Fprintf(w, "  watch:       WHEP  http://%s/whep/{stream}\n", host)
 	fmt.Fprintf(w, "  media:       UDP %d (all WebRTC traffic)\n", n.UDPPort())
 	fmt.Fprintf(w, "  api/metrics: http://%s/api/streams  http://%s/metrics\n", host, host)
-	if u := n.NATSURL(); u != "" {
-		fmt.Fprintf(w, "  nats:        %s (embedded)\n", u)
+	switch u := n.NATSURL(); {
+	case n.cfg.NATS != "":
+		fmt.Fprintf(w, "  nats:        %s (external)\n", n.cfg.NATS)
+	case u != "":
+		fmt.Fprintf(w, "  nats:        %s (embedded, exposed to other nodes)\n", u)
+	default:
+		fmt.Fprintf(w, "  nats:        embedded, in-process (expose it to other nodes with -nats-listen)\n")
 	}
 }
 
