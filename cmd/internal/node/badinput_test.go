@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"io"
 	"net/http"
 	"strings"
@@ -82,13 +81,7 @@ func TestBadInputGetsSpecificErrorsAndLiveStreamKeepsFlowing(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	sending := make(chan struct{})
-	go func() {
-		defer close(sending)
-		_ = whipclient.Play(ctx, pub.video, video, time.Second/30, -1)
-	}()
-	defer func() { cancel(); <-sending }()
+	playVideo(t, pub.video, video, -1)
 	_ = audio
 
 	sendOffer := makeOffer(t, webrtc.RTPTransceiverDirectionSendonly, h264Cap)

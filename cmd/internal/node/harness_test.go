@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/mediatest"
@@ -277,4 +278,26 @@ func (u *unpluggable) ReadFrom(b []byte) (int, net.Addr, error) {
 			return n, a, err
 		}
 	}
+}
+
+// playVideo plays frames (30 fps; -1: until the test ends) on track in the
+// background; the test waits for it before it ends.
+func playVideo(t *testing.T, track *webrtc.TrackLocalStaticSample, video [][]byte, frames int) {
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = whipclient.Play(ctx, track, video, time.Second/30, frames) }()
+	t.Cleanup(func() { cancel(); <-done })
+}
+
+// settingsOn returns a loopback SettingEngine whose ICE traffic goes through
+// conn (a test's lossy or unpluggable socket).
+func settingsOn(t *testing.T, conn net.PacketConn) *webrtc.SettingEngine {
+	mux := webrtc.NewICEUDPMux(nil, conn)
+	t.Cleanup(func() { _ = mux.Close(); _ = conn.Close() })
+	se := webrtc.SettingEngine{}
+	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	se.SetIncludeLoopbackCandidate(true)
+	se.SetICEUDPMux(mux)
+	return &se
 }

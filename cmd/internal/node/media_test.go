@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/whipclient"
@@ -118,15 +117,7 @@ func TestVanishedPublisherReleasesNameQuickly(t *testing.T) {
 		t.Fatal(err)
 	}
 	cable := &unpluggable{PacketConn: conn}
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	mux := webrtc.NewICEUDPMux(nil, cable)
-	se.SetICEUDPMux(mux)
-	t.Cleanup(func() { _ = mux.Close(); _ = conn.Close() })
-
-	pub, err := publish(t, hc, base, "gone", whipclient.Options{Settings: &se})
+	pub, err := publish(t, hc, base, "gone", whipclient.Options{Settings: settingsOn(t, cable)})
 	if err != nil {
 		t.Fatal(err)
 	}

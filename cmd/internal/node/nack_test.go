@@ -10,9 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
-	"github.com/pion/webrtc/v4"
-
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -56,14 +53,7 @@ func TestNACKsAreServedFromTheSharedCache(t *testing.T) {
 		t.Fatal(err)
 	}
 	path := &lossy{PacketConn: conn, every: 25}
-	mux := webrtc.NewICEUDPMux(nil, path)
-	t.Cleanup(func() { _ = mux.Close(); _ = conn.Close() })
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	se.SetICEUDPMux(mux)
-	v, err := watchWith(t, hc, base, "loss", whipclient.Options{Settings: &se})
+	v, err := watchWith(t, hc, base, "loss", whipclient.Options{Settings: settingsOn(t, path)})
 	if err != nil {
 		t.Fatal(err)
 	}

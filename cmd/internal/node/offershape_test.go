@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"regexp"
 	"strings"
 	"testing"
@@ -75,10 +74,7 @@ func TestPublisherOfferShapes(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			ctx, cancel := context.WithCancel(context.Background())
-			playing := make(chan struct{})
-			go func() { defer close(playing); _ = whipclient.Play(ctx, v, video, time.Second/30, 45) }()
-			defer func() { cancel(); <-playing }()
+			playVideo(t, v, video, 45)
 			waitUntil(t, 10*time.Second, "media at the viewer", func() bool { return markers(viewer.packets("video")) >= 10 })
 		})
 	}

@@ -1,7 +1,6 @@
 package node
 
 import (
-	"context"
 	"fmt"
 	"regexp"
 	"strings"
@@ -75,10 +74,7 @@ func TestTrickledCandidatesByPatch(t *testing.T) {
 	if res.StatusCode != 204 {
 		t.Fatalf("PATCH: %d %s", res.StatusCode, body)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	playing := make(chan struct{})
-	go func() { defer close(playing); _ = whipclient.Play(ctx, pub.video, video, time.Second/30, 60) }()
-	defer func() { cancel(); <-playing }()
+	playVideo(t, pub.video, video, 60)
 	_ = audio
 	select {
 	case <-got:
@@ -101,10 +97,7 @@ func TestICERestartByPatch(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = whipclient.Play(ctx, pub.video, video, time.Second/30, -1) }()
-	defer func() { cancel(); <-done }()
+	playVideo(t, pub.video, video, -1)
 	_ = audio
 
 	pc := v.sess.PC
