@@ -8,6 +8,10 @@ import "github.com/pion/rtp"
 type Packet struct {
 	Header  rtp.Header
 	Payload []byte
+	// Received is when the track took the packet (Unix nanoseconds), set by
+	// Track.Write: the wall-clock side of the RTP/NTP mapping that sender
+	// reports give receivers (RFC 3550 §6.4.1).
+	Received int64
 }
 
 // Kind tells audio from video.

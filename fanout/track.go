@@ -134,6 +134,7 @@ func (t *Track) Write(p *Packet) {
 	h := headerFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
 	t.rw.rewrite(&h, now)
 	p.Header.SSRC, p.Header.SequenceNumber, p.Header.Timestamp = h.SSRC, h.Seq, h.TS
+	p.Received = now.UnixNano()
 
 	if t.kind == KindVideo && IsKeyframe(t.codec.MimeType, p.Payload) {
 		t.keyframe.Store(now.UnixNano())

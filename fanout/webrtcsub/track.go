@@ -11,6 +11,8 @@ import (
 	"errors"
 	"strings"
 	"sync"
+	"sync/atomic"
+	"time"
 
 	"github.com/pion/interceptor"
 	"github.com/pion/rtcp"
@@ -28,10 +30,17 @@ var ErrNoCodec = errors.New("the peer negotiated no codec for this track")
 // once) → packets flow → Close (after the PeerConnection has closed, to wait
 // for the RTCP goroutine).
 type Track struct {
-	src      *fanout.Track
-	id       string
-	streamID string
-	kind     webrtc.RTPCodecType
+	src       *fanout.Track
+	id        string
+	streamID  string
+	kind      webrtc.RTPCodecType
+	reporter  *Reporter
+	writeRTCP func([]rtcp.Packet) error
+
+	// The newest packet written: its RTP timestamp and when the node took it,
+	// for sender reports. Written by the subscriber goroutine only.
+	lastTS atomic.Uint32
+	lastAt atomic.Int64
 
 	mu  sync.Mutex
 	sub *fanout.Subscriber
@@ -48,13 +57,22 @@ type Track struct {
 var _ webrtc.TrackLocal = (*Track)(nil)
 var _ fanout.Writer = (*Track)(nil)
 
-// New makes a TrackLocal that will carry src under streamID.
-func New(src *fanout.Track, streamID string) *Track {
+// Params configures a Track.
+type Params struct {
+	StreamID string
+	// Reporter sends this leg's sender reports; WriteRTCP is the leg's
+	// PeerConnection.WriteRTCP. Both are needed for receivers to sync.
+	Reporter  *Reporter
+	WriteRTCP func([]rtcp.Packet) error
+}
+
+// New makes a TrackLocal that will carry src.
+func New(src *fanout.Track, p Params) *Track {
 	kind := webrtc.RTPCodecTypeAudio
 	if src.Kind() == fanout.KindVideo {
 		kind = webrtc.RTPCodecTypeVideo
 	}
-	return &Track{src: src, id: src.ID(), streamID: streamID, kind: kind}
+	return &Track{src: src, id: src.ID(), streamID: p.StreamID, kind: kind, reporter: p.Reporter, writeRTCP: p.WriteRTCP}
 }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.
@@ -100,11 +118,17 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 	t.sub = sub
 	t.wg.Add(1)
 	go t.readRTCP(ctx.RTCPReader())
+	if t.reporter != nil && t.writeRTCP != nil {
+		t.reporter.add(t)
+	}
 	return *chosen, nil
 }
 
 // Unbind ends the subscription.
 func (t *Track) Unbind(webrtc.TrackLocalContext) error {
+	if t.reporter != nil {
+		t.reporter.remove(t)
+	}
 	t.mu.Lock()
 	sub := t.sub
 	t.mu.Unlock()
@@ -121,7 +145,32 @@ func (t *Track) WritePacket(p *fanout.Packet) error {
 	t.hdr = p.Header
 	t.hdr.SSRC, t.hdr.PayloadType = t.ssrc, t.pt
 	_, err := t.ws.WriteRTP(&t.hdr, p.Payload)
+	t.lastTS.Store(p.Header.Timestamp)
+	t.lastAt.Store(p.Received)
 	return err
+}
+
+// senderReport describes what this leg has sent, nil before its first
+// packet. The RTP time is extrapolated from the newest packet to now at the
+// codec's clock rate, so the NTP/RTP pair is one instant (RFC 3550 §6.4.1).
+func (t *Track) senderReport(now time.Time) *rtcp.SenderReport {
+	at := t.lastAt.Load()
+	t.mu.Lock()
+	sub := t.sub
+	t.mu.Unlock()
+	if at == 0 || sub == nil {
+		return nil
+	}
+	elapsed := now.UnixNano() - at
+	ticks := uint32(elapsed * int64(t.src.Codec().ClockRate) / int64(time.Second))
+	st := sub.Stats()
+	return &rtcp.SenderReport{
+		SSRC:        t.ssrc,
+		NTPTime:     ntpTime(now),
+		RTPTime:     t.lastTS.Load() + ticks,
+		PacketCount: uint32(st.Packets.Load()),
+		OctetCount:  uint32(st.Bytes.Load()),
+	}
 }
 
 // readRTCP terminates the leg's RTCP: NACKs are served from the shared

@@ -4,7 +4,6 @@ import (
 	"fmt"
 
 	"github.com/pion/interceptor"
-	"github.com/pion/interceptor/pkg/report"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -70,11 +69,12 @@ type ViewerCodec struct {
 }
 
 // ViewerAPI is for legs that send one stream (WHEP viewers, child relays):
-// exactly the stream's codecs, so the answer names nothing else, and only
-// the sender-report interceptor. No NACK responder (NACKs are answered from
-// the track's shared cache), no congestion control state, no header
-// extensions (the publisher's extension ids mean nothing on this leg): a
-// viewer costs as little memory and CPU as a leg can.
+// exactly the stream's codecs, so the answer names nothing else, and no
+// interceptors at all. NACKs are answered from the track's shared cache and
+// sender reports come from one reporter per node (fanout/webrtcsub), so the
+// packet path of a leg holds no lock or map of its own; no congestion
+// control state, no header extensions (the publisher's extension ids mean
+// nothing on this leg): a viewer costs as little as a leg can.
 func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for i, c := range codecs {
@@ -87,12 +87,6 @@ func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec) (*webrtc.API, error
 			return nil, fmt.Errorf("register %s: %w", c.Codec.MimeType, err)
 		}
 	}
-	ir := &interceptor.Registry{}
-	sr, err := report.NewSenderInterceptor()
-	if err != nil {
-		return nil, err
-	}
-	ir.Add(sr)
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
 		webrtc.WithSettingEngine(e.settings(t))), nil
 }

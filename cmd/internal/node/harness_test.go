@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/pion/ice/v4"
+	"github.com/pion/rtcp"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/mediatest"
@@ -132,13 +133,14 @@ func waitUntil(t *testing.T, d time.Duration, what string, cond func() bool) {
 	}
 }
 
-// rx is one received RTP packet's header fields.
+// rx is one received RTP packet's header fields and arrival time.
 type rx struct {
 	ssrc   uint32
 	seq    uint16
 	ts     uint32
 	marker bool
 	size   int
+	at     time.Time
 }
 
 // viewer is a pion WHEP client that records what it receives.
@@ -146,6 +148,7 @@ type viewer struct {
 	sess    *whipclient.Session
 	mu      sync.Mutex
 	got     map[string][]rx // by kind
+	srs     []*rtcp.SenderReport
 	states  []webrtc.PeerConnectionState
 	wg      sync.WaitGroup
 	ontrack atomic.Int32
@@ -178,9 +181,25 @@ func watchWith(t *testing.T, hc *http.Client, base, stream string, o whipclient.
 		v.states = append(v.states, s)
 		v.mu.Unlock()
 	})
-	pc.OnTrack(func(tr *webrtc.TrackRemote, _ *webrtc.RTPReceiver) {
+	pc.OnTrack(func(tr *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		v.ontrack.Add(1)
-		v.wg.Add(1)
+		v.wg.Add(2)
+		go func() {
+			defer v.wg.Done()
+			for {
+				pkts, _, err := recv.ReadRTCP()
+				if err != nil {
+					return
+				}
+				for _, p := range pkts {
+					if sr, ok := p.(*rtcp.SenderReport); ok {
+						v.mu.Lock()
+						v.srs = append(v.srs, sr)
+						v.mu.Unlock()
+					}
+				}
+			}
+		}()
 		go func() {
 			defer v.wg.Done()
 			kind := tr.Kind().String()
@@ -190,7 +209,7 @@ func watchWith(t *testing.T, hc *http.Client, base, stream string, o whipclient.
 					return
 				}
 				v.mu.Lock()
-				v.got[kind] = append(v.got[kind], rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload)})
+				v.got[kind] = append(v.got[kind], rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now()})
 				v.mu.Unlock()
 			}
 		}()

@@ -14,6 +14,7 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/fanout/webrtcsub"
 	"github.com/relaymesh/relaymesh/ingest/whip"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
@@ -69,7 +70,7 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID}); err != nil {
 		return nil, err
 	}
-	n.whep = &whep{reg: n.reg, engine: n.engine, connectTimeout: cfg.ConnectTimeout}
+	n.whep = &whep{reg: n.reg, engine: n.engine, reporter: webrtcsub.NewReporter(time.Second), connectTimeout: cfg.ConnectTimeout}
 	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
 	if role == RoleOrigin {
 		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
@@ -178,6 +179,7 @@ func (n *Node) Close() {
 	}
 	if n.whep != nil {
 		n.whep.wg.Wait()
+		n.whep.reporter.Close()
 	}
 	if n.plane != nil {
 		n.plane.Close()

@@ -25,6 +25,7 @@ var viewerTimeouts = rtc.Timeouts{Disconnected: 3 * time.Second, Failed: 2 * tim
 type whep struct {
 	reg            *fanout.Registry
 	engine         *rtc.Engine
+	reporter       *webrtcsub.Reporter
 	connectTimeout time.Duration
 	wg             sync.WaitGroup // session watchers
 }
@@ -64,7 +65,7 @@ func (h *whep) create(ctx context.Context, r *http.Request, stream, offer string
 	locals := make([]*webrtcsub.Track, 0, len(selected))
 	prepare := func() error {
 		for _, t := range selected {
-			lt := webrtcsub.New(t, stream)
+			lt := webrtcsub.New(t, webrtcsub.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP})
 			if _, err := pc.AddTrack(lt); err != nil {
 				return fmt.Errorf("add %s track: %w", t.ID(), err)
 			}
