@@ -1,0 +1,186 @@
+// Package membership is the membership plane: who is alive, where, how
+// loaded, in which zone. It wraps hashicorp/memberlist (SWIM gossip) and
+// carries each node's Meta in memberlist's node metadata, so a snapshot of
+// the cluster is available on every node without asking anyone.
+package membership
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log"
+	"log/slog"
+	"net"
+	"sort"
+	"strconv"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/hashicorp/memberlist"
+)
+
+// Meta is what a node tells the cluster about itself. It travels in every
+// gossip exchange, so it stays small (memberlist caps it at 512 bytes).
+type Meta struct {
+	ID       string  `json:"id"`
+	Role     string  `json:"role"`            // "origin" or "relay"
+	Zone     string  `json:"zone"`            // placement hint
+	HTTP     string  `json:"http"`            // host:port of WHIP/WHEP/API
+	Media    string  `json:"media,omitempty"` // host:port of the WebRTC UDP port
+	Load     float64 `json:"load"`            // 0 idle .. 1 saturated
+	Draining bool    `json:"draining,omitempty"`
+}
+
+// Params configures a Cluster.
+type Params struct {
+	Meta Meta
+	// Bind is the gossip address ("127.0.0.1:0" picks a free port).
+	Bind string
+	// Advertise, if set, is the address other nodes use to reach this one.
+	Advertise string
+	// Join lists seeds, host:port; a DNS name stands for all its addresses.
+	Join   []string
+	Logger *slog.Logger
+	// OnChange, if set, is called after a node joins, leaves, dies or
+	// changes its Meta. It runs on memberlist's goroutine: it must not block.
+	OnChange func()
+}
+
+// Cluster is this node's view of the cluster. Lifecycle: Join → Members,
+// Update → Leave → Shutdown. Methods are safe from any goroutine.
+type Cluster struct {
+	ml       *memberlist.Memberlist
+	onChange func()
+	started  atomic.Bool // ml is set: OnChange may use the Cluster
+
+	mu   sync.Mutex
+	meta []byte
+}
+
+// lanConfig tunes failure detection for a LAN or a Kubernetes cluster: a
+// node killed without a goodbye is declared dead in about one second
+// (probe every 200 ms, 100 ms to answer, suspicion for 2 probe rounds),
+// where memberlist's defaults take 5 to 8 s. Children then re-parent fast.
+func lanConfig(p Params, d *delegate) (*memberlist.Config, error) {
+	c := memberlist.DefaultLANConfig()
+	c.Name = p.Meta.ID
+	host, port, err := net.SplitHostPort(p.Bind)
+	if err != nil {
+		return nil, fmt.Errorf("gossip address %q: %w", p.Bind, err)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	c.BindAddr = host
+	if c.BindPort, err = strconv.Atoi(port); err != nil {
+		return nil, fmt.Errorf("gossip port %q: %w", port, err)
+	}
+	if p.Advertise != "" {
+		ah, ap, err := net.SplitHostPort(p.Advertise)
+		if err != nil {
+			return nil, fmt.Errorf("gossip advertise address %q: %w", p.Advertise, err)
+		}
+		c.AdvertiseAddr = ah
+		if c.AdvertisePort, err = strconv.Atoi(ap); err != nil {
+			return nil, fmt.Errorf("gossip advertise port %q: %w", ap, err)
+		}
+	}
+	c.ProbeInterval = 200 * time.Millisecond
+	c.ProbeTimeout = 100 * time.Millisecond
+	c.GossipInterval = 50 * time.Millisecond
+	c.SuspicionMult = 2
+	c.PushPullInterval = 15 * time.Second
+	// A node restarted under the same name on another address (a new pod)
+	// may take its name back one second after it was declared dead.
+	c.DeadNodeReclaimTime = time.Second
+	c.Delegate = d
+	c.Events = d
+	c.Logger = log.New(slogWriter{p.Logger}, "", 0)
+	return c, nil
+}
+
+// Join starts gossip and joins the seeds (none: a cluster of one, which
+// others may join later).
+func Join(p Params) (*Cluster, error) {
+	if p.Meta.ID == "" {
+		return nil, errors.New("membership: the node needs an id")
+	}
+	if p.Logger == nil {
+		p.Logger = slog.New(slog.NewTextHandler(io.Discard, nil))
+	}
+	meta, err := json.Marshal(p.Meta)
+	if err != nil {
+		return nil, err
+	}
+	if len(meta) > memberlist.MetaMaxSize {
+		return nil, fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
+	}
+	c := &Cluster{onChange: p.OnChange, meta: meta}
+	cfg, err := lanConfig(p, &delegate{c: c})
+	if err != nil {
+		return nil, err
+	}
+	if c.ml, err = memberlist.Create(cfg); err != nil {
+		return nil, fmt.Errorf("start gossip on %s: %w", p.Bind, err)
+	}
+	c.started.Store(true)
+	if len(p.Join) > 0 {
+		if _, err := c.ml.Join(p.Join); err != nil {
+			_ = c.ml.Shutdown()
+			return nil, fmt.Errorf("join %v: %w", p.Join, err)
+		}
+	}
+	return c, nil
+}
+
+// Addr is the gossip address other nodes can join.
+func (c *Cluster) Addr() string {
+	n := c.ml.LocalNode()
+	return net.JoinHostPort(n.Addr.String(), strconv.Itoa(int(n.Port)))
+}
+
+// Members returns the Meta of every live node, this one included, sorted by
+// id: the snapshot that parent selection works on.
+func (c *Cluster) Members() []Meta {
+	nodes := c.ml.Members()
+	out := make([]Meta, 0, len(nodes))
+	for _, n := range nodes {
+		var m Meta
+		if err := json.Unmarshal(n.Meta, &m); err != nil || m.ID == "" {
+			continue // a node of another kind, or one still starting
+		}
+		out = append(out, m)
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
+	return out
+}
+
+// Update changes this node's Meta and gossips it.
+func (c *Cluster) Update(f func(*Meta)) error {
+	c.mu.Lock()
+	var m Meta
+	_ = json.Unmarshal(c.meta, &m)
+	f(&m)
+	b, err := json.Marshal(m)
+	if err == nil && len(b) > memberlist.MetaMaxSize {
+		err = fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(b), memberlist.MetaMaxSize)
+	}
+	if err == nil {
+		c.meta = b
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return err
+	}
+	return c.ml.UpdateNode(time.Second)
+}
+
+// Leave tells the cluster this node is going (others drop it at once rather
+// than after failure detection), waiting at most timeout.
+func (c *Cluster) Leave(timeout time.Duration) error { return c.ml.Leave(timeout) }
+
+// Shutdown stops gossip and waits for memberlist's goroutines. Without a
+// Leave first, the others see this node fail.
+func (c *Cluster) Shutdown() error { return c.ml.Shutdown() }

@@ -1,0 +1,104 @@
+package membership
+
+import (
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"go.uber.org/goleak"
+)
+
+func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+
+func node(t *testing.T, id, zone string, join ...string) (*Cluster, *atomic.Int32) {
+	t.Helper()
+	changes := &atomic.Int32{}
+	c, err := Join(Params{
+		Meta: Meta{ID: id, Role: "relay", Zone: zone, HTTP: "127.0.0.1:80" + id[len(id)-1:]},
+		Bind: "127.0.0.1:0", Join: join, OnChange: func() { changes.Add(1) },
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = c.Shutdown() })
+	return c, changes
+}
+
+func ids(ms []Meta) string {
+	s := ""
+	for _, m := range ms {
+		s += m.ID + " "
+	}
+	return s
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) time.Duration {
+	t.Helper()
+	start := time.Now()
+	for !cond() {
+		if time.Since(start) > d {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	return time.Since(start)
+}
+
+func TestJoinSeeMetaUpdateAndLeave(t *testing.T) {
+	a, _ := node(t, "n1", "eu")
+	b, changes := node(t, "n2", "us", a.Addr())
+	c, _ := node(t, "n3", "eu", a.Addr())
+	for _, n := range []*Cluster{a, b, c} {
+		waitFor(t, 5*time.Second, "three members everywhere", func() bool { return ids(n.Members()) == "n1 n2 n3 " })
+	}
+	if m := b.Members()[2]; m.Zone != "eu" || m.Role != "relay" || m.HTTP != "127.0.0.1:803" {
+		t.Fatalf("n3 as n2 sees it: %+v", m)
+	}
+	if changes.Load() == 0 {
+		t.Fatal("OnChange never ran")
+	}
+
+	if err := c.Update(func(m *Meta) { m.Load, m.Draining = 0.75, true }); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "n3's new load at n1", func() bool {
+		m := a.Members()[2]
+		return m.Load == 0.75 && m.Draining
+	})
+
+	if err := c.Leave(time.Second); err != nil {
+		t.Fatal(err)
+	}
+	took := waitFor(t, 5*time.Second, "n3 gone after Leave", func() bool { return ids(a.Members()) == "n1 n2 " })
+	t.Logf("graceful leave seen in %v", took)
+}
+
+// A node that dies without a goodbye is noticed quickly: the LAN tuning
+// that lets children re-parent within the mesh's 2 s budget.
+func TestHardFailureIsDetectedQuickly(t *testing.T) {
+	a, _ := node(t, "n1", "eu")
+	b, _ := node(t, "n2", "eu", a.Addr())
+	c, _ := node(t, "n3", "eu", a.Addr())
+	waitFor(t, 5*time.Second, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 })
+	_ = c.Shutdown() // no Leave: as kill -9 looks from outside
+	took := waitFor(t, 10*time.Second, "n3 declared dead", func() bool {
+		return ids(a.Members()) == "n1 n2 " && ids(b.Members()) == "n1 n2 "
+	})
+	t.Logf("hard failure detected by every node in %v", took)
+}
+
+func TestBadParams(t *testing.T) {
+	if _, err := Join(Params{Bind: "127.0.0.1:0"}); err == nil {
+		t.Fatal("a node without an id was accepted")
+	}
+	if _, err := Join(Params{Meta: Meta{ID: "x"}, Bind: "nope"}); err == nil {
+		t.Fatal("a bad bind address was accepted")
+	}
+	big := make([]byte, 600)
+	for i := range big {
+		big[i] = 'z'
+	}
+	if _, err := Join(Params{Meta: Meta{ID: "x", Zone: string(big)}, Bind: "127.0.0.1:0"}); err == nil {
+		t.Fatal("metadata over 512 bytes was accepted")
+	}
+}
