@@ -25,6 +25,11 @@ type RegistryParams struct {
 	// OnChange, if set, is called (without locks held, from the goroutine
 	// that made the change) after a stream appears, changes or ends.
 	OnChange func()
+	// OnStreamEnd, if set, is called once per stream after it has closed
+	// (its publisher did not come back, or the registry closed), without
+	// locks held. It may do I/O: it runs on the linger timer's goroutine or
+	// in Close.
+	OnStreamEnd func(name string)
 }
 
 // Registry maps stream names to streams on one node.
@@ -32,6 +37,7 @@ type Registry struct {
 	linger           time.Duration
 	keyframeInterval time.Duration
 	onChange         func()
+	onEnd            func(string)
 
 	mu      sync.Mutex
 	streams map[string]*Stream
@@ -46,7 +52,7 @@ func NewRegistry(p RegistryParams) *Registry {
 	if p.KeyframeInterval <= 0 {
 		p.KeyframeInterval = DefaultKeyframeInterval
 	}
-	return &Registry{linger: p.Linger, keyframeInterval: p.KeyframeInterval, onChange: p.OnChange, streams: map[string]*Stream{}}
+	return &Registry{linger: p.Linger, keyframeInterval: p.KeyframeInterval, onChange: p.OnChange, onEnd: p.OnStreamEnd, streams: map[string]*Stream{}}
 }
 
 // Publish claims stream name for a publisher. A stream that is lingering is
@@ -113,7 +119,14 @@ func (r *Registry) expire(s *Stream) {
 	}
 	r.mu.Unlock()
 	s.close()
+	r.ended(s.name)
 	r.changed()
+}
+
+func (r *Registry) ended(name string) {
+	if r.onEnd != nil {
+		r.onEnd(name)
+	}
 }
 
 func (r *Registry) changed() {
@@ -131,5 +144,6 @@ func (r *Registry) Close() {
 	r.mu.Unlock()
 	for _, s := range streams {
 		s.close()
+		r.ended(s.name)
 	}
 }

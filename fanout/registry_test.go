@@ -45,7 +45,8 @@ func TestReconnectWithinLingerKeepsTracksAndSubscribers(t *testing.T) {
 }
 
 func TestLingerExpiryEndsStreamAndSubscribers(t *testing.T) {
-	r := NewRegistry(RegistryParams{Linger: 100 * time.Millisecond})
+	ended := make(chan string, 1)
+	r := NewRegistry(RegistryParams{Linger: 100 * time.Millisecond, OnStreamEnd: func(n string) { ended <- n }})
 	defer r.Close()
 	p, _ := r.Publish("s")
 	sub, _ := p.Track(vp8).Subscribe(&collector{})
@@ -57,6 +58,9 @@ func TestLingerExpiryEndsStreamAndSubscribers(t *testing.T) {
 	}
 	if _, ok := r.Get("s"); ok {
 		t.Fatal("stream still registered after linger")
+	}
+	if n := <-ended; n != "s" {
+		t.Fatalf("OnStreamEnd(%q)", n)
 	}
 }
 

@@ -33,6 +33,10 @@ type Params struct {
 	Token string
 	// ConnectTimeout closes a publisher that has not connected by then.
 	ConnectTimeout time.Duration
+	// Claim, if set, reserves the stream name cluster-wide before the
+	// publisher is accepted; its error (a *webrtchttp.Error for the client)
+	// refuses the publish.
+	Claim func(ctx context.Context, stream string) error
 }
 
 // Publisher liveness: a publisher that stops sending (a closed tab, a pulled
@@ -111,6 +115,11 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 	}
 	if err := checkSends(parsed); err != nil {
 		return "", nil, err
+	}
+	if s.p.Claim != nil {
+		if err := s.p.Claim(ctx, stream); err != nil {
+			return "", nil, err
+		}
 	}
 	pub, err := s.p.Registry.Publish(stream)
 	if errors.Is(err, fanout.ErrStreamBusy) {

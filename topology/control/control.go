@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"os"
 	"strconv"
 	"time"
 
@@ -23,8 +24,9 @@ type Params struct {
 
 // Plane is a connected control plane. Lifecycle: Open → use Conn → Close.
 type Plane struct {
-	Conn   *nats.Conn
-	server *server.Server // nil when external
+	Conn     *nats.Conn
+	server   *server.Server // nil when external
+	storeDir string         // the embedded server's JetStream folder
 }
 
 // Open connects to the control plane, starting the embedded server first
@@ -38,7 +40,8 @@ func Open(p Params) (*Plane, error) {
 		}
 		return &Plane{Conn: nc}, nil
 	}
-	opts := &server.Options{ServerName: p.Name, NoSigs: true, NoLog: true, DontListen: true}
+	opts := &server.Options{ServerName: p.Name, NoSigs: true, NoLog: true, DontListen: true,
+		JetStream: true, JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 64 << 20}
 	if p.Listen != "" {
 		host, port, err := net.SplitHostPort(p.Listen)
 		if err != nil {
@@ -53,21 +56,31 @@ func Open(p Params) (*Plane, error) {
 		}
 		opts.DontListen, opts.Host, opts.Port = false, host, n
 	}
+	// JetStream holds the stream directory. Its buckets are in memory; the
+	// folder is only what the server insists on having.
+	dir, err := os.MkdirTemp("", "relaymesh-nats-")
+	if err != nil {
+		return nil, err
+	}
+	opts.StoreDir = dir
 	ns, err := server.NewServer(opts)
 	if err != nil {
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(5 * time.Second) {
 		ns.Shutdown()
+		os.RemoveAll(dir)
 		return nil, errors.New("embedded NATS did not become ready in 5 s")
 	}
 	nc, err := nats.Connect("", nats.Name(p.Name), nats.InProcessServer(ns))
 	if err != nil {
 		ns.Shutdown()
+		os.RemoveAll(dir)
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
-	return &Plane{Conn: nc, server: ns}, nil
+	return &Plane{Conn: nc, server: ns, storeDir: dir}, nil
 }
 
 // ClientURL is where other nodes reach the embedded server, or "".
@@ -87,5 +100,6 @@ func (p *Plane) Close() {
 	if p.server != nil {
 		p.server.Shutdown()
 		p.server.WaitForShutdown()
+		os.RemoveAll(p.storeDir)
 	}
 }

@@ -32,9 +32,9 @@ func (d *delegate) GetBroadcasts(overhead, limit int) [][]byte { return nil }
 func (d *delegate) LocalState(join bool) []byte                { return nil }
 func (d *delegate) MergeRemoteState(buf []byte, join bool)     {}
 
-func (d *delegate) NotifyJoin(*memberlist.Node)   { d.changed() }
-func (d *delegate) NotifyLeave(*memberlist.Node)  { d.changed() }
-func (d *delegate) NotifyUpdate(*memberlist.Node) { d.changed() }
+func (d *delegate) NotifyJoin(n *memberlist.Node)   { d.c.seen(n.Name, n.Meta); d.changed() }
+func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.c.seen(n.Name, n.Meta); d.changed() }
+func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.c.gone(n.Name); d.changed() }
 
 func (d *delegate) changed() {
 	if d.c.onChange != nil && d.c.started.Load() {

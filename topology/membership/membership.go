@@ -55,8 +55,9 @@ type Cluster struct {
 	onChange func()
 	started  atomic.Bool // ml is set: OnChange may use the Cluster
 
-	mu   sync.Mutex
-	meta []byte
+	mu      sync.Mutex
+	meta    []byte
+	members map[string]Meta // by memberlist node name, kept from events
 }
 
 // lanConfig tunes failure detection for a LAN or a Kubernetes cluster: a
@@ -117,7 +118,7 @@ func Join(p Params) (*Cluster, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	c := &Cluster{onChange: p.OnChange, meta: meta}
+	c := &Cluster{onChange: p.OnChange, meta: meta, members: map[string]Meta{}}
 	cfg, err := lanConfig(p, &delegate{c: c})
 	if err != nil {
 		return nil, err
@@ -142,19 +143,36 @@ func (c *Cluster) Addr() string {
 }
 
 // Members returns the Meta of every live node, this one included, sorted by
-// id: the snapshot that parent selection works on.
+// id: the snapshot that parent selection works on. It is kept from
+// memberlist's events rather than read from memberlist.Members, whose nodes
+// memberlist rewrites in place while gossiping.
 func (c *Cluster) Members() []Meta {
-	nodes := c.ml.Members()
-	out := make([]Meta, 0, len(nodes))
-	for _, n := range nodes {
-		var m Meta
-		if err := json.Unmarshal(n.Meta, &m); err != nil || m.ID == "" {
-			continue // a node of another kind, or one still starting
-		}
+	c.mu.Lock()
+	out := make([]Meta, 0, len(c.members))
+	for _, m := range c.members {
 		out = append(out, m)
 	}
+	c.mu.Unlock()
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// seen records a node's Meta; memberlist holds its node lock during the
+// event, so reading the node here is safe.
+func (c *Cluster) seen(name string, raw []byte) {
+	var m Meta
+	if err := json.Unmarshal(raw, &m); err != nil || m.ID == "" {
+		return // a node of another kind, or one still starting
+	}
+	c.mu.Lock()
+	c.members[name] = m
+	c.mu.Unlock()
+}
+
+func (c *Cluster) gone(name string) {
+	c.mu.Lock()
+	delete(c.members, name)
+	c.mu.Unlock()
 }
 
 // Update changes this node's Meta and gossips it.

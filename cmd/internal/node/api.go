@@ -80,7 +80,11 @@ func (n *Node) Streams() []StreamInfo {
 		}
 		out = append(out, si)
 	}
-	return out
+	local := map[string]bool{}
+	for _, s := range out {
+		local[s.Name] = true
+	}
+	return append(out, n.remoteStreams(local)...)
 }
 
 func (n *Node) apiStreams(w http.ResponseWriter, r *http.Request) {

@@ -41,6 +41,7 @@ type Node struct {
 	reg     *fanout.Registry
 	engine  *rtc.Engine
 	plane   *control.Plane
+	dir     *control.Directory
 	whip    *whip.Source
 	whep    *whep
 	whipEP  *webrtchttp.Endpoint
@@ -63,25 +64,30 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 			n.Close()
 		}
 	}()
-	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval})
+	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval, OnStreamEnd: n.release})
 	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: cfg.PublicIPs(), Logger: log}); err != nil {
 		return nil, err
 	}
 	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID}); err != nil {
 		return nil, err
 	}
+	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
+		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
+	}
+	if role == RoleOrigin {
+		if err = n.openDirectory(); err != nil {
+			return nil, err
+		}
+	}
 	n.whep = &whep{reg: n.reg, engine: n.engine, reporter: webrtcsub.NewReporter(time.Second), connectTimeout: cfg.ConnectTimeout}
 	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
 	if role == RoleOrigin {
-		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
+		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout, Claim: n.claim}); err != nil {
 			return nil, err
 		}
 		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
 	}
 	n.metrics = newMetrics(n)
-	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
-	}
 	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	n.ready.Store(true)
 	return n, nil
@@ -180,6 +186,9 @@ func (n *Node) Close() {
 	if n.whep != nil {
 		n.whep.wg.Wait()
 		n.whep.reporter.Close()
+	}
+	if n.dir != nil {
+		n.dir.Close()
 	}
 	if n.plane != nil {
 		n.plane.Close()

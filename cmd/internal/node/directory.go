@@ -1,0 +1,86 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"net"
+	"net/http"
+	"os"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/topology/control"
+)
+
+// openDirectory joins the cluster's stream directory as this origin.
+func (n *Node) openDirectory() error {
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	d, err := control.OpenDirectory(ctx, control.DirectoryParams{
+		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.dir = d
+	return nil
+}
+
+// claim reserves stream for this origin: a name published on another origin
+// is refused with 409 naming that origin.
+func (n *Node) claim(ctx context.Context, stream string) error {
+	err := n.dir.Claim(ctx, stream)
+	if errors.Is(err, control.ErrClaimed) {
+		return webrtchttp.Errorf(http.StatusConflict, "stream %q is already being published (%v); stop that publisher or pick another name", stream, err)
+	}
+	if err != nil {
+		n.log.Error("stream directory unavailable", "stream", stream, "err", err)
+		return &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+	}
+	return nil
+}
+
+// release gives the name back when the stream has ended for good.
+func (n *Node) release(stream string) {
+	if n.dir == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if err := n.dir.Release(ctx, stream); err != nil {
+		n.log.Warn("stream directory: release failed; the claim will expire", "stream", stream, "err", err)
+	}
+}
+
+// remoteStreams lists the streams other origins carry.
+func (n *Node) remoteStreams(local map[string]bool) []StreamInfo {
+	if n.dir == nil {
+		return nil
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+	defer cancel()
+	entries, err := n.dir.List(ctx)
+	if err != nil {
+		return nil
+	}
+	var out []StreamInfo
+	for _, e := range entries {
+		if e.Origin != n.cfg.NodeID && !local[e.Stream] {
+			out = append(out, StreamInfo{Name: e.Stream, Origin: e.Origin, Live: true, Tracks: []TrackInfo{}})
+		}
+	}
+	return out
+}
+
+// advertisedHTTP is the HTTP address other nodes can reach: the configured
+// host if there is one, else the listener's (loopback when bound there).
+func advertisedHTTP(configured string, actual net.Addr) string {
+	host, _, _ := net.SplitHostPort(configured)
+	_, port, _ := net.SplitHostPort(actual.String())
+	if host == "" || host == "0.0.0.0" || host == "::" {
+		if h, err := os.Hostname(); err == nil {
+			host = h
+		}
+	}
+	return net.JoinHostPort(host, port)
+}

@@ -1,0 +1,264 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"sort"
+	"sync"
+	"time"
+
+	"github.com/nats-io/nats.go"
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// ErrClaimed is returned when a stream name is held by another origin.
+var ErrClaimed = errors.New("stream is published on another origin")
+
+// Bucket is the JetStream key-value bucket of the stream directory.
+const Bucket = "relaymesh_streams"
+
+// Entry says which origin carries a stream.
+type Entry struct {
+	Stream string    `json:"stream"`
+	Origin string    `json:"origin"` // node id
+	HTTP   string    `json:"http"`   // the origin's WHIP/WHEP address
+	Since  time.Time `json:"since"`
+}
+
+// DirectoryParams configures a Directory.
+type DirectoryParams struct {
+	Conn   *nats.Conn
+	Origin string // this node's id
+	HTTP   string // this node's HTTP address as other nodes reach it
+	// TTL is how long a claim outlives its origin: the bucket's max age. An
+	// owner refreshes its claims every TTL/3. Zero means 10 s.
+	TTL    time.Duration
+	Logger *slog.Logger
+}
+
+// Directory is the cluster-wide map from stream name to origin, kept in a
+// JetStream KV bucket: a claim is an atomic Create, so two origins racing
+// for one name cannot both win. Claims are refreshed by their owner and
+// expire with the bucket's max age when the owner is gone.
+//
+// Lifecycle: OpenDirectory → Claim/Release/Lookup/List → Close. Methods are
+// safe from any goroutine and do network I/O: pass a context with a timeout.
+type Directory struct {
+	p  DirectoryParams
+	js jetstream.JetStream
+
+	mu    sync.Mutex
+	kv    jetstream.KeyValue
+	owned map[string]uint64 // stream → revision of our claim
+
+	stop chan struct{}
+	wg   sync.WaitGroup
+}
+
+// OpenDirectory opens (creating if need be) the directory bucket and starts
+// refreshing this node's claims.
+func OpenDirectory(ctx context.Context, p DirectoryParams) (*Directory, error) {
+	if p.TTL <= 0 {
+		p.TTL = 10 * time.Second
+	}
+	if p.Logger == nil {
+		p.Logger = slog.Default()
+	}
+	js, err := jetstream.New(p.Conn)
+	if err != nil {
+		return nil, err
+	}
+	d := &Directory{p: p, js: js, owned: map[string]uint64{}, stop: make(chan struct{})}
+	if err := d.openBucket(ctx); err != nil {
+		return nil, err
+	}
+	d.wg.Add(1)
+	go d.refresh()
+	return d, nil
+}
+
+func (d *Directory) openBucket(ctx context.Context) error {
+	kv, err := d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
+		Bucket: Bucket, Description: "relaymesh: stream name → origin", History: 1,
+		TTL: d.p.TTL, Storage: jetstream.MemoryStorage,
+	})
+	if err != nil {
+		return fmt.Errorf("open the stream directory (the NATS server needs JetStream enabled): %w", err)
+	}
+	d.mu.Lock()
+	d.kv = kv
+	d.mu.Unlock()
+	return nil
+}
+
+func (d *Directory) bucket() jetstream.KeyValue {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.kv
+}
+
+func (d *Directory) entry(stream string) []byte {
+	b, _ := json.Marshal(Entry{Stream: stream, Origin: d.p.Origin, HTTP: d.p.HTTP, Since: time.Now().UTC()})
+	return b
+}
+
+// Claim makes this node the origin of stream. A claim this node already
+// holds succeeds again; one held by another origin gives an error that
+// wraps ErrClaimed and names that origin.
+func (d *Directory) Claim(ctx context.Context, stream string) error {
+	kv := d.bucket()
+	rev, err := kv.Create(ctx, stream, d.entry(stream))
+	if errors.Is(err, jetstream.ErrKeyExists) {
+		e, ok, lerr := d.Lookup(ctx, stream)
+		if lerr != nil {
+			return lerr
+		}
+		if ok && e.Origin != d.p.Origin {
+			return fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
+		}
+		d.mu.Lock()
+		_, mine := d.owned[stream]
+		d.mu.Unlock()
+		if ok && !mine {
+			// Our own claim from before a restart: take it over.
+			ent, gerr := kv.Get(ctx, stream)
+			if gerr != nil {
+				return gerr
+			}
+			rev, err = kv.Update(ctx, stream, d.entry(stream), ent.Revision())
+		} else {
+			return nil
+		}
+	}
+	if err != nil {
+		return fmt.Errorf("claim stream %q: %w", stream, err)
+	}
+	d.mu.Lock()
+	d.owned[stream] = rev
+	d.mu.Unlock()
+	return nil
+}
+
+// Release gives up this node's claim on stream, if it has one. It never
+// deletes another origin's claim (the delete names our revision).
+func (d *Directory) Release(ctx context.Context, stream string) error {
+	d.mu.Lock()
+	rev, ok := d.owned[stream]
+	delete(d.owned, stream)
+	kv := d.kv
+	d.mu.Unlock()
+	if !ok {
+		return nil
+	}
+	if err := kv.Delete(ctx, stream, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return fmt.Errorf("release stream %q: %w", stream, err)
+	}
+	return nil
+}
+
+// Lookup returns the origin of stream.
+func (d *Directory) Lookup(ctx context.Context, stream string) (Entry, bool, error) {
+	ent, err := d.bucket().Get(ctx, stream)
+	if errors.Is(err, jetstream.ErrKeyNotFound) {
+		return Entry{}, false, nil
+	}
+	if err != nil {
+		return Entry{}, false, err
+	}
+	var e Entry
+	if err := json.Unmarshal(ent.Value(), &e); err != nil {
+		return Entry{}, false, fmt.Errorf("directory entry %q: %w", stream, err)
+	}
+	return e, true, nil
+}
+
+// List returns every entry, sorted by stream name.
+func (d *Directory) List(ctx context.Context) ([]Entry, error) {
+	kv := d.bucket()
+	keys, err := kv.ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Entry
+	for k := range keys.Keys() {
+		if e, ok, err := d.Lookup(ctx, k); err == nil && ok {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
+	return out, nil
+}
+
+// refresh renews this node's claims every TTL/3 so they do not expire. A
+// claim that vanished (the NATS server restarted and lost the bucket) is
+// made again; one that another origin took meanwhile is given up.
+func (d *Directory) refresh() {
+	defer d.wg.Done()
+	tick := time.NewTicker(d.p.TTL / 3)
+	defer tick.Stop()
+	for {
+		select {
+		case <-d.stop:
+			return
+		case <-tick.C:
+		}
+		d.mu.Lock()
+		owned := make(map[string]uint64, len(d.owned))
+		for s, r := range d.owned {
+			owned[s] = r
+		}
+		d.mu.Unlock()
+		for stream, rev := range owned {
+			ctx, cancel := context.WithTimeout(context.Background(), d.p.TTL/3)
+			next, err := d.renew(ctx, stream, rev)
+			cancel()
+			d.mu.Lock()
+			if _, still := d.owned[stream]; still {
+				if err != nil && errors.Is(err, ErrClaimed) {
+					delete(d.owned, stream)
+				} else if err == nil {
+					d.owned[stream] = next
+				}
+			}
+			d.mu.Unlock()
+			if err != nil {
+				d.p.Logger.Warn("stream directory: claim not renewed", "stream", stream, "err", err)
+			}
+		}
+	}
+}
+
+func (d *Directory) renew(ctx context.Context, stream string, rev uint64) (uint64, error) {
+	next, err := d.bucket().Update(ctx, stream, d.entry(stream), rev)
+	if err == nil {
+		return next, nil
+	}
+	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
+		if oerr := d.openBucket(ctx); oerr != nil {
+			return 0, oerr
+		}
+	}
+	// Gone (expired or lost): create it again, unless another origin has it.
+	next, cerr := d.bucket().Create(ctx, stream, d.entry(stream))
+	if errors.Is(cerr, jetstream.ErrKeyExists) {
+		if e, ok, _ := d.Lookup(ctx, stream); ok && e.Origin != d.p.Origin {
+			return 0, fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
+		}
+		ent, gerr := d.bucket().Get(ctx, stream)
+		if gerr != nil {
+			return 0, gerr
+		}
+		return ent.Revision(), nil
+	}
+	return next, cerr
+}
+
+// Close stops refreshing. Claims are left to expire, not deleted: a node
+// that closes on its way to a restart keeps its names for the TTL.
+func (d *Directory) Close() {
+	close(d.stop)
+	d.wg.Wait()
+}

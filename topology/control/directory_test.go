@@ -1,0 +1,103 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"testing"
+	"time"
+)
+
+func openDir(t *testing.T, p *Plane, origin string, ttl time.Duration) *Directory {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := OpenDirectory(ctx, DirectoryParams{Conn: p.Conn, Origin: origin, HTTP: origin + ":8080", TTL: ttl})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return d
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+// Two origins share one control plane: a name is theirs alone, it can be
+// claimed again by its owner, listed from anywhere, and released.
+func TestDirectoryClaimsAreExclusive(t *testing.T) {
+	server, err := Open(Params{Name: "a", Listen: "127.0.0.1:0"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	other, err := Open(Params{Name: "b", URL: server.ClientURL()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer other.Close()
+	a, b := openDir(t, server, "a", 0), openDir(t, other, "b", 0)
+	defer a.Close()
+	defer b.Close()
+
+	if err := a.Claim(ctx(t), "cam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Claim(ctx(t), "cam"); err != nil {
+		t.Fatalf("owner's second claim: %v", err)
+	}
+	err = b.Claim(ctx(t), "cam")
+	if !errors.Is(err, ErrClaimed) || err.Error() != "stream is published on another origin: a" {
+		t.Fatalf("b's claim of a's stream: %v", err)
+	}
+	e, ok, err := b.Lookup(ctx(t), "cam")
+	if err != nil || !ok || e.Origin != "a" || e.HTTP != "a:8080" {
+		t.Fatalf("lookup from b: %+v %v %v", e, ok, err)
+	}
+	if err := b.Release(ctx(t), "cam"); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, _ := a.Lookup(ctx(t), "cam"); !ok {
+		t.Fatal("b's release removed a's claim")
+	}
+	_ = b.Claim(ctx(t), "other")
+	list, err := a.List(ctx(t))
+	if err != nil || len(list) != 2 || list[0].Stream != "cam" || list[1].Origin != "b" {
+		t.Fatalf("list: %+v %v", list, err)
+	}
+	if err := a.Release(ctx(t), "cam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Claim(ctx(t), "cam"); err != nil {
+		t.Fatalf("claim after release: %v", err)
+	}
+}
+
+// An origin that dies keeps its names only for the TTL; one that lives
+// keeps them by refreshing.
+func TestDirectoryClaimsExpireWithTheirOwner(t *testing.T) {
+	p, err := Open(Params{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	alive, dead, late := openDir(t, p, "alive", time.Second), openDir(t, p, "dead", time.Second), openDir(t, p, "late", time.Second)
+	defer alive.Close()
+	defer late.Close()
+	_ = alive.Claim(ctx(t), "kept")
+	_ = dead.Claim(ctx(t), "freed")
+	dead.Close() // no release, no refresh: as if the origin was killed
+
+	deadline := time.Now().Add(10 * time.Second)
+	for late.Claim(ctx(t), "freed") != nil {
+		if time.Now().After(deadline) {
+			t.Fatal("a dead origin's name was never freed")
+		}
+		time.Sleep(100 * time.Millisecond)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the TTL: only refreshing keeps "kept"
+	if err := late.Claim(ctx(t), "kept"); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("a live origin's refreshed claim was lost: %v", err)
+	}
+}
