@@ -3,7 +3,7 @@
 #   make test   install what the tests need (ffmpeg, Chromium, npm packages) and run every test
 GO        ?= go
 BIN       := bin
-BINARIES  := origin
+BINARIES  := origin relay
 PKGS      := ./...
 FUZZTIME  ?= 20s
 

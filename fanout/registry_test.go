@@ -91,3 +91,19 @@ func TestRepublishWithOtherCodecOrFewerTracksClosesOldTracks(t *testing.T) {
 		t.Fatalf("tracks = %d, want 1", n)
 	}
 }
+
+func TestEndNowSkipsTheGrace(t *testing.T) {
+	r := NewRegistry(RegistryParams{Linger: time.Hour})
+	defer r.Close()
+	p, _ := r.Publish("s")
+	sub, _ := p.Track(vp8).Subscribe(&collector{})
+	p.EndNow()
+	select {
+	case <-sub.Done():
+	case <-time.After(time.Second):
+		t.Fatal("subscriber still running after EndNow")
+	}
+	if _, ok := r.Get("s"); ok {
+		t.Fatal("stream still registered after EndNow")
+	}
+}

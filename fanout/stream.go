@@ -133,6 +133,13 @@ func (p *Publication) End() {
 	s.reg.changed()
 }
 
+// EndNow ends the stream at once, with no grace for the publisher to come
+// back: for a source that leaves because nobody watches (an idle relay).
+func (p *Publication) EndNow() {
+	p.End()
+	p.s.reg.expire(p.s)
+}
+
 func sameCodec(a, b Codec) bool {
 	return a.MimeType == b.MimeType && a.ClockRate == b.ClockRate && a.Channels == b.Channels && a.Fmtp == b.Fmtp
 }

@@ -11,15 +11,13 @@ import (
 	"net/http"
 	"strings"
 	"sync"
-	"sync/atomic"
 	"time"
 
-	"github.com/pion/rtcp"
-	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
@@ -82,32 +80,6 @@ func (s *Source) authorize(r *http.Request) error {
 	return nil
 }
 
-// leg is one received media section: its fanout track and the publisher's
-// SSRC, learnt from the first packet, that keyframe requests name.
-type leg struct {
-	track  *fanout.Track
-	ssrc   atomic.Uint32
-	pli    bool // the offer accepts PLI (RFC 4585 §6.3.1)
-	fir    bool // the offer accepts FIR (RFC 5104 §4.3.1)
-	firSeq atomic.Uint32
-	pc     *webrtc.PeerConnection
-}
-
-// RequestKeyframe sends a PLI, or a FIR to a publisher that only does FIR,
-// and nothing to one that negotiated neither (ffmpeg's WHIP muxer): a
-// request it never agreed to would only be ignored.
-func (l *leg) RequestKeyframe() {
-	ssrc := l.ssrc.Load()
-	if ssrc == 0 || (!l.pli && !l.fir) {
-		return
-	}
-	var pkt rtcp.Packet = &rtcp.PictureLossIndication{MediaSSRC: ssrc}
-	if !l.pli {
-		pkt = &rtcp.FullIntraRequest{MediaSSRC: ssrc, FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: uint8(l.firSeq.Add(1))}}}
-	}
-	_ = l.pc.WriteRTCP([]rtcp.Packet{pkt})
-}
-
 // Create is the webrtchttp.CreateFunc for POST /whip/{stream}.
 func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
 	if err := s.authorize(r); err != nil {
@@ -146,7 +118,7 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 			peer.Close()
 		}
 	})
-	legs := map[*webrtc.RTPReceiver]*leg{}
+	legs := map[*webrtc.RTPReceiver]*ingest.Leg{}
 	var legsMu sync.Mutex
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		legsMu.Lock()
@@ -155,9 +127,8 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 		if l == nil {
 			return
 		}
-		l.ssrc.Store(uint32(remote.SSRC()))
 		s.wg.Add(1)
-		go s.readLoop(remote, l)
+		go func() { defer s.wg.Done(); l.ReadLoop(remote) }()
 	})
 	prepare := func() error {
 		legsMu.Lock()
@@ -176,7 +147,7 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 
 // bindTracks chooses one codec per received media section and makes the
 // stream's fanout track for it.
-func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescription, pub *fanout.Publication, legs map[*webrtc.RTPReceiver]*leg) error {
+func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescription, pub *fanout.Publication, legs map[*webrtc.RTPReceiver]*ingest.Leg) error {
 	byMid := map[string]*sdp.MediaDescription{}
 	for _, m := range parsed.MediaDescriptions {
 		if mid, ok := m.Attribute("mid"); ok {
@@ -210,7 +181,7 @@ func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescri
 		if tr == nil {
 			return webrtchttp.Errorf(http.StatusConflict, "the stream ended while the offer was being answered")
 		}
-		l := &leg{track: tr, pli: o.PLI, fir: o.FIR, pc: pc}
+		l := &ingest.Leg{Track: tr, PLI: o.PLI, FIR: o.FIR, PC: pc}
 		tr.SetSource(l)
 		legs[t.Receiver()] = l
 	}
@@ -219,29 +190,6 @@ func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescri
 	}
 	pub.Settle()
 	return nil
-}
-
-// readLoop copies one publisher track into its fanout track. A packet is
-// allocated per read and handed over read-only (see fanout).
-func (s *Source) readLoop(remote *webrtc.TrackRemote, l *leg) {
-	defer s.wg.Done()
-	for {
-		buf := make([]byte, 1500)
-		n, _, err := remote.Read(buf)
-		if err != nil {
-			return
-		}
-		var rp rtp.Packet
-		if err := rp.Unmarshal(buf[:n]); err != nil {
-			continue
-		}
-		p := &fanout.Packet{Header: rp.Header, Payload: rp.Payload}
-		// Extension ids are per leg (RFC 8285 §6) and padding was stripped by
-		// Unmarshal: neither travels on.
-		p.Header.Extension, p.Header.Extensions = false, nil
-		p.Header.Padding, p.Header.PaddingSize = false, 0
-		l.track.Write(p)
-	}
 }
 
 // checkSends refuses offers that send nothing (a viewer's recvonly offer

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
+	"sort"
 	"strings"
 	"time"
 
@@ -68,8 +69,13 @@ type TrackInfo struct {
 // Streams describes the node's streams.
 func (n *Node) Streams() []StreamInfo {
 	out := []StreamInfo{}
+	entries := n.directoryEntries()
 	for _, s := range n.reg.Streams() {
-		si := StreamInfo{Name: s.Name(), Origin: n.cfg.NodeID, Live: s.Live(), Tracks: []TrackInfo{}}
+		origin := n.cfg.NodeID
+		if e, ok := entries[s.Name()]; ok {
+			origin = e.Origin // a relay carries streams of other origins
+		}
+		si := StreamInfo{Name: s.Name(), Origin: origin, Live: s.Live(), Tracks: []TrackInfo{}}
 		for _, t := range s.Tracks() {
 			o := t.Out()
 			ti := TrackInfo{ID: t.ID(), Kind: t.Kind().String(), Codec: strings.SplitN(t.Codec().MimeType, "/", 2)[1], Fmtp: t.Codec().Fmtp,
@@ -80,11 +86,18 @@ func (n *Node) Streams() []StreamInfo {
 		}
 		out = append(out, si)
 	}
-	local := map[string]bool{}
-	for _, s := range out {
-		local[s.Name] = true
+	for _, e := range entries {
+		if !n.carries(e.Stream) && e.Origin != n.cfg.NodeID {
+			out = append(out, StreamInfo{Name: e.Stream, Origin: e.Origin, Live: true, Tracks: []TrackInfo{}})
+		}
 	}
-	return append(out, n.remoteStreams(local)...)
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+func (n *Node) carries(stream string) bool {
+	_, ok := n.reg.Get(stream)
+	return ok
 }
 
 func (n *Node) apiStreams(w http.ResponseWriter, r *http.Request) {

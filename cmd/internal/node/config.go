@@ -34,6 +34,7 @@ type Config struct {
 	ReconnectGrace   time.Duration
 	ConnectTimeout   time.Duration
 	DrainTimeout     time.Duration
+	IdleTimeout      time.Duration
 	MaxSessions      int
 	LogFormat        string
 	LogLevel         string
@@ -59,6 +60,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", 10*time.Second, "how long a stream waits for its publisher to come back; viewers stay connected meanwhile")
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 15*time.Second, "a session whose ICE/DTLS has not completed by then is closed")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "on the first SIGTERM/SIGINT, how long to wait for sessions to end before closing them")
+	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Second, "relay: leave a stream's tree after it has had no subscribers this long")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -117,8 +119,8 @@ func (c *Config) Validate() error {
 	if c.KeyframeInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-keyframe-interval %s is below 10ms", c.KeyframeInterval))
 	}
-	if c.ReconnectGrace <= 0 || c.ConnectTimeout <= 0 || c.DrainTimeout < 0 {
-		errs = append(errs, errors.New("-reconnect-grace and -connect-timeout must be positive, -drain-timeout not negative"))
+	if c.ReconnectGrace <= 0 || c.ConnectTimeout <= 0 || c.DrainTimeout < 0 || c.IdleTimeout <= 0 {
+		errs = append(errs, errors.New("-reconnect-grace, -connect-timeout and -idle-timeout must be positive, -drain-timeout not negative"))
 	}
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))

@@ -52,22 +52,21 @@ func (n *Node) release(stream string) {
 	}
 }
 
-// remoteStreams lists the streams other origins carry.
-func (n *Node) remoteStreams(local map[string]bool) []StreamInfo {
+// directoryEntries returns the cluster's stream directory by stream name,
+// empty when it cannot be read in time (the API then shows local streams).
+func (n *Node) directoryEntries() map[string]control.Entry {
+	out := map[string]control.Entry{}
 	if n.dir == nil {
-		return nil
+		return out
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	entries, err := n.dir.List(ctx)
 	if err != nil {
-		return nil
+		return out
 	}
-	var out []StreamInfo
 	for _, e := range entries {
-		if e.Origin != n.cfg.NodeID && !local[e.Stream] {
-			out = append(out, StreamInfo{Name: e.Stream, Origin: e.Origin, Live: true, Tracks: []TrackInfo{}})
-		}
+		out[e.Stream] = e
 	}
 	return out
 }

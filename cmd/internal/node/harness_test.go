@@ -19,6 +19,35 @@ import (
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
+// startRelay runs a relay on loopback on the control plane at natsURL.
+func startRelay(t *testing.T, natsURL string, extra ...string) (*Node, string) {
+	t.Helper()
+	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-node-id", "test-relay",
+		"-connect-timeout", "3s", "-log-level", "warn", "-nats", natsURL}, extra...)
+	cfg, err := Load("relay", args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	n, err := New(cfg, RoleRelay, cfg.Logger(testWriter{t}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	t.Cleanup(func() { cancel(); <-done; n.Close() })
+	return n, "http://" + n.HTTPAddr().String()
+}
+
+func fnv64(b []byte) uint64 {
+	h := uint64(14695981039346656037)
+	for _, c := range b {
+		h ^= uint64(c)
+		h *= 1099511628211
+	}
+	return h
+}
+
 // startNode runs an origin on loopback with test-friendly timeouts; extra
 // flags override them.
 func startNode(t *testing.T, extra ...string) (*Node, string) {
@@ -141,6 +170,7 @@ type rx struct {
 	marker bool
 	size   int
 	at     time.Time
+	sum    uint64 // FNV-1a of the payload
 }
 
 // viewer is a pion WHEP client that records what it receives.
@@ -209,7 +239,7 @@ func watchWith(t *testing.T, hc *http.Client, base, stream string, o whipclient.
 					return
 				}
 				v.mu.Lock()
-				v.got[kind] = append(v.got[kind], rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now()})
+				v.got[kind] = append(v.got[kind], rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now(), fnv64(p.Payload)})
 				v.mu.Unlock()
 			}
 		}()

@@ -44,6 +44,7 @@ type Node struct {
 	dir     *control.Directory
 	whip    *whip.Source
 	whep    *whep
+	relay   *relay
 	whipEP  *webrtchttp.Endpoint
 	whepEP  *webrtchttp.Endpoint
 	metrics *prometheus.Registry
@@ -58,6 +59,9 @@ type Node struct {
 // New opens the node's sockets and control plane; nothing is served until
 // Run.
 func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
+	if role == RoleRelay && cfg.NATS == "" {
+		return nil, errors.New("a relay needs -nats: the URL of the cluster's control plane (for example an origin started with -nats-listen)")
+	}
 	n = &Node{cfg: cfg, role: role, log: log, start: time.Now()}
 	defer func() {
 		if err != nil {
@@ -74,12 +78,18 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
 	}
-	if role == RoleOrigin {
-		if err = n.openDirectory(); err != nil {
+	if err = n.openDirectory(); err != nil {
+		return nil, err
+	}
+	if role == RoleRelay {
+		if n.relay, err = newRelay(n, cfg.IdleTimeout); err != nil {
 			return nil, err
 		}
 	}
 	n.whep = &whep{reg: n.reg, engine: n.engine, reporter: webrtcsub.NewReporter(time.Second), connectTimeout: cfg.ConnectTimeout}
+	if n.relay != nil {
+		n.whep.ensure = n.relay.ensure
+	}
 	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
 	if role == RoleOrigin {
 		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout, Claim: n.claim}); err != nil {
@@ -176,6 +186,9 @@ func (n *Node) Close() {
 	}
 	if n.whepEP != nil {
 		n.whepEP.CloseAll()
+	}
+	if n.relay != nil {
+		n.relay.close()
 	}
 	if n.reg != nil {
 		n.reg.Close()

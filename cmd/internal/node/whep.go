@@ -23,6 +23,8 @@ var viewerTimeouts = rtc.Timeouts{Disconnected: 3 * time.Second, Failed: 2 * tim
 
 // whep creates viewer sessions (WHEP) on the streams of a registry.
 type whep struct {
+	// ensure, if set, makes an unknown stream available (a relay pulls it).
+	ensure         func(ctx context.Context, stream string) error
 	reg            *fanout.Registry
 	engine         *rtc.Engine
 	reporter       *webrtcsub.Reporter
@@ -33,6 +35,12 @@ type whep struct {
 // create is the webrtchttp.CreateFunc for POST /whep/{stream}.
 func (h *whep) create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
 	s, ok := h.reg.Get(stream)
+	if !ok && h.ensure != nil {
+		if err := h.ensure(ctx, stream); err != nil {
+			return "", nil, err
+		}
+		s, ok = h.reg.Get(stream)
+	}
 	if !ok {
 		return "", nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not being published on this node", stream)
 	}

@@ -1,0 +1,178 @@
+package node
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"sync"
+	"time"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest/upstream"
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+)
+
+// relay pulls streams on demand for a relay node: the first viewer of a
+// stream makes it link to the stream's origin; the link is re-made while
+// viewers remain if it drops; with no subscribers for idleTimeout it leaves.
+type relay struct {
+	n      *Node
+	puller *upstream.Puller
+	idle   time.Duration
+
+	mu      sync.Mutex
+	pulling map[string]*pull
+	closed  bool
+	wg      sync.WaitGroup // one watcher per pulled stream
+	stop    chan struct{}
+}
+
+// pull is one stream's upstream state; ready is closed once the first link
+// attempt is over (err says how it went).
+type pull struct {
+	ready chan struct{}
+	err   error
+	link  *upstream.Link
+}
+
+func newRelay(n *Node, idle time.Duration) (*relay, error) {
+	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log})
+	if err != nil {
+		return nil, err
+	}
+	return &relay{n: n, puller: p, idle: idle, pulling: map[string]*pull{}, stop: make(chan struct{})}, nil
+}
+
+// ensure makes the stream available on this node, pulling it if needed.
+// Concurrent viewers of one stream share one pull.
+func (r *relay) ensure(ctx context.Context, stream string) error {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "this relay is shutting down", RetryAfter: 5 * time.Second}
+	}
+	p := r.pulling[stream]
+	if p == nil {
+		p = &pull{ready: make(chan struct{})}
+		r.pulling[stream] = p
+		r.wg.Add(1)
+		go r.watch(stream, p)
+	}
+	r.mu.Unlock()
+	select {
+	case <-p.ready:
+		return p.err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// link finds the stream's origin and links to it.
+func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error) {
+	e, ok, err := r.n.dir.Lookup(ctx, stream)
+	if err != nil {
+		return nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+	}
+	if !ok {
+		return nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not being published in this cluster", stream)
+	}
+	url := "http://" + e.HTTP + "/whep/" + stream
+	l, err := r.puller.Pull(ctx, url, stream)
+	if errors.Is(err, upstream.ErrBusy) {
+		return nil, nil // carried already (a race with another link attempt)
+	}
+	if err != nil {
+		return nil, &webrtchttp.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("could not pull stream %q from origin %s: %v", stream, e.Origin, err)}
+	}
+	r.n.log.Info("relaying", "stream", stream, "origin", e.Origin, "parent", url)
+	return l, nil
+}
+
+// watch owns one stream's link: the first attempt, re-links while the
+// stream has subscribers, and leaving when it has had none for r.idle.
+func (r *relay) watch(stream string, p *pull) {
+	defer r.wg.Done()
+	defer func() {
+		r.mu.Lock()
+		delete(r.pulling, stream)
+		r.mu.Unlock()
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	p.link, p.err = r.link(ctx, stream)
+	cancel()
+	close(p.ready)
+	if p.err != nil || p.link == nil {
+		return
+	}
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	idleSince := time.Time{}
+	backoff := 250 * time.Millisecond
+	for {
+		select {
+		case <-r.stop:
+			p.link.Close()
+			return
+		case <-p.link.Done():
+			if subscribers(r.n.reg, stream) == 0 {
+				return
+			}
+			// The parent is gone: link again while the local stream waits
+			// (its reconnect grace keeps viewers attached).
+			select {
+			case <-r.stop:
+				return
+			case <-time.After(backoff):
+			}
+			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+			l, err := r.link(ctx, stream)
+			cancel()
+			if err != nil || l == nil {
+				backoff = min(2*backoff, 2*time.Second)
+				if _, ok := r.n.reg.Get(stream); !ok {
+					return // the grace ran out: the viewers are gone too
+				}
+				continue
+			}
+			p.link, backoff = l, 250*time.Millisecond
+		case now := <-tick.C:
+			if subscribers(r.n.reg, stream) > 0 {
+				idleSince = time.Time{}
+				continue
+			}
+			if idleSince.IsZero() {
+				idleSince = now
+			}
+			if now.Sub(idleSince) >= r.idle {
+				r.n.log.Info("leaving idle stream", "stream", stream, "idle", r.idle)
+				p.link.Leave()
+				return
+			}
+		}
+	}
+}
+
+func subscribers(reg *fanout.Registry, stream string) int {
+	s, ok := reg.Get(stream)
+	if !ok {
+		return 0
+	}
+	n := 0
+	for _, t := range s.Tracks() {
+		n += t.Subscribers()
+	}
+	return n
+}
+
+// close ends every link and waits for the watchers and read loops.
+func (r *relay) close() {
+	r.mu.Lock()
+	if !r.closed {
+		r.closed = true
+		close(r.stop)
+	}
+	r.mu.Unlock()
+	r.wg.Wait()
+	r.puller.Close()
+}

@@ -1,0 +1,92 @@
+package node
+
+import (
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// A viewer on a relay gets the stream published on the origin: the relay
+// pulls it on demand, and every video payload arrives byte for byte as the
+// origin's own viewer gets it, under the publisher's sequence numbers.
+func TestRelayPullsOnDemandAndDeliversIdenticalPayloads(t *testing.T) {
+	video, audio := testMedia(t)
+	origin, baseO := startNode(t, "-node-id", "origin-1", "-nats-listen", "127.0.0.1:0")
+	relay, baseR := startRelay(t, origin.NATSURL(), "-idle-timeout", "1s")
+	hc := newHTTPClient(t)
+	pub, err := publish(t, hc, baseO, "live", whipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	atOrigin, err := watch(t, hc, baseO, "live")
+	if err != nil {
+		t.Fatal(err)
+	}
+	start := time.Now()
+	atRelay, err := watch(t, hc, baseR, "live")
+	if err != nil {
+		t.Fatalf("viewer on the relay: %v", err)
+	}
+	t.Logf("relay viewer connected %v after asking (cold relay)", time.Since(start).Round(time.Millisecond))
+	pub.send(t, video, audio, 60)
+	waitUntil(t, 10*time.Second, "60 frames at the relay's viewer", func() bool { return markers(atRelay.packets("video")) >= 60 })
+
+	sums := map[uint16]uint64{}
+	for _, p := range atOrigin.packets("video") {
+		sums[p.seq] = p.sum
+	}
+	checked := 0
+	for _, p := range atRelay.packets("video") {
+		want, ok := sums[p.seq]
+		if !ok {
+			t.Fatalf("relay viewer got seq %d, which the origin's viewer never saw", p.seq)
+		}
+		if p.sum != want {
+			t.Fatalf("payload of seq %d differs between origin and relay", p.seq)
+		}
+		checked++
+	}
+	if checked < 60 {
+		t.Fatalf("only %d payloads compared", checked)
+	}
+	seqs, inOrder := uniqueSeqs(atRelay.packets("video"))
+	if !contiguous(seqs) || !inOrder {
+		t.Fatal("the relay's viewer missed or reordered packets")
+	}
+	if got := relay.Streams(); len(got) == 0 || got[0].Name != "live" || got[0].Origin != "origin-1" {
+		t.Fatalf("relay streams: %+v", got)
+	}
+
+	// The viewer leaves; after the idle timeout the relay leaves the tree.
+	if err := atRelay.sess.Delete(t.Context()); err != nil {
+		t.Fatal(err)
+	}
+	waitUntil(t, 10*time.Second, "the relay to leave", func() bool {
+		_, carried := relay.Registry().Get("live")
+		return !carried && origin.whepEP.Sessions() == 1
+	})
+}
+
+func TestRelayErrors(t *testing.T) {
+	origin, _ := startNode(t, "-node-id", "origin-2", "-nats-listen", "127.0.0.1:0")
+	_, baseR := startRelay(t, origin.NATSURL())
+	hc := newHTTPClient(t)
+	res, body := do(t, hc, "POST", baseR+"/whep/nobody", "application/sdp", makeOffer(t, webrtc.RTPTransceiverDirectionRecvonly, h264Cap))
+	if res.StatusCode != 404 || !strings.Contains(body, "not being published in this cluster") {
+		t.Fatalf("unknown stream on a relay: %d %q", res.StatusCode, body)
+	}
+	res, body = do(t, hc, "POST", baseR+"/whip/x", "application/sdp", makeOffer(t, webrtc.RTPTransceiverDirectionSendonly, h264Cap))
+	if res.StatusCode != 404 || !strings.Contains(body, "relay") {
+		t.Fatalf("publishing to a relay: %d %q", res.StatusCode, body)
+	}
+	if _, err := Load("relay", []string{"-http", "127.0.0.1:0"}, nil); err == nil {
+		cfg, _ := Load("relay", []string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0"}, nil)
+		if _, err := New(cfg, RoleRelay, cfg.Logger(testWriter{t})); err == nil || !strings.Contains(err.Error(), "-nats") {
+			t.Fatalf("relay without -nats: %v", err)
+		}
+	}
+}

@@ -1,0 +1,63 @@
+package ingest
+
+import (
+	"sync/atomic"
+
+	"github.com/pion/rtcp"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+// Leg is one received media section of a WebRTC source (a WHIP publisher or
+// a relay's upstream): its fanout track, and what keyframe requests to the
+// sender need. It is the track's fanout.KeyframeRequester.
+type Leg struct {
+	Track *fanout.Track
+	PC    *webrtc.PeerConnection
+	PLI   bool // the sender accepts PLI (RFC 4585 §6.3.1)
+	FIR   bool // the sender accepts FIR (RFC 5104 §4.3.1)
+
+	ssrc   atomic.Uint32 // the sender's SSRC, learnt from the first packet
+	firSeq atomic.Uint32
+}
+
+// RequestKeyframe sends a PLI, or a FIR to a sender that only does FIR,
+// and nothing to one that negotiated neither (ffmpeg's WHIP muxer): a
+// request it never agreed to would only be ignored.
+func (l *Leg) RequestKeyframe() {
+	ssrc := l.ssrc.Load()
+	if ssrc == 0 || (!l.PLI && !l.FIR) {
+		return
+	}
+	var pkt rtcp.Packet = &rtcp.PictureLossIndication{MediaSSRC: ssrc}
+	if !l.PLI {
+		pkt = &rtcp.FullIntraRequest{MediaSSRC: ssrc, FIR: []rtcp.FIREntry{{SSRC: ssrc, SequenceNumber: uint8(l.firSeq.Add(1))}}}
+	}
+	_ = l.PC.WriteRTCP([]rtcp.Packet{pkt})
+}
+
+// ReadLoop copies a remote track into the leg's fanout track until the
+// track ends. A packet is allocated per read and handed over read-only (see
+// fanout). The caller runs it on its own goroutine and waits for it.
+func (l *Leg) ReadLoop(remote *webrtc.TrackRemote) {
+	l.ssrc.Store(uint32(remote.SSRC()))
+	for {
+		buf := make([]byte, 1500)
+		n, _, err := remote.Read(buf)
+		if err != nil {
+			return
+		}
+		var rp rtp.Packet
+		if err := rp.Unmarshal(buf[:n]); err != nil {
+			continue
+		}
+		p := &fanout.Packet{Header: rp.Header, Payload: rp.Payload}
+		// Extension ids are per leg (RFC 8285 §6) and padding was stripped by
+		// Unmarshal: neither travels on.
+		p.Header.Extension, p.Header.Extensions = false, nil
+		p.Header.Padding, p.Header.PaddingSize = false, 0
+		l.Track.Write(p)
+	}
+}

@@ -1,0 +1,215 @@
+// Package upstream is a relay's link to its parent: it pulls a stream from
+// a WHEP endpoint (an origin, another relay, or any external WHEP server)
+// and publishes what it receives into the local registry, where viewers and
+// child relays subscribe to it like to any other source.
+//
+// Feedback stops at this hop as everywhere (ARCHITECTURE.md): the link's
+// own NACK generator and receiver reports talk to the parent; keyframe
+// requests reach it through the fanout track's coalescer.
+package upstream
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/rtc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// ErrBusy is returned when the stream already has a source on this node.
+var ErrBusy = errors.New("the stream already has a source on this node")
+
+// Link liveness: a parent that goes silent for 1.5 s is gone, so the link
+// can be re-made (by the caller) well inside the mesh's 2 s failover budget.
+var linkTimeouts = rtc.Timeouts{Disconnected: time.Second, Failed: 500 * time.Millisecond, Keepalive: 300 * time.Millisecond}
+
+// Params configures a Puller.
+type Params struct {
+	Registry *fanout.Registry
+	Engine   *rtc.Engine
+	HTTP     *http.Client
+	Log      *slog.Logger
+}
+
+// Puller makes upstream links. Lifecycle: New → Pull* → Close, after every
+// link has been closed (Close waits for the read loops).
+type Puller struct {
+	p   Params
+	api *webrtc.API
+	wg  sync.WaitGroup
+}
+
+// New makes a Puller sharing the node's media port.
+func New(p Params) (*Puller, error) {
+	api, err := p.Engine.PublisherAPI(linkTimeouts)
+	if err != nil {
+		return nil, err
+	}
+	if p.HTTP == nil {
+		p.HTTP = &http.Client{Timeout: 10 * time.Second}
+	}
+	return &Puller{p: p, api: api}, nil
+}
+
+// Close waits for the read loops of closed links.
+func (u *Puller) Close() { u.wg.Wait() }
+
+// Link is one upstream connection. Its Done channel closes when the parent
+// is lost or the link is closed.
+type Link struct {
+	sess *whipclient.Session
+	pub  *fanout.Publication
+	once sync.Once
+	done chan struct{}
+	url  string
+}
+
+// Done is closed when the link has ended.
+func (l *Link) Done() <-chan struct{} { return l.done }
+
+// URL is the parent's WHEP endpoint.
+func (l *Link) URL() string { return l.url }
+
+// Close ends the link: the parent's session is deleted and the local stream
+// starts its reconnect grace, so its viewers stay while a new link is made.
+// Idempotent, like Leave; the first of the two decides.
+func (l *Link) Close() { l.end(l.pub.End) }
+
+// Leave ends the link and the local stream at once: nobody is watching.
+func (l *Link) Leave() { l.end(l.pub.EndNow) }
+
+func (l *Link) end(endStream func()) {
+	l.once.Do(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		defer cancel()
+		_ = l.sess.Delete(ctx)
+		endStream()
+		close(l.done)
+	})
+}
+
+// Pull connects to the WHEP endpoint url and publishes what it receives as
+// stream. It returns once the stream's tracks exist locally, so viewers can
+// attach at once; media follows as soon as ICE and DTLS complete.
+func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
+	pub, err := u.p.Registry.Publish(stream)
+	if errors.Is(err, fanout.ErrStreamBusy) {
+		return nil, ErrBusy
+	}
+	if err != nil {
+		return nil, err
+	}
+	pc, err := u.api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		pub.End()
+		return nil, err
+	}
+	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
+			_ = pc.Close()
+			pub.End()
+			return nil, err
+		}
+	}
+	var (
+		mu   sync.Mutex
+		legs = map[*webrtc.RTPReceiver]*ingest.Leg{}
+	)
+	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		mu.Lock()
+		l := legs[recv]
+		mu.Unlock()
+		if l == nil {
+			return
+		}
+		u.wg.Add(1)
+		go func() { defer u.wg.Done(); l.ReadLoop(remote) }()
+	})
+	sess, err := whipclient.Offer(ctx, url, pc, whipclient.Options{HTTP: u.p.HTTP})
+	if err != nil {
+		_ = pc.Close()
+		pub.End()
+		return nil, fmt.Errorf("pull %s: %w", url, err)
+	}
+	link := &Link{sess: sess, pub: pub, done: make(chan struct{}), url: url}
+	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateDisconnected || s == webrtc.PeerConnectionStateClosed {
+			u.p.Log.Info("upstream lost", "stream", stream, "parent", url, "state", s.String())
+			link.Close()
+		}
+	})
+	mu.Lock()
+	err = bindTracks(pc, pub, legs)
+	mu.Unlock()
+	if err != nil {
+		link.Close()
+		return nil, err
+	}
+	return link, nil
+}
+
+// bindTracks makes a local track for each section the parent answered,
+// with the one codec it answered with (a relaymesh parent answers with
+// exactly the stream's codec).
+func bindTracks(pc *webrtc.PeerConnection, pub *fanout.Publication, legs map[*webrtc.RTPReceiver]*ingest.Leg) error {
+	var d sdp.SessionDescription
+	if err := d.UnmarshalString(pc.RemoteDescription().SDP); err != nil {
+		return fmt.Errorf("parent's answer: %w", err)
+	}
+	byMid := map[string]*sdp.MediaDescription{}
+	for _, m := range d.MediaDescriptions {
+		if mid, ok := m.Attribute("mid"); ok && m.MediaName.Port.Value != 0 {
+			byMid[mid] = m
+		}
+	}
+	for _, t := range pc.GetTransceivers() {
+		m := byMid[t.Mid()]
+		if m == nil {
+			continue
+		}
+		codecs := rtc.OfferedCodecs(m)
+		if len(codecs) == 0 || codecs[0].MimeType == "" {
+			continue
+		}
+		c := codecs[0]
+		kind := fanout.KindAudio
+		if t.Kind() == webrtc.RTPCodecTypeVideo {
+			kind = fanout.KindVideo
+		}
+		tr := pub.Track(fanout.TrackParams{ID: kind.String(), Kind: kind, Codec: fanout.Codec{
+			MimeType: canonicalMime(c.MimeType), ClockRate: c.Clock, Channels: c.Channels, Fmtp: c.Fmtp}})
+		if tr == nil {
+			return errors.New("the local stream ended while linking")
+		}
+		l := &ingest.Leg{Track: tr, PC: pc, PLI: c.PLI, FIR: c.FIR}
+		tr.SetSource(l)
+		legs[t.Receiver()] = l
+	}
+	if len(legs) == 0 {
+		return errors.New("the parent sends no audio or video")
+	}
+	pub.Settle()
+	return nil
+}
+
+// canonicalMime spells a codec as pion does ("video/H264", "audio/opus"), so
+// a stream's codec reads the same on every node.
+func canonicalMime(m string) string {
+	for _, c := range rtc.PublisherCodecs() {
+		if strings.EqualFold(c.MimeType, m) {
+			return c.MimeType
+		}
+	}
+	return m
+}
