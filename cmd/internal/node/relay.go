@@ -108,7 +108,8 @@ func (r *relay) watch(stream string, p *pull) {
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	idleSince := time.Time{}
-	backoff := 250 * time.Millisecond
+	var backoff time.Duration // the first re-link is at once
+
 	for {
 		select {
 		case <-r.stop:
@@ -129,13 +130,13 @@ func (r *relay) watch(stream string, p *pull) {
 			l, err := r.link(ctx, stream)
 			cancel()
 			if err != nil || l == nil {
-				backoff = min(2*backoff, 2*time.Second)
+				backoff = min(max(2*backoff, 250*time.Millisecond), 2*time.Second)
 				if _, ok := r.n.reg.Get(stream); !ok {
 					return // the grace ran out: the viewers are gone too
 				}
 				continue
 			}
-			p.link, backoff = l, 250*time.Millisecond
+			p.link, backoff = l, 0
 		case now := <-tick.C:
 			if subscribers(r.n.reg, stream) > 0 {
 				idleSince = time.Time{}

@@ -90,3 +90,52 @@ func TestRelayErrors(t *testing.T) {
 		}
 	}
 }
+
+// When the relay's upstream link is cut, the relay links again by itself and
+// its viewer keeps playing: same connection, same SSRC, no renegotiation,
+// only a short gap.
+func TestRelayRelinksWithoutViewersReconnecting(t *testing.T) {
+	video, audio := testMedia(t)
+	origin, baseO := startNode(t, "-node-id", "origin-3", "-nats-listen", "127.0.0.1:0")
+	_, baseR := startRelay(t, origin.NATSURL())
+	hc := newHTTPClient(t)
+	pub, err := publish(t, hc, baseO, "heal", whipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := watch(t, hc, baseR, "heal")
+	if err != nil {
+		t.Fatal(err)
+	}
+	playVideo(t, pub.video, video, -1)
+	_ = audio
+	waitUntil(t, 5*time.Second, "frames through the relay", func() bool { return markers(v.packets("video")) >= 15 })
+
+	tracksBefore := v.ontrack.Load()
+	origin.whepEP.CloseAll() // the origin drops the relay's upstream session
+	cut := time.Now()
+	before := len(v.packets("video"))
+	waitUntil(t, 10*time.Second, "frames again after the cut", func() bool { return len(v.packets("video")) > before+30 })
+	ps := v.packets("video")
+	var gap time.Duration
+	for i := before; i < len(ps) && i > 0; i++ {
+		if d := ps[i].at.Sub(ps[i-1].at); d > gap {
+			gap = d
+		}
+	}
+	t.Logf("media gap at the relay's viewer after the cut: %v (cut to first new packet %v)", gap.Round(time.Millisecond), ps[before].at.Sub(cut).Round(time.Millisecond))
+	for _, p := range ps {
+		if p.ssrc != ps[0].ssrc {
+			t.Fatal("the viewer's SSRC changed: its decoder would see a new stream")
+		}
+	}
+	if v.sess.PC.ConnectionState() != webrtc.PeerConnectionStateConnected || v.ontrack.Load() != tracksBefore {
+		t.Fatalf("viewer state %s, %d tracks: it should not have reconnected", v.sess.PC.ConnectionState(), v.ontrack.Load())
+	}
+	if _, inOrder := uniqueSeqs(ps); !inOrder {
+		t.Fatal("packets out of order across the re-link")
+	}
+	if gap > 2*time.Second {
+		t.Fatalf("media gap %v over the 2 s budget", gap)
+	}
+}
