@@ -2,6 +2,7 @@
 // WHIP through relaymesh's web page, a second page watches by WHEP, and
 // getStats on the viewer must show video frames decoded and audio packets
 // received. Usage: node publish_watch.mjs BASE_URL STREAM [SCREENSHOT.png]
+// With WATCH_BASE set, the second page watches there (a relay) instead.
 // Prints one JSON line with the figures; exits non-zero when they fail.
 import { chromium } from "playwright-core";
 import { mkdtempSync, rmSync } from "node:fs";
@@ -54,7 +55,7 @@ try {
   }
 
   const view = await browser.newPage();
-  await view.goto(base + "/");
+  await view.goto((process.env.WATCH_BASE || base) + "/");
   await view.fill("#watch-name", stream);
   await view.click("#watch-start");
   if (!(await waitText(view, "#watch-status", /viewer connected/, 20000))) {

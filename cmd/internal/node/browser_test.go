@@ -17,6 +17,20 @@ import (
 // Needs node, Debian's chromium and test/browser's npm packages, which
 // `make test` installs; missing ones fail the test, they never skip it.
 func TestBrowserPublishesAndWatches(t *testing.T) {
+	_, base := startNode(t)
+	runBrowser(t, base, "")
+}
+
+// The same through a relay: the page publishes to the origin and watches on
+// a relay, which pulls the stream from the origin.
+func TestBrowserWatchesThroughARelay(t *testing.T) {
+	origin, base := startNode(t, "-nats-listen", "127.0.0.1:0")
+	_, relayBase := startRelay(t, origin.NATSURL())
+	runBrowser(t, base, relayBase)
+}
+
+func runBrowser(t *testing.T, base, watchBase string) {
+	t.Helper()
 	script, err := filepath.Abs("../../../test/browser/publish_watch.mjs")
 	if err != nil {
 		t.Fatal(err)
@@ -29,7 +43,6 @@ func TestBrowserPublishesAndWatches(t *testing.T) {
 	if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "playwright-core")); err != nil {
 		t.Fatal("test/browser/node_modules is missing: run `make test` (it runs npm ci there)")
 	}
-	_, base := startNode(t)
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
 	defer cancel()
 	args := []string{script, base, "browser"}
@@ -38,6 +51,9 @@ func TestBrowserPublishesAndWatches(t *testing.T) {
 	}
 	cmd := exec.CommandContext(ctx, "node", args...)
 	cmd.Dir = filepath.Dir(script)
+	if watchBase != "" {
+		cmd.Env = append(os.Environ(), "WATCH_BASE="+watchBase)
+	}
 	out, err := cmd.Output()
 	line := strings.TrimSpace(string(out))
 	t.Logf("browser: %s", line)

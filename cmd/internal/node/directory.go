@@ -5,7 +5,6 @@ import (
 	"errors"
 	"net"
 	"net/http"
-	"os"
 	"time"
 
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
@@ -17,7 +16,7 @@ func (n *Node) openDirectory() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := control.OpenDirectory(ctx, control.DirectoryParams{
-		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log,
+		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr(), n.cfg.PublicIPs()), Logger: n.log,
 	})
 	if err != nil {
 		return err
@@ -72,14 +71,38 @@ func (n *Node) directoryEntries() map[string]control.Entry {
 }
 
 // advertisedHTTP is the HTTP address other nodes can reach: the configured
-// host if there is one, else the listener's (loopback when bound there).
-func advertisedHTTP(configured string, actual net.Addr) string {
+// host if there is one; else the first -public-ip; else the first
+// non-loopback IPv4 address of an interface that is up; else loopback. A
+// bare hostname is not used: another pod cannot resolve it.
+func advertisedHTTP(configured string, actual net.Addr, public []string) string {
 	host, _, _ := net.SplitHostPort(configured)
 	_, port, _ := net.SplitHostPort(actual.String())
-	if host == "" || host == "0.0.0.0" || host == "::" {
-		if h, err := os.Hostname(); err == nil {
-			host = h
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+		if len(public) > 0 {
+			host = public[0]
+		} else if ip := firstLANAddress(); ip != "" {
+			host = ip
 		}
 	}
 	return net.JoinHostPort(host, port)
+}
+
+func firstLANAddress() string {
+	ifaces, err := net.Interfaces()
+	if err != nil {
+		return ""
+	}
+	for _, ifc := range ifaces {
+		if ifc.Flags&net.FlagUp == 0 || ifc.Flags&net.FlagLoopback != 0 {
+			continue
+		}
+		addrs, _ := ifc.Addrs()
+		for _, a := range addrs {
+			if n, ok := a.(*net.IPNet); ok && n.IP.To4() != nil && !n.IP.IsLinkLocalUnicast() {
+				return n.IP.String()
+			}
+		}
+	}
+	return ""
 }
