@@ -54,6 +54,11 @@ func Open(p Params) (*Plane, error) {
 		if host == "" {
 			host = "0.0.0.0"
 		}
+		if n == 0 {
+			// Port 0 means "any free port" everywhere else in relaymesh;
+			// nats-server reads it as its default 4222.
+			n = server.RANDOM_PORT
+		}
 		opts.DontListen, opts.Host, opts.Port = false, host, n
 	}
 	// JetStream holds the stream directory. Its buckets are in memory; the

@@ -8,8 +8,6 @@ import (
 	"time"
 
 	"github.com/pion/webrtc/v4"
-
-	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
 // makeOffer returns a complete pion offer (candidates included) and closes
@@ -73,14 +71,7 @@ func TestBadInputGetsSpecificErrorsAndLiveStreamKeepsFlowing(t *testing.T) {
 	video, audio := testMedia(t)
 	n, base := startNode(t)
 	hc := newHTTPClient(t)
-	pub, err := publish(t, hc, base, "live", whipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := watch(t, hc, base, "live")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, v := publishAndWatch(t, hc, base, base, "live")
 	playVideo(t, pub.video, video, -1)
 	_ = audio
 

@@ -19,26 +19,6 @@ import (
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
-// startRelay runs a relay on loopback on the control plane at natsURL.
-func startRelay(t *testing.T, natsURL string, extra ...string) (*Node, string) {
-	t.Helper()
-	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-node-id", "test-relay",
-		"-connect-timeout", "3s", "-log-level", "warn", "-nats", natsURL}, extra...)
-	cfg, err := Load("relay", args, io.Discard)
-	if err != nil {
-		t.Fatal(err)
-	}
-	n, err := New(cfg, RoleRelay, cfg.Logger(testWriter{t}))
-	if err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = n.Run(ctx) }()
-	t.Cleanup(func() { cancel(); <-done; n.Close() })
-	return n, "http://" + n.HTTPAddr().String()
-}
-
 func fnv64(b []byte) uint64 {
 	h := uint64(14695981039346656037)
 	for _, c := range b {
@@ -52,13 +32,23 @@ func fnv64(b []byte) uint64 {
 // flags override them.
 func startNode(t *testing.T, extra ...string) (*Node, string) {
 	t.Helper()
-	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-node-id", "test-origin",
-		"-connect-timeout", "3s", "-log-level", "warn"}, extra...)
-	cfg, err := Load("origin", args, io.Discard)
+	return startAs(t, RoleOrigin, append([]string{"-node-id", "test-origin"}, extra...)...)
+}
+
+// startRelay runs a relay on loopback on the control plane at natsURL.
+func startRelay(t *testing.T, natsURL string, extra ...string) (*Node, string) {
+	t.Helper()
+	return startAs(t, RoleRelay, append([]string{"-node-id", "test-relay", "-nats", natsURL}, extra...)...)
+}
+
+func startAs(t *testing.T, role Role, extra ...string) (*Node, string) {
+	t.Helper()
+	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-connect-timeout", "3s", "-log-level", "warn"}, extra...)
+	cfg, err := Load(string(role), args, io.Discard)
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(cfg, RoleOrigin, cfg.Logger(testWriter{t}))
+	n, err := New(cfg, role, cfg.Logger(testWriter{t}))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -67,6 +57,21 @@ func startNode(t *testing.T, extra ...string) (*Node, string) {
 	go func() { defer close(done); _ = n.Run(ctx) }()
 	t.Cleanup(func() { cancel(); <-done; n.Close() })
 	return n, "http://" + n.HTTPAddr().String()
+}
+
+// publishAndWatch publishes stream at pubBase and attaches one viewer at
+// watchBase (the same node, or a relay).
+func publishAndWatch(t *testing.T, hc *http.Client, pubBase, watchBase, stream string) (*publisher, *viewer) {
+	t.Helper()
+	pub, err := publish(t, hc, pubBase, stream, whipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	v, err := watch(t, hc, watchBase, stream)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pub, v
 }
 
 type testWriter struct{ t *testing.T }

@@ -64,14 +64,7 @@ func TestPublisherReconnectKeepsViewerPlaying(t *testing.T) {
 	video, audio := testMedia(t)
 	_, base := startNode(t)
 	hc := newHTTPClient(t)
-	pub, err := publish(t, hc, base, "re", whipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := watch(t, hc, base, "re")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, v := publishAndWatch(t, hc, base, base, "re")
 	pub.send(t, video, audio, 30)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()

@@ -99,14 +99,7 @@ func TestRelayRelinksWithoutViewersReconnecting(t *testing.T) {
 	origin, baseO := startNode(t, "-node-id", "origin-3", "-nats-listen", "127.0.0.1:0")
 	_, baseR := startRelay(t, origin.NATSURL())
 	hc := newHTTPClient(t)
-	pub, err := publish(t, hc, baseO, "heal", whipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := watch(t, hc, baseR, "heal")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, v := publishAndWatch(t, hc, baseO, baseR, "heal")
 	playVideo(t, pub.video, video, -1)
 	_ = audio
 	waitUntil(t, 5*time.Second, "frames through the relay", func() bool { return markers(v.packets("video")) >= 15 })

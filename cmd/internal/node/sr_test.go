@@ -5,8 +5,6 @@ import (
 	"time"
 
 	"github.com/pion/rtcp"
-
-	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
 // Viewers get sender reports whose RTP/NTP pair matches the wall clock at
@@ -16,14 +14,7 @@ func TestSenderReportsMapRTPTimeToWallClock(t *testing.T) {
 	video, audio := testMedia(t)
 	_, base := startNode(t)
 	hc := newHTTPClient(t)
-	pub, err := publish(t, hc, base, "sr", whipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := watch(t, hc, base, "sr")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, v := publishAndWatch(t, hc, base, base, "sr")
 	pub.send(t, video, audio, 75)
 	ssrcs := map[uint32]string{}
 	for _, kind := range []string{"video", "audio"} {

@@ -89,14 +89,7 @@ func TestICERestartByPatch(t *testing.T) {
 	video, audio := testMedia(t)
 	_, base := startNode(t)
 	hc := newHTTPClient(t)
-	pub, err := publish(t, hc, base, "ir", whipclient.Options{})
-	if err != nil {
-		t.Fatal(err)
-	}
-	v, err := watch(t, hc, base, "ir")
-	if err != nil {
-		t.Fatal(err)
-	}
+	pub, v := publishAndWatch(t, hc, base, base, "ir")
 	playVideo(t, pub.video, video, -1)
 	_ = audio
 
