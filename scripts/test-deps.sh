@@ -15,7 +15,7 @@ if [ ${#need[@]} -gt 0 ]; then
     echo "test-deps: installing ${need[*]} from Debian"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq
-    apt-get install -y -qq --no-install-recommends "${need[@]}" >/dev/null
+    apt-get install -y -qq "${need[@]}" >/dev/null
   else
     echo "test-deps: missing ${need[*]}; install them (Debian: apt-get install ${need[*]}) and run again" >&2
     exit 1
