@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strings"
 	"time"
@@ -35,6 +36,7 @@ type Config struct {
 	ConnectTimeout   time.Duration
 	DrainTimeout     time.Duration
 	IdleTimeout      time.Duration
+	Upstream         string
 	MaxSessions      int
 	LogFormat        string
 	LogLevel         string
@@ -61,6 +63,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.ConnectTimeout, "connect-timeout", 15*time.Second, "a session whose ICE/DTLS has not completed by then is closed")
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "on the first SIGTERM/SIGINT, how long to wait for sessions to end before closing them")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Second, "relay: leave a stream's tree after it has had no subscribers this long")
+	fs.StringVar(&c.Upstream, "upstream", "", "relay: pull every stream from this WHEP `URL` instead of its origin (any WHEP server; {stream} is replaced, else /whep/{stream} is appended)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -116,6 +119,11 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("-ice-servers %q: want stun:, turn: or turns: URLs", u))
 		}
 	}
+	if c.Upstream != "" {
+		if u, err := url.Parse(c.Upstream); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" {
+			errs = append(errs, fmt.Errorf("-upstream %q: want an http:// or https:// URL", c.Upstream))
+		}
+	}
 	if c.KeyframeInterval < 10*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-keyframe-interval %s is below 10ms", c.KeyframeInterval))
 	}
@@ -161,4 +169,15 @@ func (c *Config) Logger(w io.Writer) *slog.Logger {
 		h = slog.NewJSONHandler(w, opts)
 	}
 	return slog.New(h).With("node", c.NodeID)
+}
+
+// UpstreamURL is the static parent's WHEP URL for stream, or "".
+func (c *Config) UpstreamURL(stream string) string {
+	if c.Upstream == "" {
+		return ""
+	}
+	if strings.Contains(c.Upstream, "{stream}") {
+		return strings.ReplaceAll(c.Upstream, "{stream}", url.PathEscape(stream))
+	}
+	return strings.TrimRight(c.Upstream, "/") + "/whep/" + url.PathEscape(stream)
 }

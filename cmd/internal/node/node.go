@@ -59,8 +59,8 @@ type Node struct {
 // New opens the node's sockets and control plane; nothing is served until
 // Run.
 func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
-	if role == RoleRelay && cfg.NATS == "" {
-		return nil, errors.New("a relay needs -nats: the URL of the cluster's control plane (for example an origin started with -nats-listen)")
+	if role == RoleRelay && cfg.NATS == "" && cfg.Upstream == "" {
+		return nil, errors.New("a relay needs -nats (the cluster's control plane, for example an origin started with -nats-listen) or a static -upstream")
 	}
 	n = &Node{cfg: cfg, role: role, log: log, start: time.Now()}
 	defer func() {

@@ -11,6 +11,7 @@ import (
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/ingest/upstream"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
 // relay pulls streams on demand for a relay node: the first viewer of a
@@ -68,8 +69,12 @@ func (r *relay) ensure(ctx context.Context, stream string) error {
 	}
 }
 
-// link finds the stream's origin and links to it.
+// link finds the stream's parent (the static -upstream, or the stream's
+// origin in the directory) and links to it.
 func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error) {
+	if u := r.n.cfg.UpstreamURL(stream); u != "" {
+		return r.linkTo(ctx, stream, u, u)
+	}
 	e, ok, err := r.n.dir.Lookup(ctx, stream)
 	if err != nil {
 		return nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
@@ -77,15 +82,22 @@ func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error)
 	if !ok {
 		return nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not being published in this cluster", stream)
 	}
-	url := "http://" + e.HTTP + "/whep/" + stream
+	return r.linkTo(ctx, stream, "http://"+e.HTTP+"/whep/"+stream, "origin "+e.Origin)
+}
+
+func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstream.Link, error) {
 	l, err := r.puller.Pull(ctx, url, stream)
 	if errors.Is(err, upstream.ErrBusy) {
 		return nil, nil // carried already (a race with another link attempt)
 	}
-	if err != nil {
-		return nil, &webrtchttp.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("could not pull stream %q from origin %s: %v", stream, e.Origin, err)}
+	var se *whipclient.StatusError
+	if errors.As(err, &se) && se.Status == http.StatusNotFound {
+		return nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not available from %s", stream, parent)
 	}
-	r.n.log.Info("relaying", "stream", stream, "origin", e.Origin, "parent", url)
+	if err != nil {
+		return nil, &webrtchttp.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("could not pull stream %q from %s: %v", stream, parent, err)}
+	}
+	r.n.log.Info("relaying", "stream", stream, "parent", url)
 	return l, nil
 }
 
