@@ -27,10 +27,12 @@ test: test-deps
 	$(GO) vet $(PKGS)
 	$(GO) test -race -count=1 -timeout 20m $(PKGS)
 
-# Go benchmarks (fan-out hot path) and the load tool at N = 50, 100, 200.
+# Go benchmarks (fan-out hot path), the load tool at N = 50, 100, 200, and
+# a chain of three relays (latency per hop, cold-relay first frame).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
+	./$(BIN)/loadtest -chain 3 -per-depth 10 -duration 15s
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

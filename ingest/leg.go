@@ -19,16 +19,23 @@ type Leg struct {
 	PLI   bool // the sender accepts PLI (RFC 4585 §6.3.1)
 	FIR   bool // the sender accepts FIR (RFC 5104 §4.3.1)
 
-	ssrc   atomic.Uint32 // the sender's SSRC, learnt from the first packet
-	firSeq atomic.Uint32
+	ssrc    atomic.Uint32 // the sender's SSRC, learnt from the first packet
+	firSeq  atomic.Uint32
+	pending atomic.Bool // asked before the SSRC was known: send it then
 }
 
 // RequestKeyframe sends a PLI, or a FIR to a sender that only does FIR,
 // and nothing to one that negotiated neither (ffmpeg's WHIP muxer): a
 // request it never agreed to would only be ignored.
 func (l *Leg) RequestKeyframe() {
+	if !l.PLI && !l.FIR {
+		return
+	}
 	ssrc := l.ssrc.Load()
-	if ssrc == 0 || (!l.PLI && !l.FIR) {
+	if ssrc == 0 {
+		// A cold link: the request names the sender's SSRC, which the first
+		// packet brings. Keep it rather than lose it.
+		l.pending.Store(true)
 		return
 	}
 	var pkt rtcp.Packet = &rtcp.PictureLossIndication{MediaSSRC: ssrc}
@@ -43,6 +50,9 @@ func (l *Leg) RequestKeyframe() {
 // fanout). The caller runs it on its own goroutine and waits for it.
 func (l *Leg) ReadLoop(remote *webrtc.TrackRemote) {
 	l.ssrc.Store(uint32(remote.SSRC()))
+	if l.pending.Swap(false) {
+		l.RequestKeyframe()
+	}
 	for {
 		buf := make([]byte, 1500)
 		n, _, err := remote.Read(buf)

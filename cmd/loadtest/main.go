@@ -27,6 +27,8 @@ func main() {
 		httpPort = flag.Int("http-port", 18080, "origin HTTP port on 127.0.0.1")
 		udpPort  = flag.Int("udp-port", 18189, "origin media UDP port on 127.0.0.1")
 		extra    = flag.String("origin-args", "", "extra space-separated flags for the origin (e.g. -pprof)")
+		chain    = flag.Int("chain", 0, "instead: a chain of this many relay processes below the origin, viewers at every depth")
+		perDepth = flag.Int("per-depth", 10, "with -chain: viewers at each depth")
 	)
 	flag.Parse()
 	if *origin == "" {
@@ -41,6 +43,19 @@ func main() {
 			os.Exit(2)
 		}
 		counts = append(counts, n)
+	}
+	if *chain > 0 {
+		if *chain > 8 || *perDepth < 1 || *perDepth > 200 {
+			fmt.Fprintln(os.Stderr, "loadtest: -chain from 1 to 8, -per-depth from 1 to 200")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), *duration+*warmup+3*time.Minute)
+		defer cancel()
+		if err := runChain(ctx, runParams{duration: *duration, warmup: *warmup, origin: *origin, httpPort: *httpPort, udpPort: *udpPort}, *chain, *perDepth); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: chain: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	fmt.Println("viewers  delivery  loss     p50_ms  p99_ms  srv_cpu_mcores  mcores/viewer  srv_rss_MB  MB/viewer  drops")
 	for _, n := range counts {

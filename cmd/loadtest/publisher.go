@@ -7,6 +7,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/pion/rtcp"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4"
@@ -37,8 +38,14 @@ type publisher struct {
 	sess         *whipclient.Session
 	video, audio *webrtc.TrackLocalStaticRTP
 	aus, opus    [][]byte
+	idr          []bool                 // aus[i] holds an IDR picture
 	sendTime     [2][65536]atomic.Int64 // [0] video, [1] audio: unix nanos by sequence number
 	window       window
+
+	// A PLI or FIR makes the file player jump to the next IDR, as an
+	// encoder would make a keyframe on request (RFC 4585 §6.3.1).
+	keyframeWanted atomic.Bool
+	rtcpDone       chan struct{}
 }
 
 func newPublisher(ctx context.Context, url string) (*publisher, error) {
@@ -53,6 +60,10 @@ func newPublisher(ctx context.Context, url string) (*publisher, error) {
 	if p.opus, err = whipclient.OpusPackets(ogg); err != nil {
 		return nil, err
 	}
+	p.idr = make([]bool, len(p.aus))
+	for i, au := range p.aus {
+		p.idr[i] = hasIDR(au)
+	}
 	api, err := whipclient.NewAPI(whipclient.Options{})
 	if err != nil {
 		return nil, err
@@ -64,12 +75,19 @@ func newPublisher(ctx context.Context, url string) (*publisher, error) {
 	p.video, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
 		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "load")
 	p.audio, _ = webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}, "audio", "load")
+	var videoSender *webrtc.RTPSender
 	for _, t := range []webrtc.TrackLocal{p.video, p.audio} {
-		if _, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		tr, err := pc.AddTransceiverFromTrack(t, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly})
+		if err != nil {
 			_ = pc.Close()
 			return nil, err
 		}
+		if videoSender == nil {
+			videoSender = tr.Sender()
+		}
 	}
+	p.rtcpDone = make(chan struct{})
+	go p.readRTCP(videoSender)
 	if p.sess, err = whipclient.Offer(ctx, url, pc, whipclient.Options{}); err != nil {
 		_ = pc.Close()
 		return nil, fmt.Errorf("publish: %w", err)
@@ -98,6 +116,11 @@ func (p *publisher) loop(ctx context.Context, k int, t *webrtc.TrackLocalStaticR
 	tick := time.NewTicker(every)
 	defer tick.Stop()
 	for i := 0; ; i++ {
+		if k == 0 && p.keyframeWanted.Swap(false) {
+			for j := 0; j < len(frames) && !p.idr[i%len(frames)]; j++ {
+				i++
+			}
+		}
 		for _, pkt := range pk.Packetize(frames[i%len(frames)], samples) {
 			now := time.Now().UnixNano()
 			p.sendTime[k][pkt.SequenceNumber].Store(now)
@@ -114,4 +137,33 @@ func (p *publisher) loop(ctx context.Context, k int, t *webrtc.TrackLocalStaticR
 	}
 }
 
-func (p *publisher) close() { _ = p.sess.PC.Close() }
+func (p *publisher) readRTCP(s *webrtc.RTPSender) {
+	defer close(p.rtcpDone)
+	for {
+		pkts, _, err := s.ReadRTCP()
+		if err != nil {
+			return
+		}
+		for _, pkt := range pkts {
+			switch pkt.(type) {
+			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
+				p.keyframeWanted.Store(true)
+			}
+		}
+	}
+}
+
+// hasIDR reports whether an Annex-B access unit holds an IDR slice.
+func hasIDR(au []byte) bool {
+	for i := 0; i+3 < len(au); i++ {
+		if au[i] == 0 && au[i+1] == 0 && au[i+2] == 1 && au[i+3]&0x1f == 5 {
+			return true
+		}
+	}
+	return false
+}
+
+func (p *publisher) close() {
+	_ = p.sess.PC.Close()
+	<-p.rtcpDone
+}

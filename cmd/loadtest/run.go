@@ -33,23 +33,11 @@ type result struct {
 // run measures one viewer count against a fresh origin process.
 func run(ctx context.Context, p runParams) (*result, error) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
-	args := append([]string{"-http", "127.0.0.1:" + strconv.Itoa(p.httpPort),
-		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(p.udpPort), "-node-id", "loadtest", "-log-level", "warn",
-		"-max-sessions", "5000"}, p.extra...)
-	cmd := exec.CommandContext(ctx, p.origin, args...)
-	cmd.Stdout, cmd.Stderr = nil, os.Stderr
-	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
-	cmd.WaitDelay = 10 * time.Second
-	if err := cmd.Start(); err != nil {
-		return nil, fmt.Errorf("start origin %s: %w (run make build first)", p.origin, err)
-	}
-	defer func() {
-		_ = cmd.Process.Signal(syscall.SIGTERM)
-		_ = cmd.Wait()
-	}()
-	if err := waitReady(ctx, base); err != nil {
+	cmd, err := startNode(ctx, p.origin, p.httpPort, p.udpPort, append([]string{"-node-id", "loadtest"}, p.extra...)...)
+	if err != nil {
 		return nil, err
 	}
+	defer stopNode(cmd)
 
 	pub, err := newPublisher(ctx, base+"/whip/load")
 	if err != nil {
@@ -102,6 +90,29 @@ func run(ctx context.Context, p runParams) (*result, error) {
 		rssPerViewerMB: float64(rss-baseRSS) / 1e6 / float64(p.viewers),
 		drops:          serverDrops(base) - drops0,
 	}, nil
+}
+
+// startNode runs a node binary on loopback and waits until it is ready.
+func startNode(ctx context.Context, bin string, httpPort, udpPort int, extra ...string) (*exec.Cmd, error) {
+	args := append([]string{"-http", "127.0.0.1:" + strconv.Itoa(httpPort),
+		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(udpPort), "-log-level", "warn", "-max-sessions", "5000"}, extra...)
+	cmd := exec.CommandContext(ctx, bin, args...)
+	cmd.Stdout, cmd.Stderr = nil, os.Stderr
+	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
+	cmd.WaitDelay = 10 * time.Second
+	if err := cmd.Start(); err != nil {
+		return nil, fmt.Errorf("start %s: %w (run make build first)", bin, err)
+	}
+	if err := waitReady(ctx, fmt.Sprintf("http://127.0.0.1:%d", httpPort)); err != nil {
+		stopNode(cmd)
+		return nil, err
+	}
+	return cmd, nil
+}
+
+func stopNode(cmd *exec.Cmd) {
+	_ = cmd.Process.Signal(syscall.SIGTERM)
+	_ = cmd.Wait()
 }
 
 func waitReady(ctx context.Context, base string) error {

@@ -51,7 +51,8 @@ type Track struct {
 	pt   uint8
 	ws   webrtc.TrackLocalWriter
 
-	hdr rtp.Header // scratch header, the subscriber goroutine's only
+	hdr     rtp.Header // scratch header, the subscriber goroutine's only
+	flowing bool       // a packet has gone out; the subscriber goroutine's only
 }
 
 var _ webrtc.TrackLocal = (*Track)(nil)
@@ -144,7 +145,16 @@ func (t *Track) Unbind(webrtc.TrackLocalContext) error {
 func (t *Track) WritePacket(p *fanout.Packet) error {
 	t.hdr = p.Header
 	t.hdr.SSRC, t.hdr.PayloadType = t.ssrc, t.pt
-	_, err := t.ws.WriteRTP(&t.hdr, p.Payload)
+	n, err := t.ws.WriteRTP(&t.hdr, p.Payload)
+	if n > 0 && !t.flowing {
+		// pion drops what is written before DTLS completes, so a keyframe
+		// asked for at Bind may have been lost: ask again now that packets
+		// go out, unless this one starts a keyframe.
+		t.flowing = true
+		if t.kind == webrtc.RTPCodecTypeVideo && !fanout.IsKeyframe(t.src.Codec().MimeType, p.Payload) {
+			t.src.RequestKeyframe()
+		}
+	}
 	t.lastTS.Store(p.Header.Timestamp)
 	t.lastAt.Store(p.Received)
 	return err
