@@ -236,10 +236,11 @@ func (d *Directory) renew(ctx context.Context, stream string, rev uint64) (uint6
 	if err == nil {
 		return next, nil
 	}
-	if errors.Is(err, jetstream.ErrBucketNotFound) || errors.Is(err, jetstream.ErrStreamNotFound) {
-		if oerr := d.openBucket(ctx); oerr != nil {
-			return 0, oerr
-		}
+	// The claim or the whole bucket is gone: expired, or a NATS server that
+	// restarted without its memory (it then answers "no response from
+	// stream" rather than "not found"). Opening the bucket is idempotent.
+	if oerr := d.openBucket(ctx); oerr != nil {
+		return 0, oerr
 	}
 	// Gone (expired or lost): create it again, unless another origin has it.
 	next, cerr := d.bucket().Create(ctx, stream, d.entry(stream))

@@ -1,0 +1,78 @@
+package node
+
+import (
+	"context"
+	"net"
+	"os"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/nats-io/nats-server/v2/server"
+)
+
+// natsServer runs a standalone NATS server with JetStream on a fixed port,
+// as a cluster's control plane would be.
+func natsServer(t *testing.T, port int) *server.Server {
+	t.Helper()
+	dir, err := os.MkdirTemp("", "relaymesh-nats-test-")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ns.Start()
+	if !ns.ReadyForConnections(10 * time.Second) {
+		t.Fatal("NATS not ready")
+	}
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(dir) })
+	return ns
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// The control plane is not on the media path: while NATS restarts (losing
+// its in-memory state), media keeps flowing through the relay, and then the
+// stream directory comes back by itself (the origin claims its stream again).
+func TestNATSRestartWhileMediaFlows(t *testing.T) {
+	video, _ := testMedia(t)
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	ns := natsServer(t, port)
+	origin, base := startNode(t, "-node-id", "origin", "-nats", url)
+	relay, relayBase := startRelay(t, url)
+	hc := newHTTPClient(t)
+	pub, v := publishAndWatch(t, hc, base, relayBase, "steady")
+	playVideo(t, pub.video, video, -1)
+	waitUntil(t, 5*time.Second, "frames through the relay", func() bool { return markers(v.packets("video")) >= 15 })
+
+	ns.Shutdown()
+	ns.WaitForShutdown()
+	down := len(v.packets("video"))
+	time.Sleep(1500 * time.Millisecond)
+	if got := len(v.packets("video")); got < down+60 {
+		t.Fatalf("media stalled while NATS was down: %d packets in 1.5 s", got-down)
+	}
+
+	natsServer(t, port) // back, empty
+	waitUntil(t, 20*time.Second, "the directory to know the stream again", func() bool {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		defer cancel()
+		e, ok, err := relay.dir.Lookup(ctx, "steady")
+		return err == nil && ok && e.Origin == "origin"
+	})
+	_ = origin
+	if st := v.sess.PC.ConnectionState().String(); st != "connected" {
+		t.Fatalf("viewer %s", st)
+	}
+}
