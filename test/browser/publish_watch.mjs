@@ -82,6 +82,12 @@ try {
   if (screenshot) await view.screenshot({ path: screenshot });
 
   const result = { ok: true, first, second };
+  if (process.env.WATCH_BASE) {
+    // Through a relay, the tree picture must show the origin → relay edge.
+    await view.waitForTimeout(2500);
+    result.treeLines = await view.evaluate(() => document.querySelectorAll("#topo-trees svg line").length);
+    if (result.treeLines < 1) await fail("the topology picture shows no edge", result);
+  }
   if (!second.video || second.video.framesDecoded <= 0) await fail("no video frames decoded", result);
   if (second.video.framesDecoded <= first.video.framesDecoded) await fail("video frames stopped being decoded", result);
   if (!second.audio || second.audio.packetsReceived <= 0) await fail("no audio packets received", result);

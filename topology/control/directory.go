@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sort"
+	"strings"
 	"sync"
 	"time"
 
@@ -53,6 +54,7 @@ type Directory struct {
 	mu    sync.Mutex
 	kv    jetstream.KeyValue
 	owned map[string]uint64 // stream → revision of our claim
+	edges map[string][]byte // edge key → value, refreshed like claims
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -71,7 +73,7 @@ func OpenDirectory(ctx context.Context, p DirectoryParams) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Directory{p: p, js: js, owned: map[string]uint64{}, stop: make(chan struct{})}
+	d := &Directory{p: p, js: js, owned: map[string]uint64{}, edges: map[string][]byte{}, stop: make(chan struct{})}
 	if err := d.openBucket(ctx); err != nil {
 		return nil, err
 	}
@@ -177,18 +179,93 @@ func (d *Directory) Lookup(ctx context.Context, stream string) (Entry, bool, err
 
 // List returns every entry, sorted by stream name.
 func (d *Directory) List(ctx context.Context) ([]Entry, error) {
-	kv := d.bucket()
-	keys, err := kv.ListKeys(ctx)
+	keys, err := d.keys(ctx)
 	if err != nil {
 		return nil, err
 	}
 	var out []Entry
-	for k := range keys.Keys() {
+	for _, k := range keys {
+		if strings.HasPrefix(k, edgePrefix) {
+			continue
+		}
 		if e, ok, err := d.Lookup(ctx, k); err == nil && ok {
 			out = append(out, e)
 		}
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
+	return out, nil
+}
+
+func (d *Directory) keys(ctx context.Context) ([]string, error) {
+	kl, err := d.bucket().ListKeys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []string
+	for k := range kl.Keys() {
+		out = append(out, k)
+	}
+	return out, nil
+}
+
+// Edge is one link of a stream's tree: child pulls stream from parent.
+type Edge struct {
+	Stream string `json:"stream"`
+	Parent string `json:"parent"`
+	Child  string `json:"child"`
+}
+
+// edgePrefix keeps tree edges apart from stream names (which cannot hold
+// a dot) in the one bucket.
+const edgePrefix = "edge."
+
+func edgeKey(stream, child string) string { return edgePrefix + stream + "." + child }
+
+// SetEdge records that this node (child) pulls stream from parent. It is
+// refreshed with the claims and expires with them when the node dies.
+func (d *Directory) SetEdge(ctx context.Context, stream, parent string) error {
+	key := edgeKey(stream, d.p.Origin)
+	b, _ := json.Marshal(Edge{Stream: stream, Parent: parent, Child: d.p.Origin})
+	d.mu.Lock()
+	d.edges[key] = b
+	d.mu.Unlock()
+	_, err := d.bucket().Put(ctx, key, b)
+	return err
+}
+
+// ClearEdge removes this node's edge for stream.
+func (d *Directory) ClearEdge(ctx context.Context, stream string) error {
+	key := edgeKey(stream, d.p.Origin)
+	d.mu.Lock()
+	delete(d.edges, key)
+	d.mu.Unlock()
+	if err := d.bucket().Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Edges returns every tree edge in the cluster.
+func (d *Directory) Edges(ctx context.Context) ([]Edge, error) {
+	keys, err := d.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Edge
+	for _, k := range keys {
+		if !strings.HasPrefix(k, edgePrefix) {
+			continue
+		}
+		ent, err := d.bucket().Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var e Edge
+		if json.Unmarshal(ent.Value(), &e) == nil {
+			out = append(out, e)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Stream+out[i].Child < out[j].Stream+out[j].Child })
 	return out, nil
 }
 
@@ -211,6 +288,21 @@ func (d *Directory) refresh() {
 			owned[s] = r
 		}
 		d.mu.Unlock()
+		d.mu.Lock()
+		edges := make(map[string][]byte, len(d.edges))
+		for k, v := range d.edges {
+			edges[k] = v
+		}
+		d.mu.Unlock()
+		for key, val := range edges {
+			ctx, cancel := context.WithTimeout(context.Background(), d.p.TTL/3)
+			if _, err := d.bucket().Put(ctx, key, val); err != nil {
+				if oerr := d.openBucket(ctx); oerr == nil {
+					_, _ = d.bucket().Put(ctx, key, val)
+				}
+			}
+			cancel()
+		}
 		for stream, rev := range owned {
 			ctx, cancel := context.WithTimeout(context.Background(), d.p.TTL/3)
 			next, err := d.renew(ctx, stream, rev)

@@ -101,3 +101,32 @@ func TestDirectoryClaimsExpireWithTheirOwner(t *testing.T) {
 		t.Fatalf("a live origin's refreshed claim was lost: %v", err)
 	}
 }
+
+func TestDirectoryEdges(t *testing.T) {
+	p, err := Open(Params{Name: "x"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	origin, relay := openDir(t, p, "origin", time.Second), openDir(t, p, "r1", time.Second)
+	defer origin.Close()
+	defer relay.Close()
+	_ = origin.Claim(ctx(t), "cam")
+	if err := relay.SetEdge(ctx(t), "cam", "origin"); err != nil {
+		t.Fatal(err)
+	}
+	time.Sleep(1500 * time.Millisecond) // past the TTL: refreshing keeps it
+	edges, err := origin.Edges(ctx(t))
+	if err != nil || len(edges) != 1 || edges[0] != (Edge{Stream: "cam", Parent: "origin", Child: "r1"}) {
+		t.Fatalf("edges %+v, %v", edges, err)
+	}
+	if list, _ := origin.List(ctx(t)); len(list) != 1 {
+		t.Fatalf("edges leaked into the stream list: %+v", list)
+	}
+	if err := relay.ClearEdge(ctx(t), "cam"); err != nil {
+		t.Fatal(err)
+	}
+	if edges, _ := origin.Edges(ctx(t)); len(edges) != 0 {
+		t.Fatalf("edge still there: %+v", edges)
+	}
+}

@@ -22,6 +22,7 @@ func (n *Node) routes() http.Handler {
 		})
 	}
 	mux.HandleFunc("GET /api/streams", n.apiStreams)
+	mux.HandleFunc("GET /api/topology", n.apiTopology)
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", metricsHandler(n.metrics))
@@ -102,5 +103,5 @@ func (n *Node) carries(stream string) bool {
 
 func (n *Node) apiStreams(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
-	_ = json.NewEncoder(w).Encode(map[string]any{"node": n.cfg.NodeID, "streams": n.Streams()})
+	_ = json.NewEncoder(w).Encode(map[string]any{"node": n.cfg.NodeID, "role": n.role, "streams": n.Streams()})
 }

@@ -27,6 +27,8 @@ type Config struct {
 	PublicIP         string
 	NodeID           string
 	Zone             string
+	Gossip           string
+	Join             string
 	NATS             string
 	NATSListen       string
 	PublishToken     string
@@ -54,6 +56,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.PublicIP, "public-ip", "", "comma-separated `IPs` to advertise as host candidates (NAT 1:1, Kubernetes node IP)")
 	fs.StringVar(&c.NodeID, "node-id", host, "unique node `name` in the cluster")
 	fs.StringVar(&c.Zone, "zone", "default", "placement `zone`: children prefer parents in their own zone")
+	fs.StringVar(&c.Gossip, "gossip", ":7946", "memberlist (gossip) `address`")
+	fs.StringVar(&c.Join, "join", "", "memberlist seeds, comma-separated `host:port` (a DNS name stands for all its addresses)")
 	fs.StringVar(&c.NATS, "nats", "", "external NATS `URL`; when empty an embedded NATS server starts")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS server on this `address` (off when empty)")
 	fs.StringVar(&c.PublishToken, "publish-token", "", "when set, publishers must present this `token` (WHIP: Authorization: Bearer)")
@@ -103,6 +107,10 @@ func (c *Config) Validate() error {
 	addr("webrtc-udp", c.WebRTCUDP, false)
 	addr("webrtc-tcp", c.WebRTCTCP, true)
 	addr("nats-listen", c.NATSListen, true)
+	addr("gossip", c.Gossip, false)
+	for _, j := range c.JoinList() {
+		addr("join", j, false)
+	}
 	for _, ip := range c.PublicIPs() {
 		if net.ParseIP(ip) == nil {
 			errs = append(errs, fmt.Errorf("-public-ip %q is not an IP address", ip))
@@ -145,6 +153,9 @@ func (c *Config) Validate() error {
 
 // PublicIPs splits -public-ip.
 func (c *Config) PublicIPs() []string { return splitList(c.PublicIP) }
+
+// JoinList splits -join.
+func (c *Config) JoinList() []string { return splitList(c.Join) }
 
 // ICEServerList splits -ice-servers.
 func (c *Config) ICEServerList() []string { return splitList(c.ICEServers) }

@@ -43,7 +43,8 @@ func startRelay(t *testing.T, natsURL string, extra ...string) (*Node, string) {
 
 func startAs(t *testing.T, role Role, extra ...string) (*Node, string) {
 	t.Helper()
-	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-connect-timeout", "3s", "-log-level", "warn"}, extra...)
+	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0",
+		"-connect-timeout", "3s", "-log-level", "warn"}, extra...)
 	cfg, err := Load(string(role), args, io.Discard)
 	if err != nil {
 		t.Fatal(err)

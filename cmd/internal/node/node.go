@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"sync"
 	"sync/atomic"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 	"github.com/relaymesh/relaymesh/topology/control"
+	"github.com/relaymesh/relaymesh/topology/membership"
 )
 
 // Role is what a node does in the cluster.
@@ -42,6 +44,7 @@ type Node struct {
 	engine  *rtc.Engine
 	plane   *control.Plane
 	dir     *control.Directory
+	cluster *membership.Cluster
 	whip    *whip.Source
 	whep    *whep
 	relay   *relay
@@ -54,6 +57,9 @@ type Node struct {
 
 	draining atomic.Bool
 	ready    atomic.Bool
+	closing  chan struct{} // closed by Close: background loops end
+	wg       sync.WaitGroup
+	closed   sync.Once
 }
 
 // New opens the node's sockets and control plane; nothing is served until
@@ -62,7 +68,7 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	if role == RoleRelay && cfg.NATS == "" && cfg.Upstream == "" {
 		return nil, errors.New("a relay needs -nats (the cluster's control plane, for example an origin started with -nats-listen) or a static -upstream")
 	}
-	n = &Node{cfg: cfg, role: role, log: log, start: time.Now()}
+	n = &Node{cfg: cfg, role: role, log: log, start: time.Now(), closing: make(chan struct{})}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -79,6 +85,9 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
 	}
 	if err = n.openDirectory(); err != nil {
+		return nil, err
+	}
+	if err = n.joinCluster(); err != nil {
 		return nil, err
 	}
 	if role == RoleRelay {
@@ -157,6 +166,9 @@ func (n *Node) Run(ctx context.Context) error {
 func (n *Node) Drain(ctx context.Context) {
 	n.draining.Store(true)
 	n.ready.Store(false)
+	if n.cluster != nil {
+		_ = n.cluster.Update(func(m *membership.Meta) { m.Draining = true })
+	}
 	n.log.Info("draining", "sessions", n.Sessions())
 	t := time.NewTicker(100 * time.Millisecond)
 	defer t.Stop()
@@ -172,8 +184,18 @@ func (n *Node) Drain(ctx context.Context) {
 // Close ends every session and stream and releases every socket. It waits
 // for every goroutine the node started.
 func (n *Node) Close() {
+	n.closed.Do(n.close)
+}
+
+func (n *Node) close() {
 	n.draining.Store(true)
 	n.ready.Store(false)
+	close(n.closing)
+	n.wg.Wait()
+	if n.cluster != nil {
+		_ = n.cluster.Leave(500 * time.Millisecond)
+		_ = n.cluster.Shutdown()
+	}
 	if n.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = n.httpSrv.Shutdown(ctx)

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	neturl "net/url"
 	"sync"
 	"time"
 
@@ -73,7 +74,11 @@ func (r *relay) ensure(ctx context.Context, stream string) error {
 // origin in the directory) and links to it.
 func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error) {
 	if u := r.n.cfg.UpstreamURL(stream); u != "" {
-		return r.linkTo(ctx, stream, u, u)
+		parent := u
+		if pu, err := neturl.Parse(u); err == nil {
+			parent = pu.Host // a static parent may be outside the cluster
+		}
+		return r.linkTo(ctx, stream, u, parent)
 	}
 	e, ok, err := r.n.dir.Lookup(ctx, stream)
 	if err != nil {
@@ -82,9 +87,10 @@ func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error)
 	if !ok {
 		return nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not being published in this cluster", stream)
 	}
-	return r.linkTo(ctx, stream, "http://"+e.HTTP+"/whep/"+stream, "origin "+e.Origin)
+	return r.linkTo(ctx, stream, "http://"+e.HTTP+"/whep/"+stream, e.Origin)
 }
 
+// linkTo pulls stream from url (the node parent) and records the edge.
 func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstream.Link, error) {
 	l, err := r.puller.Pull(ctx, url, stream)
 	if errors.Is(err, upstream.ErrBusy) {
@@ -98,7 +104,17 @@ func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstre
 		return nil, &webrtchttp.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("could not pull stream %q from %s: %v", stream, parent, err)}
 	}
 	r.n.log.Info("relaying", "stream", stream, "parent", url)
+	if err := r.n.dir.SetEdge(ctx, stream, parent); err != nil {
+		r.n.log.Warn("stream directory: edge not recorded", "stream", stream, "err", err)
+	}
 	return l, nil
+}
+
+// clearEdge forgets this node's edge for stream (it left the tree).
+func (r *relay) clearEdge(stream string) {
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	_ = r.n.dir.ClearEdge(ctx, stream)
 }
 
 // watch owns one stream's link: the first attempt, re-links while the
@@ -106,6 +122,7 @@ func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstre
 func (r *relay) watch(stream string, p *pull) {
 	defer r.wg.Done()
 	defer func() {
+		r.clearEdge(stream)
 		r.mu.Lock()
 		delete(r.pulling, stream)
 		r.mu.Unlock()

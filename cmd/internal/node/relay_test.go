@@ -1,6 +1,7 @@
 package node
 
 import (
+	"encoding/json"
 	"strings"
 	"testing"
 	"time"
@@ -130,5 +131,32 @@ func TestRelayRelinksWithoutViewersReconnecting(t *testing.T) {
 	}
 	if gap > 2*time.Second {
 		t.Fatalf("media gap %v over the 2 s budget", gap)
+	}
+}
+
+// Nodes find each other by gossip, and /api/topology shows them with each
+// stream's tree as relays link into it.
+func TestTopologyAPI(t *testing.T) {
+	video, _ := testMedia(t)
+	origin, base := startNode(t, "-node-id", "o1", "-nats-listen", "127.0.0.1:0", "-zone", "eu")
+	_, relayBase := startRelay(t, origin.NATSURL(), "-node-id", "r1", "-join", origin.cluster.Addr(), "-zone", "us")
+	hc := newHTTPClient(t)
+	pub, v := publishAndWatch(t, hc, base, relayBase, "topo")
+	playVideo(t, pub.video, video, 30)
+	waitUntil(t, 5*time.Second, "frames at the relay", func() bool { return len(v.packets("video")) > 0 })
+
+	var topo Topology
+	waitUntil(t, 5*time.Second, "both nodes and the edge in /api/topology", func() bool {
+		_, body := do(t, hc, "GET", base+"/api/topology", "", "")
+		if err := json.Unmarshal([]byte(body), &topo); err != nil {
+			t.Fatal(err)
+		}
+		return len(topo.Nodes) == 2 && len(topo.Streams) == 1 && len(topo.Streams[0].Edges) == 1
+	})
+	if n := topo.Nodes[1]; n.ID != "r1" || n.Role != "relay" || n.Zone != "us" || n.HTTP == "" {
+		t.Fatalf("relay as the origin sees it: %+v", n)
+	}
+	if s := topo.Streams[0]; s.Name != "topo" || s.Origin != "o1" || s.Edges[0] != (TreeEdge{Parent: "o1", Child: "r1"}) {
+		t.Fatalf("tree %+v", s)
 	}
 }

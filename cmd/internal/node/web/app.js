@@ -73,7 +73,9 @@ async function refresh() {
   try {
     const res = await fetch(base + "/api/streams");
     const data = await res.json();
-    $("node").textContent = "node " + data.node;
+    $("node").textContent = data.role + " " + data.node;
+    // Relays take no publishers: publish on an origin.
+    $("publish").hidden = data.role === "relay";
     const rows = data.streams.map((s) => {
       const tr = document.createElement("tr");
       const tracks = s.tracks.map((t) => t.kind + " " + t.codec).join(", ");

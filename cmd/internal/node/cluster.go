@@ -1,0 +1,105 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"net"
+	"net/http"
+	"strconv"
+	"time"
+
+	"github.com/relaymesh/relaymesh/topology/control"
+	"github.com/relaymesh/relaymesh/topology/membership"
+)
+
+// joinCluster starts gossip with this node's metadata.
+func (n *Node) joinCluster() error {
+	httpAddr := advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr(), n.cfg.PublicIPs())
+	host, _, _ := net.SplitHostPort(httpAddr)
+	c, err := membership.Join(membership.Params{
+		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
+			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort()))},
+		Bind: n.cfg.Gossip, Join: n.cfg.JoinList(), Logger: n.log,
+	})
+	if err != nil {
+		return err
+	}
+	n.cluster = c
+	n.wg.Add(1)
+	go n.reportLoad()
+	return nil
+}
+
+// reportLoad gossips the node's load (sessions over -max-sessions) when it
+// changes by a twentieth or more, checking every 2 s, until the node closes.
+func (n *Node) reportLoad() {
+	defer n.wg.Done()
+	tick := time.NewTicker(2 * time.Second)
+	defer tick.Stop()
+	last := 0.0
+	for {
+		select {
+		case <-n.closing:
+			return
+		case <-tick.C:
+		}
+		load := float64(n.Sessions()) / float64(n.cfg.MaxSessions)
+		if d := load - last; d > 0.05 || d < -0.05 {
+			last = load
+			_ = n.cluster.Update(func(m *membership.Meta) { m.Load = load })
+		}
+	}
+}
+
+// Topology is GET /api/topology: the nodes of the cluster and, for each
+// stream, the edges of its tree.
+type Topology struct {
+	Nodes   []membership.Meta `json:"nodes"`
+	Streams []StreamTree      `json:"streams"`
+}
+
+// StreamTree is one stream's tree.
+type StreamTree struct {
+	Name   string     `json:"name"`
+	Origin string     `json:"origin"`
+	Edges  []TreeEdge `json:"edges"`
+}
+
+// TreeEdge is one link of a tree.
+type TreeEdge struct {
+	Parent string `json:"parent"`
+	Child  string `json:"child"`
+}
+
+// Topology assembles the cluster's picture from membership and the
+// directory.
+func (n *Node) Topology(ctx context.Context) Topology {
+	t := Topology{Nodes: []membership.Meta{}, Streams: []StreamTree{}}
+	if n.cluster != nil {
+		t.Nodes = n.cluster.Members()
+	}
+	if n.dir == nil {
+		return t
+	}
+	entries, _ := n.dir.List(ctx)
+	edges, _ := n.dir.Edges(ctx)
+	byStream := map[string][]control.Edge{}
+	for _, e := range edges {
+		byStream[e.Stream] = append(byStream[e.Stream], e)
+	}
+	for _, e := range entries {
+		st := StreamTree{Name: e.Stream, Origin: e.Origin, Edges: []TreeEdge{}}
+		for _, ed := range byStream[e.Stream] {
+			st.Edges = append(st.Edges, TreeEdge{Parent: ed.Parent, Child: ed.Child})
+		}
+		t.Streams = append(t.Streams, st)
+	}
+	return t
+}
+
+func (n *Node) apiTopology(w http.ResponseWriter, r *http.Request) {
+	ctx, cancel := context.WithTimeout(r.Context(), 2*time.Second)
+	defer cancel()
+	w.Header().Set("Content-Type", "application/json")
+	_ = json.NewEncoder(w).Encode(n.Topology(ctx))
+}
