@@ -50,6 +50,8 @@ func (w slogWriter) Write(p []byte) (int, error) {
 	line := string(bytes.TrimSpace(p))
 	level := slog.LevelDebug
 	switch {
+	case bytes.Contains(p, []byte("use of closed network connection")):
+		// memberlist's own goroutines racing its Shutdown: not a fault.
 	case bytes.Contains(p, []byte("[ERR]")):
 		level = slog.LevelError
 	case bytes.Contains(p, []byte("[WARN]")):

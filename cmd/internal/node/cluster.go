@@ -16,10 +16,18 @@ import (
 func (n *Node) joinCluster() error {
 	httpAddr := advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr(), n.cfg.PublicIPs())
 	host, _, _ := net.SplitHostPort(httpAddr)
+	// Gossip is advertised on the same address as HTTP, where memberlist
+	// would otherwise pick one of its own (an IPv6 ULA, say).
+	advertise := ""
+	if gh, gp, err := net.SplitHostPort(n.cfg.Gossip); err == nil && gp != "0" {
+		if ip := net.ParseIP(gh); gh == "" || (ip != nil && ip.IsUnspecified()) {
+			advertise = net.JoinHostPort(host, gp)
+		}
+	}
 	c, err := membership.Join(membership.Params{
 		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
 			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort()))},
-		Bind: n.cfg.Gossip, Join: n.cfg.JoinList(), Logger: n.log,
+		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Logger: n.log,
 	})
 	if err != nil {
 		return err
