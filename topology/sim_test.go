@@ -135,7 +135,7 @@ func TestSimulationThousandNodes(t *testing.T) {
 				for len(s.idle) > 0 {
 					step(func() string { s.join(); return "" })
 				}
-				for i := 0; i < 3000; i++ {
+				for i := 0; i < 2000; i++ {
 					switch r := s.rng.IntN(4); {
 					case (r < 2 && len(s.idle) > 0) || len(s.tree.Parent) < 2:
 						step(func() string { s.join(); return "" })

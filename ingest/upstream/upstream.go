@@ -30,8 +30,9 @@ import (
 // ErrBusy is returned when the stream already has a source on this node.
 var ErrBusy = errors.New("the stream already has a source on this node")
 
-// Link liveness: a parent that goes silent for 1.5 s is gone, so the link
-// can be re-made (by the caller) well inside the mesh's 2 s failover budget.
+// Link liveness: a parent silent for 1.5 s (disconnected after 1 s, failed
+// 0.5 s later) is gone, so the link is re-made within the mesh's 2 s
+// failover budget.
 var linkTimeouts = rtc.Timeouts{Disconnected: time.Second, Failed: 500 * time.Millisecond, Keepalive: 300 * time.Millisecond}
 
 // Params configures a Puller.
@@ -144,7 +145,7 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 	}
 	link := &Link{sess: sess, pub: pub, done: make(chan struct{}), url: url}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateDisconnected || s == webrtc.PeerConnectionStateClosed {
+		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
 			u.p.Log.Info("upstream lost", "stream", stream, "parent", url, "state", s.String())
 			link.Close()
 		}

@@ -111,9 +111,12 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 		pub.End()
 		log.Info("publisher left")
 	})
-	// A publisher that stops sending is gone: do not wait for ICE failure.
+	// A publisher that stops sending is gone once ICE fails (1.5 s of
+	// silence with publisherTimeouts): the name is free again within about
+	// 2 s. Closing at "disconnected" (1 s) would drop live publishers whose
+	// packets were only delayed on a loaded machine.
 	pc.OnICEConnectionStateChange(func(st webrtc.ICEConnectionState) {
-		if st == webrtc.ICEConnectionStateDisconnected || st == webrtc.ICEConnectionStateFailed {
+		if st == webrtc.ICEConnectionStateFailed {
 			log.Info("publisher lost", "ice", st.String())
 			peer.Close()
 		}

@@ -53,9 +53,14 @@ func TestChainOfRelaysDeliversIdenticalPayloads(t *testing.T) {
 		t.Logf("viewer at depth %d connected in %v", depth, time.Since(start).Round(time.Millisecond))
 		viewers[depth] = v
 	}
+	pub.warmUp(t, video, audio, viewers...)
+	marks := make([]map[uint16]bool, len(viewers))
+	for i, v := range viewers {
+		marks[i] = v.seqSet("video")
+	}
 	pub.send(t, video, audio, 60)
 	for depth, v := range viewers {
-		waitUntil(t, 10*time.Second, fmt.Sprintf("60 frames at depth %d", depth), func() bool { return markers(v.packets("video")) >= 60 })
+		waitUntil(t, 10*time.Second, fmt.Sprintf("60 frames at depth %d", depth), func() bool { return v.framesSince(marks[depth]) >= 60 })
 		checkSame(t, fmt.Sprintf("depth %d", depth), ref, v, 100)
 	}
 	// Latency the hops add, as the viewers saw it (one clock for all).
@@ -97,9 +102,14 @@ func TestFanOfRelays(t *testing.T) {
 		}
 		leaves = append(leaves, v)
 	}
+	pub.warmUp(t, video, audio, leaves...)
+	marks := make([]map[uint16]bool, len(leaves))
+	for i, v := range leaves {
+		marks[i] = v.seqSet("video")
+	}
 	pub.send(t, video, audio, 45)
 	for i, v := range leaves {
-		waitUntil(t, 10*time.Second, "frames at a leaf", func() bool { return markers(v.packets("video")) >= 45 })
+		waitUntil(t, 10*time.Second, "frames at a leaf", func() bool { return v.framesSince(marks[i]) >= 45 })
 		checkSame(t, fmt.Sprintf("relay %d", i+1), ref, v, 60)
 	}
 	if n := origin.whepEP.Sessions(); n != 4 {

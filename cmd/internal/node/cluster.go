@@ -33,8 +33,6 @@ func (n *Node) joinCluster() error {
 		return err
 	}
 	n.cluster = c
-	n.wg.Add(1)
-	go n.reportLoad()
 	return nil
 }
 

@@ -63,11 +63,14 @@ func TestCodecsNegotiatedPerViewer(t *testing.T) {
 			if err != nil {
 				t.Fatalf("viewer with every codec: %v", err)
 			}
-			for i := 0; i < 20; i++ {
-				_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(i), Timestamp: uint32(i * 3000), Marker: true}, Payload: []byte{0x10, 0, 1, 2}})
-				time.Sleep(5 * time.Millisecond)
-			}
-			waitUntil(t, 5*time.Second, "packets at the viewer", func() bool { return len(v.packets("video")) >= 20 })
+			// Keep sending until the viewer has 20: packets written before the
+			// node's leg to the viewer finished DTLS are dropped by design.
+			seq := uint16(0)
+			waitUntil(t, 10*time.Second, "packets at the viewer", func() bool {
+				_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true}, Payload: []byte{0x10, 0, 1, 2}})
+				seq++
+				return len(v.packets("video")) >= 20
+			})
 
 			res, body := do(t, hc, "POST", base+"/whep/"+c.name, "application/sdp", makeOffer(t, webrtc.RTPTransceiverDirectionRecvonly, c.other))
 			want := strings.ToUpper(strings.SplitN(c.name, "-", 2)[0])
@@ -129,6 +132,8 @@ func TestViewerOverICETCP(t *testing.T) {
 	if err != nil || pair == nil || pair.Local.Protocol != webrtc.ICEProtocolTCP {
 		t.Fatalf("selected pair %v (%v), want TCP", pair, err)
 	}
+	pub.warmUp(t, video, audio, v)
+	mark := v.seqSet("video")
 	pub.send(t, video, audio, 30)
-	waitUntil(t, 10*time.Second, "frames over TCP", func() bool { return markers(v.packets("video")) >= 30 })
+	waitUntil(t, 10*time.Second, "frames over TCP", func() bool { return v.framesSince(mark) >= 30 })
 }

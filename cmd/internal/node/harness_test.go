@@ -150,6 +150,49 @@ func (p *publisher) send(t *testing.T, video, audio [][]byte, frames int) {
 	wg.Wait()
 }
 
+// warmUp plays until every viewer receives video and audio. Packets the
+// node wrote to a viewer before its leg finished DTLS are dropped by design
+// and never NACKed, so exact counts start after the warm-up.
+func (p *publisher) warmUp(t *testing.T, video, audio [][]byte, viewers ...*viewer) {
+	t.Helper()
+	for try := 0; ; try++ {
+		ready := true
+		for _, v := range viewers {
+			ready = ready && len(v.packets("video")) > 0 && len(v.packets("audio")) > 0
+		}
+		if ready {
+			return
+		}
+		if try == 40 {
+			t.Fatal("viewers received nothing while warming up")
+		}
+		p.send(t, video, audio, 3)
+	}
+}
+
+// framesSince counts complete video frames received after the mark.
+func (v *viewer) framesSince(mark map[uint16]bool) int { return markers(v.packetsAfter("video", mark)) }
+
+// seqSet is the set of sequence numbers a viewer has of one kind.
+func (v *viewer) seqSet(kind string) map[uint16]bool {
+	m := map[uint16]bool{}
+	for _, p := range v.packets(kind) {
+		m[p.seq] = true
+	}
+	return m
+}
+
+// packetsAfter returns what the viewer received that is not in before.
+func (v *viewer) packetsAfter(kind string, before map[uint16]bool) []rx {
+	var out []rx
+	for _, p := range v.packets(kind) {
+		if !before[p.seq] {
+			out = append(out, p)
+		}
+	}
+	return out
+}
+
 func waitConnected(t *testing.T, pc *webrtc.PeerConnection) {
 	t.Helper()
 	waitUntil(t, 10*time.Second, "peer connected", func() bool {

@@ -28,13 +28,22 @@ func TestTwentyViewersReceiveEveryFrameInOrder(t *testing.T) {
 			t.Fatalf("viewer %d: %v", i, err)
 		}
 	}
+	pub.warmUp(t, video, audio, viewers...)
+	s, _ := n.Registry().Get("cam")
+	inBefore := map[string]uint64{}
+	for _, tr := range s.Tracks() {
+		inBefore[tr.Kind().String()] = tr.Stats().PacketsIn.Load()
+	}
+	before := make([]map[string]map[uint16]bool, len(viewers))
+	for i, v := range viewers {
+		before[i] = map[string]map[uint16]bool{"video": v.seqSet("video"), "audio": v.seqSet("audio")}
+	}
+
 	const frames = 90
 	pub.send(t, video, audio, frames)
-
-	s, _ := n.Registry().Get("cam")
 	in := map[string]uint64{}
 	for _, tr := range s.Tracks() {
-		in[tr.Kind().String()] = tr.Stats().PacketsIn.Load()
+		in[tr.Kind().String()] = tr.Stats().PacketsIn.Load() - inBefore[tr.Kind().String()]
 	}
 	if in["video"] == 0 || in["audio"] == 0 {
 		t.Fatalf("the origin received no media: %v", in)
@@ -42,16 +51,16 @@ func TestTwentyViewersReceiveEveryFrameInOrder(t *testing.T) {
 	for i, v := range viewers {
 		for _, kind := range []string{"video", "audio"} {
 			waitUntil(t, 10*time.Second, fmt.Sprintf("viewer %d %s", i, kind), func() bool {
-				seqs, _ := uniqueSeqs(v.packets(kind))
+				seqs, _ := uniqueSeqs(v.packetsAfter(kind, before[i][kind]))
 				return uint64(len(seqs)) >= in[kind]
 			})
-			seqs, inOrder := uniqueSeqs(v.packets(kind))
+			seqs, inOrder := uniqueSeqs(v.packetsAfter(kind, before[i][kind]))
 			if uint64(len(seqs)) != in[kind] || !contiguous(seqs) || !inOrder {
 				t.Fatalf("viewer %d %s: %d distinct packets (origin got %d), contiguous=%v in order=%v",
 					i, kind, len(seqs), in[kind], contiguous(seqs), inOrder)
 			}
 		}
-		if m := markers(v.packets("video")); m != frames {
+		if m := markers(v.packetsAfter("video", before[i]["video"])); m != frames {
 			t.Fatalf("viewer %d saw %d complete frames, want %d", i, m, frames)
 		}
 	}
@@ -65,6 +74,8 @@ func TestPublisherReconnectKeepsViewerPlaying(t *testing.T) {
 	_, base := startNode(t)
 	hc := newHTTPClient(t)
 	pub, v := publishAndWatch(t, hc, base, base, "re")
+	pub.warmUp(t, video, audio, v)
+	mark := v.seqSet("video")
 	pub.send(t, video, audio, 30)
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
@@ -77,7 +88,7 @@ func TestPublisherReconnectKeepsViewerPlaying(t *testing.T) {
 		t.Fatalf("republish within the grace period: %v", err)
 	}
 	pub2.send(t, video, audio, 30)
-	waitUntil(t, 10*time.Second, "60 frames at the viewer", func() bool { return markers(v.packets("video")) >= 60 })
+	waitUntil(t, 10*time.Second, "60 frames at the viewer", func() bool { return v.framesSince(mark) >= 60 })
 
 	ps := v.packets("video")
 	seqs, inOrder := uniqueSeqs(ps)

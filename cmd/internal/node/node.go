@@ -108,6 +108,9 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	}
 	n.metrics = newMetrics(n)
 	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	// Background loops start last: they read what New has just built.
+	n.wg.Add(1)
+	go n.reportLoad()
 	n.ready.Store(true)
 	return n, nil
 }

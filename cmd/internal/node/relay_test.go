@@ -33,8 +33,10 @@ func TestRelayPullsOnDemandAndDeliversIdenticalPayloads(t *testing.T) {
 		t.Fatalf("viewer on the relay: %v", err)
 	}
 	t.Logf("relay viewer connected %v after asking (cold relay)", time.Since(start).Round(time.Millisecond))
+	pub.warmUp(t, video, audio, atOrigin, atRelay)
+	mark := atRelay.seqSet("video")
 	pub.send(t, video, audio, 60)
-	waitUntil(t, 10*time.Second, "60 frames at the relay's viewer", func() bool { return markers(atRelay.packets("video")) >= 60 })
+	waitUntil(t, 10*time.Second, "60 frames at the relay's viewer", func() bool { return atRelay.framesSince(mark) >= 60 })
 
 	sums := map[uint16]uint64{}
 	for _, p := range atOrigin.packets("video") {
