@@ -39,11 +39,7 @@ func runChain(ctx context.Context, p runParams, depth, perDepth int) error {
 		return err
 	}
 	defer pub.close()
-	pubCtx, stopPub := context.WithCancel(ctx)
-	var pubWG sync.WaitGroup
-	pubWG.Add(1)
-	go func() { defer pubWG.Done(); pub.run(pubCtx) }()
-	defer func() { stopPub(); pubWG.Wait() }()
+	defer pub.start(ctx)()
 	time.Sleep(time.Second)
 
 	// The chain is cold: nothing below the origin carries the stream yet.

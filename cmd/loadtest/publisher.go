@@ -95,6 +95,15 @@ func newPublisher(ctx context.Context, url string) (*publisher, error) {
 	return p, nil
 }
 
+// start runs the publisher in the background; the returned function stops
+// it and waits for it.
+func (p *publisher) start(ctx context.Context) (stop func()) {
+	ctx, cancel := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() { defer close(done); p.run(ctx) }()
+	return func() { cancel(); <-done }
+}
+
 // run sends video at 30 fps and audio at 50 packets/s until ctx ends.
 func (p *publisher) run(ctx context.Context) {
 	var wg sync.WaitGroup

@@ -8,7 +8,6 @@ import (
 	"os"
 	"os/exec"
 	"strconv"
-	"sync"
 	"syscall"
 	"time"
 )
@@ -44,11 +43,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 		return nil, err
 	}
 	defer pub.close()
-	pubCtx, stopPub := context.WithCancel(ctx)
-	var pubWG sync.WaitGroup
-	pubWG.Add(1)
-	go func() { defer pubWG.Done(); pub.run(pubCtx) }()
-	defer func() { stopPub(); pubWG.Wait() }()
+	defer pub.start(ctx)()
 	time.Sleep(2 * time.Second)
 	baseRSS, err := rssBytes(cmd.Process.Pid)
 	if err != nil {
