@@ -7,7 +7,7 @@ BINARIES  := origin relay
 PKGS      := ./...
 FUZZTIME  ?= 20s
 
-.PHONY: all build run test test-deps test-go test-browser bench loadtest lint fuzz clean
+.PHONY: all build run demo test test-deps bench loadtest lint fuzz clean
 
 all: build
 
@@ -17,6 +17,10 @@ build:
 
 run: build
 	./$(BIN)/origin $(ARGS)
+
+# An origin and four relays on this machine, two levels deep.
+demo: build
+	./scripts/demo.sh
 
 test-deps:
 	@./scripts/test-deps.sh

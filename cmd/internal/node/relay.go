@@ -74,11 +74,7 @@ func (r *relay) ensure(ctx context.Context, stream string) error {
 // origin in the directory) and links to it.
 func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error) {
 	if u := r.n.cfg.UpstreamURL(stream); u != "" {
-		parent := u
-		if pu, err := neturl.Parse(u); err == nil {
-			parent = pu.Host // a static parent may be outside the cluster
-		}
-		return r.linkTo(ctx, stream, u, parent)
+		return r.linkTo(ctx, stream, u, r.nodeAt(u))
 	}
 	e, ok, err := r.n.dir.Lookup(ctx, stream)
 	if err != nil {
@@ -108,6 +104,23 @@ func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstre
 		r.n.log.Warn("stream directory: edge not recorded", "stream", stream, "err", err)
 	}
 	return l, nil
+}
+
+// nodeAt names the parent at a static upstream URL: the cluster member
+// serving HTTP there, or the URL's host for a server outside the cluster.
+func (r *relay) nodeAt(u string) string {
+	pu, err := neturl.Parse(u)
+	if err != nil {
+		return u
+	}
+	if r.n.cluster != nil {
+		for _, m := range r.n.cluster.Members() {
+			if m.HTTP == pu.Host {
+				return m.ID
+			}
+		}
+	}
+	return pu.Host
 }
 
 // clearEdge forgets this node's edge for stream (it left the tree).

@@ -39,7 +39,7 @@ function drawTree(stream, nodesById) {
     const n = nodesById[id] || {};
     svg.appendChild(el("circle", { cx: p.x, cy: p.y, r: 9, class: id === stream.origin ? "origin" : "relay" }));
     const load = n.load !== undefined ? ` ${Math.round(n.load * 100)}%` : "";
-    svg.appendChild(el("text", { x: p.x, y: p.y + 24 }, id + (n.zone ? ` (${n.zone})` : "") + load));
+    svg.appendChild(el("text", { x: p.x + 14, y: p.y + 4 }, id + (n.zone ? ` (${n.zone})` : "") + load));
   }
   const box = document.createElement("div");
   box.className = "tree";
