@@ -34,10 +34,11 @@ func checkSame(t *testing.T, name string, ref, v *viewer, min int) {
 // requests stay coalesced at every hop.
 func TestChainOfRelaysDeliversIdenticalPayloads(t *testing.T) {
 	video, audio := testMedia(t)
-	_, base := startNode(t, "-node-id", "origin")
+	origin, base := startNode(t, "-node-id", "origin", "-nats-listen", "127.0.0.1:0")
 	bases := []string{base}
 	for i := 1; i <= 3; i++ {
-		_, b := startAs(t, RoleRelay, "-node-id", fmt.Sprintf("r%d", i), "-upstream", bases[i-1])
+		_, b := startAs(t, RoleRelay, "-node-id", fmt.Sprintf("r%d", i), "-upstream", bases[i-1],
+			"-nats", origin.NATSURL(), "-join", origin.cluster.Addr())
 		bases = append(bases, b)
 	}
 	hc := newHTTPClient(t)
@@ -84,6 +85,17 @@ func TestChainOfRelaysDeliversIdenticalPayloads(t *testing.T) {
 	hc2 := newHTTPClient(t)
 	if kf := metricSum(t, hc2, base, "relaymesh_keyframe_requests_upstream_total"); kf > 10 {
 		t.Fatalf("%v keyframe requests reached the publisher: not coalesced across hops", kf)
+	}
+	// The static parents are cluster members: the tree names them by id.
+	topo := origin.Topology(t.Context())
+	want := map[TreeEdge]bool{{"origin", "r1"}: true, {"r1", "r2"}: true, {"r2", "r3"}: true}
+	if len(topo.Streams) != 1 || len(topo.Streams[0].Edges) != 3 {
+		t.Fatalf("topology %+v", topo.Streams)
+	}
+	for _, e := range topo.Streams[0].Edges {
+		if !want[e] {
+			t.Fatalf("unexpected edge %+v in %+v", e, topo.Streams[0].Edges)
+		}
 	}
 }
 
