@@ -6,17 +6,24 @@ import "strings"
 // the given codec mime type. It looks only at payload headers, never at the
 // whole frame, and answers false for audio and unknown codecs.
 func IsKeyframe(mimeType string, payload []byte) bool {
+	f := keyframeFunc(mimeType)
+	return f != nil && f(payload)
+}
+
+// keyframeFunc is the keyframe test of a codec, nil for audio and unknown
+// codecs; a track looks it up once rather than per packet.
+func keyframeFunc(mimeType string) func([]byte) bool {
 	switch {
 	case strings.EqualFold(mimeType, "video/H264"):
-		return h264Keyframe(payload)
+		return h264Keyframe
 	case strings.EqualFold(mimeType, "video/VP8"):
-		return vp8Keyframe(payload)
+		return vp8Keyframe
 	case strings.EqualFold(mimeType, "video/VP9"):
-		return vp9Keyframe(payload)
+		return vp9Keyframe
 	case strings.EqualFold(mimeType, "video/AV1"):
-		return av1Keyframe(payload)
+		return av1Keyframe
 	}
-	return false
+	return nil
 }
 
 // h264Keyframe looks for an IDR slice or an SPS (RFC 6184 §5.2): a single

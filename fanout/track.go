@@ -52,6 +52,7 @@ type Track struct {
 	done   chan struct{}
 
 	cache    packetCache
+	isKey    func([]byte) bool // nil for audio
 	kf       coalescer
 	source   atomic.Pointer[KeyframeRequester]
 	rw       rewriter // Write's goroutine only
@@ -94,6 +95,9 @@ func NewTrack(p TrackParams) *Track {
 		p.QueueLen = DefaultQueueLen
 	}
 	t := &Track{id: p.ID, kind: p.Kind, codec: p.Codec, queueLen: p.QueueLen, done: make(chan struct{})}
+	if p.Kind == KindVideo {
+		t.isKey = keyframeFunc(p.Codec.MimeType)
+	}
 	t.rw.clockRate = p.Codec.ClockRate
 	t.kf.interval = p.KeyframeInterval
 	t.kf.send = t.sendKeyframeRequest
@@ -127,8 +131,7 @@ func (t *Track) SetSource(kr KeyframeRequester) {
 // the packet and counts it.
 func (t *Track) Write(p *Packet) {
 	now := time.Now()
-	if t.newSrc.Load() {
-		t.newSrc.Store(false)
+	if t.newSrc.Swap(false) {
 		t.rw.markNewSource()
 	}
 	h := headerFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
@@ -136,7 +139,7 @@ func (t *Track) Write(p *Packet) {
 	p.Header.SSRC, p.Header.SequenceNumber, p.Header.Timestamp = h.SSRC, h.Seq, h.TS
 	p.Received = now.UnixNano()
 
-	if t.kind == KindVideo && IsKeyframe(t.codec.MimeType, p.Payload) {
+	if t.isKey != nil && t.isKey(p.Payload) {
 		t.keyframe.Store(now.UnixNano())
 		t.kf.keyframeSeen(now)
 	}

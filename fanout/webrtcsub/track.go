@@ -69,11 +69,20 @@ type Params struct {
 
 // New makes a TrackLocal that will carry src.
 func New(src *fanout.Track, p Params) *Track {
-	kind := webrtc.RTPCodecTypeAudio
-	if src.Kind() == fanout.KindVideo {
-		kind = webrtc.RTPCodecTypeVideo
+	return &Track{src: src, id: src.ID(), streamID: p.StreamID, kind: CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP}
+}
+
+// CodecType maps a fanout track kind to a WebRTC media kind.
+func CodecType(k fanout.Kind) webrtc.RTPCodecType {
+	if k == fanout.KindVideo {
+		return webrtc.RTPCodecTypeVideo
 	}
-	return &Track{src: src, id: src.ID(), streamID: p.StreamID, kind: kind, reporter: p.Reporter, writeRTCP: p.WriteRTCP}
+	return webrtc.RTPCodecTypeAudio
+}
+
+// Capability is a fanout codec as pion describes it.
+func Capability(c fanout.Codec) webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, SDPFmtpLine: c.Fmtp}
 }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.

@@ -123,20 +123,7 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 			return nil, err
 		}
 	}
-	var (
-		mu   sync.Mutex
-		legs = map[*webrtc.RTPReceiver]*ingest.Leg{}
-	)
-	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		mu.Lock()
-		l := legs[recv]
-		mu.Unlock()
-		if l == nil {
-			return
-		}
-		u.wg.Add(1)
-		go func() { defer u.wg.Done(); l.ReadLoop(remote) }()
-	})
+	legs := ingest.NewLegs(pc, &u.wg)
 	sess, err := whipclient.Offer(ctx, url, pc, whipclient.Options{HTTP: u.p.HTTP})
 	if err != nil {
 		_ = pc.Close()
@@ -150,9 +137,10 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 			link.Close()
 		}
 	})
-	mu.Lock()
-	err = bindTracks(pc, pub, legs)
-	mu.Unlock()
+	var answer sdp.SessionDescription
+	if err = answer.UnmarshalString(pc.RemoteDescription().SDP); err == nil {
+		_, err = legs.Bind(&answer, pub, answeredSection)
+	}
 	if err != nil {
 		link.Close()
 		return nil, err
@@ -160,48 +148,16 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 	return link, nil
 }
 
-// bindTracks makes a local track for each section the parent answered,
-// with the one codec it answered with (a relaymesh parent answers with
-// exactly the stream's codec).
-func bindTracks(pc *webrtc.PeerConnection, pub *fanout.Publication, legs map[*webrtc.RTPReceiver]*ingest.Leg) error {
-	var d sdp.SessionDescription
-	if err := d.UnmarshalString(pc.RemoteDescription().SDP); err != nil {
-		return fmt.Errorf("parent's answer: %w", err)
+// answeredSection takes the one codec the parent answered with (a
+// relaymesh parent answers with exactly the stream's codec).
+func answeredSection(_ *webrtc.RTPTransceiver, m *sdp.MediaDescription) (ingest.Section, error) {
+	codecs := rtc.OfferedCodecs(m)
+	if len(codecs) == 0 || codecs[0].MimeType == "" {
+		return ingest.Section{}, fmt.Errorf("the parent's %s section names no codec", m.MediaName.Media)
 	}
-	byMid := map[string]*sdp.MediaDescription{}
-	for _, m := range d.MediaDescriptions {
-		if mid, ok := m.Attribute("mid"); ok && m.MediaName.Port.Value != 0 {
-			byMid[mid] = m
-		}
-	}
-	for _, t := range pc.GetTransceivers() {
-		m := byMid[t.Mid()]
-		if m == nil {
-			continue
-		}
-		codecs := rtc.OfferedCodecs(m)
-		if len(codecs) == 0 || codecs[0].MimeType == "" {
-			continue
-		}
-		c := codecs[0]
-		kind := fanout.KindAudio
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			kind = fanout.KindVideo
-		}
-		tr := pub.Track(fanout.TrackParams{ID: kind.String(), Kind: kind, Codec: fanout.Codec{
-			MimeType: canonicalMime(c.MimeType), ClockRate: c.Clock, Channels: c.Channels, Fmtp: c.Fmtp}})
-		if tr == nil {
-			return errors.New("the local stream ended while linking")
-		}
-		l := &ingest.Leg{Track: tr, PC: pc, PLI: c.PLI, FIR: c.FIR}
-		tr.SetSource(l)
-		legs[t.Receiver()] = l
-	}
-	if len(legs) == 0 {
-		return errors.New("the parent sends no audio or video")
-	}
-	pub.Settle()
-	return nil
+	c := codecs[0]
+	return ingest.Section{PLI: c.PLI, FIR: c.FIR, Codec: fanout.Codec{
+		MimeType: canonicalMime(c.MimeType), ClockRate: c.Clock, Channels: c.Channels, Fmtp: c.Fmtp}}, nil
 }
 
 // canonicalMime spells a codec as pion does ("video/H264", "audio/opus"), so

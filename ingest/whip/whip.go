@@ -121,22 +121,18 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 			peer.Close()
 		}
 	})
-	legs := map[*webrtc.RTPReceiver]*ingest.Leg{}
-	var legsMu sync.Mutex
-	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
-		legsMu.Lock()
-		l := legs[recv]
-		legsMu.Unlock()
-		if l == nil {
-			return
-		}
-		s.wg.Add(1)
-		go func() { defer s.wg.Done(); l.ReadLoop(remote) }()
-	})
+	legs := ingest.NewLegs(pc, &s.wg)
+	tracks := 0
 	prepare := func() error {
-		legsMu.Lock()
-		defer legsMu.Unlock()
-		return s.bindTracks(pc, parsed, pub, legs)
+		n, err := legs.Bind(parsed, pub, chooseSection)
+		if errors.Is(err, ingest.ErrNoMedia) {
+			return webrtchttp.Errorf(http.StatusBadRequest, "the offer sends no audio or video")
+		}
+		if err != nil && !isHTTPError(err) {
+			return webrtchttp.Errorf(http.StatusConflict, "%v", err)
+		}
+		tracks = n
+		return err
 	}
 	answer, err := peer.Answer(ctx, offer, prepare)
 	if err != nil {
@@ -144,55 +140,29 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 		return "", nil, err
 	}
 	peer.Watch(s.p.ConnectTimeout)
-	log.Info("publisher joined", "tracks", len(legs))
+	log.Info("publisher joined", "tracks", tracks)
 	return answer, peer, nil
 }
 
-// bindTracks chooses one codec per received media section and makes the
-// stream's fanout track for it.
-func (s *Source) bindTracks(pc *webrtc.PeerConnection, parsed *sdp.SessionDescription, pub *fanout.Publication, legs map[*webrtc.RTPReceiver]*ingest.Leg) error {
-	byMid := map[string]*sdp.MediaDescription{}
-	for _, m := range parsed.MediaDescriptions {
-		if mid, ok := m.Attribute("mid"); ok {
-			byMid[mid] = m
-		}
+// chooseSection receives one codec on a publisher's section: the first of
+// the node's codecs, in preference order, that the offer has. Choosing one
+// codec at answer time lets the stream's tracks exist, with a known codec,
+// before the first packet arrives.
+func chooseSection(t *webrtc.RTPTransceiver, m *sdp.MediaDescription) (ingest.Section, error) {
+	o, codec, ok := chooseCodec(m)
+	if !ok {
+		return ingest.Section{}, webrtchttp.Errorf(http.StatusBadRequest, "the offer's %s section has no codec this server takes (%s)", m.MediaName.Media, acceptedList(m.MediaName.Media))
 	}
-	count := map[fanout.Kind]int{}
-	for _, t := range pc.GetTransceivers() {
-		m := byMid[t.Mid()]
-		if m == nil || t.Direction() != webrtc.RTPTransceiverDirectionRecvonly {
-			continue
-		}
-		o, codec, ok := chooseCodec(m)
-		if !ok {
-			return webrtchttp.Errorf(http.StatusBadRequest, "the offer's %s section has no codec this server takes (%s)", m.MediaName.Media, acceptedList(m.MediaName.Media))
-		}
-		if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{codec}); err != nil {
-			return webrtchttp.Errorf(http.StatusBadRequest, "codec %s: %v", codec.MimeType, err)
-		}
-		kind := fanout.KindAudio
-		if t.Kind() == webrtc.RTPCodecTypeVideo {
-			kind = fanout.KindVideo
-		}
-		id := kind.String()
-		if n := count[kind]; n > 0 {
-			id = fmt.Sprintf("%s%d", id, n)
-		}
-		count[kind]++
-		tr := pub.Track(fanout.TrackParams{ID: id, Kind: kind, Codec: fanout.Codec{
-			MimeType: codec.MimeType, ClockRate: codec.ClockRate, Channels: codec.Channels, Fmtp: codec.SDPFmtpLine}})
-		if tr == nil {
-			return webrtchttp.Errorf(http.StatusConflict, "the stream ended while the offer was being answered")
-		}
-		l := &ingest.Leg{Track: tr, PLI: o.PLI, FIR: o.FIR, PC: pc}
-		tr.SetSource(l)
-		legs[t.Receiver()] = l
+	if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{codec}); err != nil {
+		return ingest.Section{}, webrtchttp.Errorf(http.StatusBadRequest, "codec %s: %v", codec.MimeType, err)
 	}
-	if len(legs) == 0 {
-		return webrtchttp.Errorf(http.StatusBadRequest, "the offer sends no audio or video")
-	}
-	pub.Settle()
-	return nil
+	return ingest.Section{PLI: o.PLI, FIR: o.FIR, Codec: fanout.Codec{
+		MimeType: codec.MimeType, ClockRate: codec.ClockRate, Channels: codec.Channels, Fmtp: codec.SDPFmtpLine}}, nil
+}
+
+func isHTTPError(err error) bool {
+	var he *webrtchttp.Error
+	return errors.As(err, &he)
 }
 
 // checkSends refuses offers that send nothing (a viewer's recvonly offer

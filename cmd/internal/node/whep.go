@@ -54,12 +54,7 @@ func (h *whep) create(ctx context.Context, r *http.Request, stream, offer string
 	}
 	codecs := make([]rtc.ViewerCodec, 0, len(selected))
 	for _, t := range selected {
-		kind := webrtc.RTPCodecTypeAudio
-		if t.Kind() == fanout.KindVideo {
-			kind = webrtc.RTPCodecTypeVideo
-		}
-		c := t.Codec()
-		codecs = append(codecs, rtc.ViewerCodec{Kind: kind, Codec: webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, SDPFmtpLine: c.Fmtp}})
+		codecs = append(codecs, rtc.ViewerCodec{Kind: webrtcsub.CodecType(t.Kind()), Codec: webrtcsub.Capability(t.Codec())})
 	}
 	api, err := h.engine.ViewerAPI(viewerTimeouts, codecs)
 	if err != nil {

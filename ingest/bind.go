@@ -1,0 +1,109 @@
+package ingest
+
+import (
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+// Section is what a source decided for one received media section: the
+// codec its fanout track carries and the keyframe requests the sender takes.
+type Section struct {
+	Codec    fanout.Codec
+	PLI, FIR bool
+}
+
+// ChooseFunc decides a received section's codec. t is the section's
+// transceiver (a source may set codec preferences on it); m is the section
+// of the remote description that says what the sender offers or answered.
+// Its error refuses the whole session.
+type ChooseFunc func(t *webrtc.RTPTransceiver, m *sdp.MediaDescription) (Section, error)
+
+// Legs connects the received tracks of one PeerConnection to fanout tracks:
+// Bind makes a Leg per receiving section, and each remote track, when it
+// arrives, is read into its Leg's track on a goroutine that wg counts.
+type Legs struct {
+	pc *webrtc.PeerConnection
+	wg *sync.WaitGroup
+
+	mu     sync.Mutex
+	byRecv map[*webrtc.RTPReceiver]*Leg
+}
+
+// NewLegs installs pc's OnTrack handler; the read loops it starts are
+// counted in wg, which the source's Close waits on.
+func NewLegs(pc *webrtc.PeerConnection, wg *sync.WaitGroup) *Legs {
+	ls := &Legs{pc: pc, wg: wg, byRecv: map[*webrtc.RTPReceiver]*Leg{}}
+	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
+		ls.mu.Lock()
+		l := ls.byRecv[recv]
+		ls.mu.Unlock()
+		if l == nil {
+			return
+		}
+		wg.Add(1)
+		go func() { defer wg.Done(); l.ReadLoop(remote) }()
+	})
+	return ls
+}
+
+// ErrNoMedia is returned by Bind when no section receives audio or video.
+var ErrNoMedia = errors.New("no audio or video is received")
+
+// Bind makes the publication's tracks for every receiving section of the
+// PeerConnection, described by desc (the remote description), and settles
+// the publication. Tracks are named by kind, then numbered ("video",
+// "video1", ...), the same on every node, so a relay's tracks match its
+// origin's.
+func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choose ChooseFunc) (int, error) {
+	byMid := map[string]*sdp.MediaDescription{}
+	for _, m := range desc.MediaDescriptions {
+		if mid, ok := m.Attribute("mid"); ok && m.MediaName.Port.Value != 0 {
+			byMid[mid] = m
+		}
+	}
+	ls.mu.Lock()
+	defer ls.mu.Unlock()
+	count := map[fanout.Kind]int{}
+	for _, t := range ls.pc.GetTransceivers() {
+		m := byMid[t.Mid()]
+		if m == nil || t.Direction() != webrtc.RTPTransceiverDirectionRecvonly {
+			continue
+		}
+		sec, err := choose(t, m)
+		if err != nil {
+			return 0, err
+		}
+		kind := KindOf(t.Kind())
+		id := kind.String()
+		if n := count[kind]; n > 0 {
+			id = fmt.Sprintf("%s%d", id, n)
+		}
+		count[kind]++
+		tr := pub.Track(fanout.TrackParams{ID: id, Kind: kind, Codec: sec.Codec})
+		if tr == nil {
+			return 0, errors.New("the stream ended while its tracks were being made")
+		}
+		l := &Leg{Track: tr, PC: ls.pc, PLI: sec.PLI, FIR: sec.FIR}
+		tr.SetSource(l)
+		ls.byRecv[t.Receiver()] = l
+	}
+	if len(ls.byRecv) == 0 {
+		return 0, ErrNoMedia
+	}
+	pub.Settle()
+	return len(ls.byRecv), nil
+}
+
+// KindOf maps a WebRTC media kind to a fanout track kind.
+func KindOf(k webrtc.RTPCodecType) fanout.Kind {
+	if k == webrtc.RTPCodecTypeVideo {
+		return fanout.KindVideo
+	}
+	return fanout.KindAudio
+}
