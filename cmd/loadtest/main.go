@@ -5,6 +5,8 @@
 // server's CPU and memory, per viewer. It stops by itself.
 //
 //	loadtest -viewers 50,100,200 -duration 20s
+//	loadtest -chain 3 -per-depth 10     latency per relay hop, cold first frame
+//	loadtest -failover 5 -below 10      kill -9 of a middle relay: gap below it
 package main
 
 import (
@@ -29,6 +31,8 @@ func main() {
 		extra    = flag.String("origin-args", "", "extra space-separated flags for the origin (e.g. -pprof)")
 		chain    = flag.Int("chain", 0, "instead: a chain of this many relay processes below the origin, viewers at every depth")
 		perDepth = flag.Int("per-depth", 10, "with -chain: viewers at each depth")
+		failover = flag.Int("failover", 0, "instead: this many rounds of kill -9 of a middle relay, measuring the viewers' gap below it")
+		below    = flag.Int("below", 10, "with -failover: viewers below the killed relay")
 	)
 	flag.Parse()
 	if *origin == "" {
@@ -43,6 +47,19 @@ func main() {
 			os.Exit(2)
 		}
 		counts = append(counts, n)
+	}
+	if *failover > 0 {
+		if *failover > 20 || *below < 1 || *below > 200 {
+			fmt.Fprintln(os.Stderr, "loadtest: -failover from 1 to 20 rounds, -below from 1 to 200")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*failover)*time.Minute)
+		defer cancel()
+		if err := runFailover(ctx, runParams{origin: *origin}, *below, *failover); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: failover: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *chain > 0 {
 		if *chain > 8 || *perDepth < 1 || *perDepth > 200 {

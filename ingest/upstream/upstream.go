@@ -41,7 +41,14 @@ type Params struct {
 	Engine   *rtc.Engine
 	HTTP     *http.Client
 	Log      *slog.Logger
+	// NodeID names this node to its parents (the NodeHeader), which count
+	// their relay children by it and refuse a loop.
+	NodeID string
 }
+
+// NodeHeader is the request header in which a relay names itself when it
+// pulls from a parent.
+const NodeHeader = "Relaymesh-Node"
 
 // Puller makes upstream links. Lifecycle: New → Pull* → Close, after every
 // link has been closed (Close waits for the read loops).
@@ -84,17 +91,25 @@ func (l *Link) URL() string { return l.url }
 
 // Close ends the link: the parent's session is deleted and the local stream
 // starts its reconnect grace, so its viewers stay while a new link is made.
-// Idempotent, like Leave; the first of the two decides.
-func (l *Link) Close() { l.end(l.pub.End) }
+// Idempotent, like Leave and Abandon; the first of them decides.
+func (l *Link) Close() { l.end(l.pub.End, true) }
 
 // Leave ends the link and the local stream at once: nobody is watching.
-func (l *Link) Leave() { l.end(l.pub.EndNow) }
+func (l *Link) Leave() { l.end(l.pub.EndNow, true) }
 
-func (l *Link) end(endStream func()) {
+// Abandon ends the link to a parent that is dead, without the DELETE that
+// could only wait for a timeout; the local stream starts its grace.
+func (l *Link) Abandon() { l.end(l.pub.End, false) }
+
+func (l *Link) end(endStream func(), tell bool) {
 	l.once.Do(func() {
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		defer cancel()
-		_ = l.sess.Delete(ctx)
+		if tell {
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+			_ = l.sess.Delete(ctx)
+			cancel()
+		} else {
+			_ = l.sess.PC.Close()
+		}
 		endStream()
 		close(l.done)
 	})
@@ -124,7 +139,11 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 		}
 	}
 	legs := ingest.NewLegs(pc, &u.wg)
-	sess, err := whipclient.Offer(ctx, url, pc, whipclient.Options{HTTP: u.p.HTTP})
+	var hdr http.Header
+	if u.p.NodeID != "" {
+		hdr = http.Header{NodeHeader: {u.p.NodeID}}
+	}
+	sess, err := whipclient.Offer(ctx, url, pc, whipclient.Options{HTTP: u.p.HTTP, Header: hdr})
 	if err != nil {
 		_ = pc.Close()
 		pub.End()

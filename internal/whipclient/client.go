@@ -43,6 +43,9 @@ type Options struct {
 	Token string
 	// Settings, if set, replaces the default loopback-friendly SettingEngine.
 	Settings *webrtc.SettingEngine
+	// Header is added to the offer's request (a relay names itself to its
+	// parent with it).
+	Header http.Header
 	// Light skips pion's default interceptors (NACK, reports, TWCC): the
 	// load tool's viewers use it to measure the server, not the client.
 	Light bool
@@ -101,6 +104,9 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	req.Header.Set("Content-Type", "application/sdp")
 	if o.Token != "" {
 		req.Header.Set("Authorization", "Bearer "+o.Token)
+	}
+	for k, v := range o.Header {
+		req.Header[k] = v
 	}
 	res, err := hc.Do(req)
 	if err != nil {

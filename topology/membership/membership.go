@@ -30,6 +30,7 @@ type Meta struct {
 	HTTP     string  `json:"http"`            // host:port of WHIP/WHEP/API
 	Media    string  `json:"media,omitempty"` // host:port of the WebRTC UDP port
 	Load     float64 `json:"load"`            // 0 idle .. 1 saturated
+	Viewers  int     `json:"viewers"`         // WHEP viewers (not relays) on this node
 	Draining bool    `json:"draining,omitempty"`
 }
 

@@ -28,6 +28,7 @@ func (n *Node) joinCluster() error {
 		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
 			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort()))},
 		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Logger: n.log,
+		OnChange: n.changes.fire,
 	})
 	if err != nil {
 		return err
@@ -37,12 +38,13 @@ func (n *Node) joinCluster() error {
 }
 
 // reportLoad gossips the node's load (sessions over -max-sessions) when it
-// changes by a twentieth or more, checking every 2 s, until the node closes.
+// changes by a twentieth or more, and its viewer count when it changes,
+// checking every 2 s, until the node closes.
 func (n *Node) reportLoad() {
 	defer n.wg.Done()
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
-	last := 0.0
+	last, lastViewers := 0.0, 0
 	for {
 		select {
 		case <-n.closing:
@@ -50,9 +52,10 @@ func (n *Node) reportLoad() {
 		case <-tick.C:
 		}
 		load := float64(n.Sessions()) / float64(n.cfg.MaxSessions)
-		if d := load - last; d > 0.05 || d < -0.05 {
-			last = load
-			_ = n.cluster.Update(func(m *membership.Meta) { m.Load = load })
+		viewers := n.whepEP.Sessions() - n.kids.sessions()
+		if d := load - last; d > 0.05 || d < -0.05 || viewers != lastViewers {
+			last, lastViewers = load, viewers
+			_ = n.cluster.Update(func(m *membership.Meta) { m.Load, m.Viewers = load, viewers })
 		}
 	}
 }

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/relaymesh/relaymesh/internal/config"
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
 
 // Config is every setting of a node. Each field is a flag (see Flags), so it
@@ -39,6 +40,8 @@ type Config struct {
 	DrainTimeout     time.Duration
 	IdleTimeout      time.Duration
 	Upstream         string
+	MaxChildren      int
+	Pin              string
 	MaxSessions      int
 	LogFormat        string
 	LogLevel         string
@@ -68,6 +71,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "on the first SIGTERM/SIGINT, how long to wait for sessions to end before closing them")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Second, "relay: leave a stream's tree after it has had no subscribers this long")
 	fs.StringVar(&c.Upstream, "upstream", "", "relay: pull every stream from this WHEP `URL` instead of its origin (any WHEP server; {stream} is replaced, else /whep/{stream} is appended)")
+	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
+	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
@@ -138,6 +143,14 @@ func (c *Config) Validate() error {
 	if c.ReconnectGrace <= 0 || c.ConnectTimeout <= 0 || c.DrainTimeout < 0 || c.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("-reconnect-grace, -connect-timeout and -idle-timeout must be positive, -drain-timeout not negative"))
 	}
+	if c.MaxChildren < 1 {
+		errs = append(errs, fmt.Errorf("-max-children %d: want at least 1", c.MaxChildren))
+	}
+	for _, p := range c.PinList() {
+		if err := webrtchttp.CheckStreamName(p); err != nil {
+			errs = append(errs, fmt.Errorf("-pin: %s", err.Message))
+		}
+	}
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))
 	}
@@ -156,6 +169,9 @@ func (c *Config) PublicIPs() []string { return splitList(c.PublicIP) }
 
 // JoinList splits -join.
 func (c *Config) JoinList() []string { return splitList(c.Join) }
+
+// PinList splits -pin.
+func (c *Config) PinList() []string { return splitList(c.Pin) }
 
 // ICEServerList splits -ice-servers.
 func (c *Config) ICEServerList() []string { return splitList(c.ICEServers) }

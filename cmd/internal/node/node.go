@@ -48,6 +48,8 @@ type Node struct {
 	whip    *whip.Source
 	whep    *whep
 	relay   *relay
+	kids    *children
+	changes *changes // fired on every membership change
 	whipEP  *webrtchttp.Endpoint
 	whepEP  *webrtchttp.Endpoint
 	metrics *prometheus.Registry
@@ -68,7 +70,8 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	if role == RoleRelay && cfg.NATS == "" && cfg.Upstream == "" {
 		return nil, errors.New("a relay needs -nats (the cluster's control plane, for example an origin started with -nats-listen) or a static -upstream")
 	}
-	n = &Node{cfg: cfg, role: role, log: log, start: time.Now(), closing: make(chan struct{})}
+	n = &Node{cfg: cfg, role: role, log: log, start: time.Now(), closing: make(chan struct{}),
+		kids: newChildren(cfg.MaxChildren), changes: newChanges()}
 	defer func() {
 		if err != nil {
 			n.Close()
@@ -96,6 +99,7 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 		}
 	}
 	n.whep = &whep{reg: n.reg, engine: n.engine, reporter: webrtcsub.NewReporter(time.Second), connectTimeout: cfg.ConnectTimeout}
+	n.whep.admit = n.admitChild
 	if n.relay != nil {
 		n.whep.ensure = n.relay.ensure
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	neturl "net/url"
+	"slices"
 	"sync"
 	"time"
 
@@ -16,34 +17,46 @@ import (
 )
 
 // relay pulls streams on demand for a relay node: the first viewer of a
-// stream makes it link to the stream's origin; the link is re-made while
-// viewers remain if it drops; with no subscribers for idleTimeout it leaves.
+// stream makes it choose a parent in the stream's tree and link to it; the
+// link is re-made while viewers remain if the parent dies, drains or drops;
+// with no subscribers for idleTimeout it leaves. Pinned streams are carried
+// whether or not anyone watches.
 type relay struct {
 	n      *Node
 	puller *upstream.Puller
 	idle   time.Duration
+	pinned []string
 
 	mu      sync.Mutex
 	pulling map[string]*pull
 	closed  bool
-	wg      sync.WaitGroup // one watcher per pulled stream
+	wg      sync.WaitGroup // one watcher per pulled stream, one pinner
 	stop    chan struct{}
+	ctx     context.Context // cancelled by close: link attempts end
+	cancel  context.CancelFunc
 }
 
 // pull is one stream's upstream state; ready is closed once the first link
 // attempt is over (err says how it went).
 type pull struct {
-	ready chan struct{}
-	err   error
-	link  *upstream.Link
+	ready  chan struct{}
+	err    error
+	link   *upstream.Link
+	parent string // node id of the parent, or the host of a static upstream
 }
 
 func newRelay(n *Node, idle time.Duration) (*relay, error) {
-	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log})
+	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log, NodeID: n.cfg.NodeID})
 	if err != nil {
 		return nil, err
 	}
-	return &relay{n: n, puller: p, idle: idle, pulling: map[string]*pull{}, stop: make(chan struct{})}, nil
+	r := &relay{n: n, puller: p, idle: idle, pinned: n.cfg.PinList(), pulling: map[string]*pull{}, stop: make(chan struct{})}
+	r.ctx, r.cancel = context.WithCancel(context.Background())
+	if len(r.pinned) > 0 {
+		r.wg.Add(1)
+		go r.pin()
+	}
+	return r, nil
 }
 
 // ensure makes the stream available on this node, pulling it if needed.
@@ -70,20 +83,46 @@ func (r *relay) ensure(ctx context.Context, stream string) error {
 	}
 }
 
-// link finds the stream's parent (the static -upstream, or the stream's
-// origin in the directory) and links to it.
-func (r *relay) link(ctx context.Context, stream string) (*upstream.Link, error) {
+// pin keeps the pinned streams pulled: it asks for each every second, which
+// costs nothing while they are carried and brings them back after their
+// publisher returns.
+func (r *relay) pin() {
+	defer r.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for {
+		for _, s := range r.pinned {
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			_ = r.ensure(ctx, s) // not published yet, or no parent free: next tick
+			cancel()
+		}
+		select {
+		case <-r.stop:
+			return
+		case <-tick.C:
+		}
+	}
+}
+
+// wanted reports whether stream should stay carried.
+func (r *relay) wanted(stream string) bool {
+	return subscribers(r.n.reg, stream) > 0 || slices.Contains(r.pinned, stream)
+}
+
+// link chooses a parent for stream (the static -upstream, or a node of the
+// stream's tree; gone is the parent being left, if any) and links to it.
+func (r *relay) link(ctx context.Context, stream, gone string) (*upstream.Link, string, error) {
 	if u := r.n.cfg.UpstreamURL(stream); u != "" {
-		return r.linkTo(ctx, stream, u, r.nodeAt(u))
+		parent := r.nodeAt(u)
+		l, err := r.linkTo(ctx, stream, u, parent)
+		return l, parent, err
 	}
-	e, ok, err := r.n.dir.Lookup(ctx, stream)
+	parent, u, err := r.chooseParent(ctx, stream, gone)
 	if err != nil {
-		return nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+		return nil, "", err
 	}
-	if !ok {
-		return nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not being published in this cluster", stream)
-	}
-	return r.linkTo(ctx, stream, "http://"+e.HTTP+"/whep/"+stream, e.Origin)
+	l, err := r.linkTo(ctx, stream, u, parent)
+	return l, parent, err
 }
 
 // linkTo pulls stream from url (the node parent) and records the edge.
@@ -99,7 +138,7 @@ func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstre
 	if err != nil {
 		return nil, &webrtchttp.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("could not pull stream %q from %s: %v", stream, parent, err)}
 	}
-	r.n.log.Info("relaying", "stream", stream, "parent", url)
+	r.n.log.Info("relaying", "stream", stream, "parent", parent, "url", url)
 	if err := r.n.dir.SetEdge(ctx, stream, parent); err != nil {
 		r.n.log.Warn("stream directory: edge not recorded", "stream", stream, "err", err)
 	}
@@ -113,11 +152,9 @@ func (r *relay) nodeAt(u string) string {
 	if err != nil {
 		return u
 	}
-	if r.n.cluster != nil {
-		for _, m := range r.n.cluster.Members() {
-			if m.HTTP == pu.Host {
-				return m.ID
-			}
+	for _, m := range r.n.cluster.Members() {
+		if m.HTTP == pu.Host {
+			return m.ID
 		}
 	}
 	return pu.Host
@@ -130,8 +167,9 @@ func (r *relay) clearEdge(stream string) {
 	_ = r.n.dir.ClearEdge(ctx, stream)
 }
 
-// watch owns one stream's link: the first attempt, re-links while the
-// stream has subscribers, and leaving when it has had none for r.idle.
+// watch owns one stream's link: the first attempt, moves when the parent
+// dies or drains, re-links when the link drops, and leaving when the stream
+// has had no subscribers for r.idle.
 func (r *relay) watch(stream string, p *pull) {
 	defer r.wg.Done()
 	defer func() {
@@ -140,8 +178,8 @@ func (r *relay) watch(stream string, p *pull) {
 		delete(r.pulling, stream)
 		r.mu.Unlock()
 	}()
-	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
-	p.link, p.err = r.link(ctx, stream)
+	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
+	p.link, p.parent, p.err = r.link(ctx, stream, "")
 	cancel()
 	close(p.ready)
 	if p.err != nil || p.link == nil {
@@ -151,14 +189,21 @@ func (r *relay) watch(stream string, p *pull) {
 	defer tick.Stop()
 	idleSince := time.Time{}
 	var backoff time.Duration // the first re-link is at once
+	changed := r.n.changes.C()
+	static := r.n.cfg.Upstream != ""
 
 	for {
 		select {
 		case <-r.stop:
 			p.link.Close()
 			return
+		case <-changed:
+			changed = r.n.changes.C()
+			if !static {
+				r.checkParent(stream, p)
+			}
 		case <-p.link.Done():
-			if subscribers(r.n.reg, stream) == 0 {
+			if !r.wanted(stream) {
 				return
 			}
 			// The parent is gone: link again while the local stream waits
@@ -168,19 +213,20 @@ func (r *relay) watch(stream string, p *pull) {
 				return
 			case <-time.After(backoff):
 			}
-			ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-			l, err := r.link(ctx, stream)
+			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+			l, parent, err := r.link(ctx, stream, p.parent)
 			cancel()
 			if err != nil || l == nil {
+				r.n.log.Warn("re-link failed", "stream", stream, "err", err)
 				backoff = min(max(2*backoff, 250*time.Millisecond), 2*time.Second)
 				if _, ok := r.n.reg.Get(stream); !ok {
 					return // the grace ran out: the viewers are gone too
 				}
 				continue
 			}
-			p.link, backoff = l, 0
+			p.link, p.parent, backoff = l, parent, 0
 		case now := <-tick.C:
-			if subscribers(r.n.reg, stream) > 0 {
+			if r.wanted(stream) {
 				idleSince = time.Time{}
 				continue
 			}
@@ -193,6 +239,39 @@ func (r *relay) watch(stream string, p *pull) {
 				return
 			}
 		}
+	}
+}
+
+// checkParent reacts to a membership change: a parent that died is left at
+// once (memberlist notices in about a second, before the link's own ICE
+// timeout would); a parent that drains is left for another once one is
+// found, and kept otherwise (an origin draining with no other source).
+func (r *relay) checkParent(stream string, p *pull) {
+	var alive, draining bool
+	for _, m := range r.n.cluster.Members() {
+		if m.ID == p.parent {
+			alive, draining = true, m.Draining
+		}
+	}
+	switch {
+	case !alive:
+		r.n.log.Info("parent died; moving", "stream", stream, "parent", p.parent)
+		p.link.Abandon() // the link's Done case re-links
+	case draining:
+		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+		defer cancel()
+		id, u, err := r.chooseParent(ctx, stream, p.parent)
+		if err != nil || id == p.parent {
+			r.n.log.Warn("parent is draining and no other can take this relay; staying", "stream", stream, "parent", p.parent, "err", err)
+			return
+		}
+		r.n.log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
+		p.link.Close()
+		l, err := r.linkTo(ctx, stream, u, id)
+		if err != nil || l == nil {
+			return // the link's Done case tries again
+		}
+		p.link, p.parent = l, id
 	}
 }
 
@@ -214,6 +293,7 @@ func (r *relay) close() {
 	if !r.closed {
 		r.closed = true
 		close(r.stop)
+		r.cancel()
 	}
 	r.mu.Unlock()
 	r.wg.Wait()

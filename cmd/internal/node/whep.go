@@ -24,7 +24,11 @@ var viewerTimeouts = rtc.Timeouts{Disconnected: 3 * time.Second, Failed: 2 * tim
 // whep creates viewer sessions (WHEP) on the streams of a registry.
 type whep struct {
 	// ensure, if set, makes an unknown stream available (a relay pulls it).
-	ensure         func(ctx context.Context, stream string) error
+	ensure func(ctx context.Context, stream string) error
+	// admit, if set, vets a request before anything is set up (a relay
+	// child past -max-children is refused); release is called when the
+	// session ends.
+	admit          func(ctx context.Context, r *http.Request, stream string) (release func(), err error)
 	reg            *fanout.Registry
 	engine         *rtc.Engine
 	reporter       *webrtcsub.Reporter
@@ -33,7 +37,18 @@ type whep struct {
 }
 
 // create is the webrtchttp.CreateFunc for POST /whep/{stream}.
-func (h *whep) create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
+func (h *whep) create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (_ string, _ *webrtchttp.Peer, err error) {
+	release := func() {}
+	if h.admit != nil {
+		if release, err = h.admit(ctx, r, stream); err != nil {
+			return "", nil, err
+		}
+		defer func() {
+			if err != nil {
+				release()
+			}
+		}()
+	}
 	s, ok := h.reg.Get(stream)
 	if !ok && h.ensure != nil {
 		if err := h.ensure(ctx, stream); err != nil {
@@ -98,6 +113,7 @@ func (h *whep) create(ctx context.Context, r *http.Request, stream, offer string
 		for _, lt := range locals {
 			lt.Close()
 		}
+		release()
 	}()
 	return answer, peer, nil
 }

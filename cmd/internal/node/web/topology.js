@@ -39,7 +39,8 @@ function drawTree(stream, nodesById) {
     const n = nodesById[id] || {};
     svg.appendChild(el("circle", { cx: p.x, cy: p.y, r: 9, class: id === stream.origin ? "origin" : "relay" }));
     const load = n.load !== undefined ? ` ${Math.round(n.load * 100)}%` : "";
-    svg.appendChild(el("text", { x: p.x + 14, y: p.y + 4 }, id + (n.zone ? ` (${n.zone})` : "") + load));
+    const viewers = n.viewers ? ` · ${n.viewers} viewer${n.viewers === 1 ? "" : "s"}` : "";
+    svg.appendChild(el("text", { x: p.x + 14, y: p.y + 4 }, id + (n.zone ? ` (${n.zone})` : "") + load + viewers));
   }
   const box = document.createElement("div");
   box.className = "tree";

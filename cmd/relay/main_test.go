@@ -1,0 +1,176 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+	"github.com/relaymesh/relaymesh/internal/nodeproc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+var originBin, relayBin string
+
+// TestMain builds the real binaries once: these tests run them as an
+// operator would, and kill them as a crash would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relaymesh-relay-test")
+	if err != nil {
+		panic(err)
+	}
+	if originBin, relayBin, err = nodeproc.Build("../..", dir); err != nil {
+		panic(err)
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func start(t *testing.T, bin, name string, o nodeproc.Options) *nodeproc.Proc {
+	t.Helper()
+	o.LogDir = t.TempDir()
+	p, err := nodeproc.Start(t.Context(), bin, name, o)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() {
+		p.Kill()
+		if t.Failed() {
+			log, _ := os.ReadFile(p.Log)
+			t.Logf("%s's log:\n%s", p.Name, log)
+		}
+	})
+	return p
+}
+
+// publish sends the test H.264 stream to url by WHIP until the test ends.
+func publish(t *testing.T, url string) {
+	t.Helper()
+	h264, _, err := mediatest.Files(mediatest.Small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus, err := whipclient.AccessUnits(h264)
+	if err != nil {
+		t.Fatal(err)
+	}
+	api, _ := whipclient.NewAPI(whipclient.Options{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	track, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
+		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "pub")
+	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := whipclient.Offer(t.Context(), url, pc, whipclient.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = whipclient.Play(ctx, track, aus, time.Second/30, -1) }()
+	t.Cleanup(func() { cancel(); <-done; _ = pc.Close() })
+}
+
+func watch(t *testing.T, url string) *whipclient.Watcher {
+	t.Helper()
+	w, err := whipclient.Watch(t.Context(), url, whipclient.Options{})
+	if err != nil {
+		t.Fatalf("watch %s: %v", url, err)
+	}
+	t.Cleanup(w.Close)
+	return w
+}
+
+type topology struct {
+	Nodes   []struct{ ID string }
+	Streams []struct {
+		Name  string
+		Edges []struct{ Parent, Child string }
+	}
+}
+
+// tree reads a stream's edges (child → parent) from a node's API.
+func tree(t *testing.T, base, stream string) (nodes int, parent map[string]string) {
+	t.Helper()
+	res, err := http.Get(base + "/api/topology")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var topo topology
+	if err := json.NewDecoder(res.Body).Decode(&topo); err != nil {
+		t.Fatal(err)
+	}
+	parent = map[string]string{}
+	for _, s := range topo.Streams {
+		for _, e := range s.Edges {
+			if s.Name == stream {
+				parent[e.Child] = e.Parent
+			}
+		}
+	}
+	return len(topo.Nodes), parent
+}
+
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(20 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}
+
+// The real binaries on loopback: origin → r1 → r2 → r3 (fan-out 1, so the
+// relays chain themselves). kill -9 of r1, the middle of the chain: r2 and
+// r3's viewers stay on their sessions, see one gap, then a keyframe.
+func TestKillMiddleRelayViewersPlayOn(t *testing.T) {
+	origin := start(t, originBin, "origin", nodeproc.Options{ExposeNATS: true, Args: []string{"-max-children", "1"}})
+	var relays []*nodeproc.Proc
+	for i := 1; i <= 3; i++ {
+		relays = append(relays, start(t, relayBin, fmt.Sprintf("r%d", i), nodeproc.Options{
+			Args: []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1"}}))
+	}
+	waitFor(t, 10*time.Second, "four nodes in the cluster", func() bool { n, _ := tree(t, origin.Base, "kill"); return n == 4 })
+	publish(t, origin.Base+"/whip/kill")
+	var viewers []*whipclient.Watcher
+	for _, r := range relays { // one after another: each joins below the last
+		viewers = append(viewers, watch(t, r.Base+"/whep/kill"))
+	}
+	if _, p := tree(t, origin.Base, "kill"); fmt.Sprint(p) != "map[r1:origin r2:r1 r3:r2]" {
+		t.Fatalf("tree %v, want a chain origin → r1 → r2 → r3", p)
+	}
+	for _, v := range viewers {
+		waitFor(t, 10*time.Second, "video at every relay", func() bool { return v.Count() > 60 })
+	}
+
+	kill := time.Now()
+	relays[0].Kill()
+	for i, v := range viewers[1:] {
+		var last, resumed, key time.Time
+		waitFor(t, 10*time.Second, fmt.Sprintf("video and a keyframe again at r%d", i+2), func() bool {
+			var ok bool
+			last, resumed, key, ok = v.Outage(kill)
+			return ok
+		})
+		t.Logf("r%d's viewer: gap %v (kill to media %v, kill to keyframe %v)", i+2,
+			resumed.Sub(last).Round(time.Millisecond), resumed.Sub(kill).Round(time.Millisecond), key.Sub(kill).Round(time.Millisecond))
+		if !v.Steady() {
+			t.Fatalf("r%d's viewer had to reconnect or saw a new stream", i+2)
+		}
+		// The target is 2 s; the bound leaves room for a loaded CI machine.
+		if gap := resumed.Sub(kill); gap > 5*time.Second {
+			t.Fatalf("r%d's viewer: media back %v after the kill", i+2, gap)
+		}
+	}
+	waitFor(t, 5*time.Second, "r2 under the origin", func() bool { _, p := tree(t, origin.Base, "kill"); return p["r2"] == "origin" && p["r3"] == "r2" })
+}
