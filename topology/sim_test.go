@@ -109,12 +109,12 @@ func (s *sim) check(step int, before map[string]string, left string) {
 // children, and only the children of the node that left have moved.
 //
 // The depth bound ceil(log_k N)+1 is measured, not asserted: it cannot hold
-// together with "only the children move". When a node near the top of a
-// full tree fails, its orphans' subtrees outnumber the free slots as
-// shallow as they were (the freed slot is the only one), so all but one
-// sink, whatever the parent choice; over a long life they sink further.
-// Keeping the bound needs moves that are not failure responses (gradual
-// rebalancing of leaves), which the issue rules out; see its closing note.
+// together with "only the children move" (TestDepthBoundCannotSurviveEveryFailure
+// proves it for k = 2 by solving the game against every possible policy).
+// When a node near the top of a full tree fails, its orphans' subtrees
+// outnumber the free slots as shallow as they were, so all but one sink;
+// over a long life they sink further. Keeping the bound needs moves that
+// are not failure responses (rebalancing), which the issue rules out.
 // The test reports the worst excess seen.
 func TestSimulationThousandNodes(t *testing.T) {
 	for _, k := range []int{2, 3, 8} {

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 	"os"
+	"syscall"
 	"testing"
 	"time"
 
@@ -173,4 +174,46 @@ func TestKillMiddleRelayViewersPlayOn(t *testing.T) {
 		}
 	}
 	waitFor(t, 5*time.Second, "r2 under the origin", func() bool { _, p := tree(t, origin.Base, "kill"); return p["r2"] == "origin" && p["r3"] == "r2" })
+}
+
+// SIGTERM on the middle relay: it turns unready and announces the drain;
+// its child moves to another parent first (its viewer plays on), then the
+// process exits once its own viewer's time is up (-drain-timeout).
+func TestSIGTERMMovesChildrenBeforeExit(t *testing.T) {
+	origin := start(t, originBin, "origin", nodeproc.Options{ExposeNATS: true, Args: []string{"-max-children", "1"}})
+	cluster := []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1"}
+	r1 := start(t, relayBin, "r1", nodeproc.Options{Args: append([]string{"-drain-timeout", "3s"}, cluster...)})
+	r2 := start(t, relayBin, "r2", nodeproc.Options{Args: cluster})
+	waitFor(t, 10*time.Second, "three nodes in the cluster", func() bool { n, _ := tree(t, origin.Base, "drain"); return n == 3 })
+	publish(t, origin.Base+"/whip/drain")
+	watch(t, r1.Base+"/whep/drain")
+	v := watch(t, r2.Base+"/whep/drain")
+	if _, p := tree(t, origin.Base, "drain"); p["r2"] != "r1" {
+		t.Fatalf("tree %v, want r2 below r1", p)
+	}
+	waitFor(t, 10*time.Second, "video at r2", func() bool { return v.Count() > 60 })
+
+	term := time.Now()
+	if err := r1.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	waitFor(t, 5*time.Second, "r2 under the origin", func() bool { _, p := tree(t, origin.Base, "drain"); return p["r2"] == "origin" })
+	moved := time.Since(term)
+	select {
+	case <-r1.Done():
+		t.Fatalf("r1 exited %v after SIGTERM, before its child had moved", time.Since(term))
+	default:
+	}
+	before := v.Count()
+	waitFor(t, 5*time.Second, "video at r2 after the move", func() bool { return v.Count() > before+60 })
+	last, resumed, _, _ := v.Outage(term)
+	t.Logf("r2 moved %v after SIGTERM; its viewer's longest gap since: %v", moved.Round(time.Millisecond), resumed.Sub(last).Round(time.Millisecond))
+	if !v.Steady() || resumed.Sub(last) > 2*time.Second {
+		t.Fatalf("r2's viewer: steady=%v, gap %v", v.Steady(), resumed.Sub(last))
+	}
+	select {
+	case <-r1.Done():
+	case <-time.After(10 * time.Second):
+		t.Fatal("r1 did not exit after -drain-timeout")
+	}
 }

@@ -31,7 +31,7 @@ func Build(root, dir string) (origin, relay string, err error) {
 	return origin, relay, nil
 }
 
-// Proc is one node process. Kill or Stop ends it; both wait for it.
+// Proc is one node process. Kill ends it and waits for it.
 type Proc struct {
 	Name   string
 	Base   string // http://127.0.0.1:PORT
@@ -120,16 +120,6 @@ func (p *Proc) Kill() {
 	<-p.done
 }
 
-// Stop sends SIGTERM (the node drains), then SIGKILL after grace.
-func (p *Proc) Stop(grace time.Duration) {
-	_ = p.cmd.Process.Signal(syscall.SIGTERM)
-	select {
-	case <-p.done:
-	case <-time.After(grace):
-		p.Kill()
-	}
-}
-
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
@@ -163,3 +153,6 @@ func freePorts(n int) ([]int, error) {
 	}
 	return out, nil
 }
+
+// Signal sends sig to the process.
+func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
