@@ -3,6 +3,8 @@ module github.com/relaymesh/relaymesh
 go 1.26.8
 
 require (
+	github.com/abema/go-mp4 v1.7.3
+	github.com/bluenviron/mediacommon/v2 v2.9.5
 	github.com/hashicorp/memberlist v0.7.0
 	github.com/nats-io/nats-server/v2 v2.15.2
 	github.com/nats-io/nats.go v1.55.0

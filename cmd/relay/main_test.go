@@ -1,7 +1,6 @@
 package main
 
 import (
-	"context"
 	"encoding/json"
 	"fmt"
 	"net/http"
@@ -9,8 +8,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
@@ -62,23 +59,11 @@ func publish(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	api, _ := whipclient.NewAPI(whipclient.Options{})
-	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	p, err := whipclient.Publish(t.Context(), url, whipclient.Options{}, aus, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	track, _ := webrtc.NewTrackLocalStaticSample(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-		SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=42e01f"}, "video", "pub")
-	if _, err := pc.AddTransceiverFromTrack(track, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionSendonly}); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := whipclient.Offer(t.Context(), url, pc, whipclient.Options{}); err != nil {
-		t.Fatal(err)
-	}
-	ctx, cancel := context.WithCancel(context.Background())
-	done := make(chan struct{})
-	go func() { defer close(done); _ = whipclient.Play(ctx, track, aus, time.Second/30, -1) }()
-	t.Cleanup(func() { cancel(); <-done; _ = pc.Close() })
+	t.Cleanup(p.Close)
 }
 
 func watch(t *testing.T, url string) *whipclient.Watcher {

@@ -26,6 +26,7 @@ func (n *Node) routes() http.Handler {
 	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) { _, _ = w.Write([]byte("ok\n")) })
 	mux.HandleFunc("GET /readyz", n.readyz)
 	mux.Handle("GET /metrics", metricsHandler(n.metrics))
+	n.registerRecording(mux)
 	mux.Handle("GET /", webUI())
 	if n.cfg.Pprof {
 		mux.HandleFunc("GET /debug/pprof/", pprof.Index)

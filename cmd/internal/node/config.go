@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"strconv"
 	"strings"
 	"time"
 
@@ -43,6 +44,11 @@ type Config struct {
 	MaxChildren      int
 	Pin              string
 	MaxSessions      int
+	RecordDir        string
+	RecordAll        bool
+	RecordSegment    time.Duration
+	RecordMaxAge     time.Duration
+	RecordMaxSize    string
 	LogFormat        string
 	LogLevel         string
 	CheckConfig      bool
@@ -74,6 +80,11 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
+	fs.StringVar(&c.RecordDir, "record-dir", "", "record streams into this `folder` (fragmented MP4 segments) and serve them at /vod/; off when empty")
+	fs.BoolVar(&c.RecordAll, "record-all", true, "with -record-dir: record every stream this node carries; false: only those started with POST /api/record/{stream}")
+	fs.DurationVar(&c.RecordSegment, "record-segment", 2*time.Second, "recording segment `length` (cut at the next keyframe); a crash loses at most the open segment")
+	fs.DurationVar(&c.RecordMaxAge, "record-max-age", 0, "delete finished recordings older than this (0: keep)")
+	fs.StringVar(&c.RecordMaxSize, "record-max-size", "", "delete the oldest finished recordings while all of them take more than this `size` (e.g. 500M, 20G; empty: no bound)")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration and exit (0 when valid)")
@@ -151,6 +162,12 @@ func (c *Config) Validate() error {
 			errs = append(errs, fmt.Errorf("-pin: %s", err.Message))
 		}
 	}
+	if _, err := c.RecordMaxBytes(); err != nil {
+		errs = append(errs, err)
+	}
+	if c.RecordSegment < 500*time.Millisecond || c.RecordMaxAge < 0 {
+		errs = append(errs, fmt.Errorf("-record-segment %s: want at least 500ms; -record-max-age not negative", c.RecordSegment))
+	}
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))
 	}
@@ -169,6 +186,26 @@ func (c *Config) PublicIPs() []string { return splitList(c.PublicIP) }
 
 // JoinList splits -join.
 func (c *Config) JoinList() []string { return splitList(c.Join) }
+
+// RecordMaxBytes parses -record-max-size (a number with an optional K, M,
+// G or T suffix, powers of 1024); 0 means no bound.
+func (c *Config) RecordMaxBytes() (int64, error) {
+	s := strings.TrimSuffix(strings.ToUpper(strings.TrimSpace(c.RecordMaxSize)), "B")
+	if c.RecordMaxSize == "" {
+		return 0, nil
+	}
+	mult := int64(1)
+	if s != "" {
+		if i := strings.IndexByte("KMGT", s[len(s)-1]); i >= 0 {
+			mult, s = 1<<(10*(i+1)), s[:len(s)-1]
+		}
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil || n < 0 {
+		return 0, fmt.Errorf("-record-max-size %q: want a size like 500M or 20G", c.RecordMaxSize)
+	}
+	return n * mult, nil
+}
 
 // PinList splits -pin.
 func (c *Config) PinList() []string { return splitList(c.Pin) }

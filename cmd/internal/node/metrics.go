@@ -16,6 +16,7 @@ type collector struct {
 	publishers, viewers, streams              *prometheus.Desc
 	packetsIn, bytesIn, packetsOut, bytesOut  *prometheus.Desc
 	dropped, nacksServed, nacksMissed, kfSent *prometheus.Desc
+	recActive, recBytes, recErrors            *prometheus.Desc
 }
 
 func newMetrics(n *Node) *prometheus.Registry {
@@ -35,6 +36,9 @@ func newMetrics(n *Node) *prometheus.Registry {
 		nacksServed: d("nacks_served_total", "Retransmissions served from the shared packet cache.", labels),
 		nacksMissed: d("nacks_missed_total", "NACKed packets the cache no longer held.", labels),
 		kfSent:      d("keyframe_requests_upstream_total", "Keyframe requests sent to the publisher after coalescing.", labels),
+		recActive:   d("recordings_active", "Recordings being written on this node.", nil),
+		recBytes:    d("recording_bytes_total", "Bytes of recording segments written.", nil),
+		recErrors:   d("recording_errors_total", "Recordings stopped by an error (a full disk, say); the live stream is not affected.", nil),
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -56,6 +60,12 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	g(c.publishers, float64(pubs))
 	g(c.viewers, float64(c.n.whepEP.Sessions()))
+	if c.n.rec != nil {
+		st := c.n.rec.Stats()
+		g(c.recActive, float64(st.Active.Load()))
+		cnt(c.recBytes, st.Bytes.Load())
+		cnt(c.recErrors, st.Errors.Load())
+	}
 	streams := c.n.reg.Streams()
 	g(c.streams, float64(len(streams)))
 	for _, s := range streams {

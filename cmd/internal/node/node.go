@@ -19,6 +19,7 @@ import (
 	"github.com/relaymesh/relaymesh/ingest/whip"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/recorder"
 	"github.com/relaymesh/relaymesh/topology/control"
 	"github.com/relaymesh/relaymesh/topology/membership"
 )
@@ -48,6 +49,7 @@ type Node struct {
 	whip    *whip.Source
 	whep    *whep
 	relay   *relay
+	rec     *recorder.Recorder // nil without -record-dir
 	kids    *children
 	changes *changes // fired on every membership change
 	whipEP  *webrtchttp.Endpoint
@@ -59,6 +61,7 @@ type Node struct {
 
 	draining atomic.Bool
 	ready    atomic.Bool
+	recReady atomic.Bool // n.rec is set: registry changes reach it
 	closing  chan struct{} // closed by Close: background loops end
 	wg       sync.WaitGroup
 	closed   sync.Once
@@ -77,7 +80,8 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 			n.Close()
 		}
 	}()
-	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval, OnStreamEnd: n.release})
+	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval,
+		OnStreamEnd: n.release, OnChange: n.registryChanged})
 	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: cfg.PublicIPs(), Logger: log}); err != nil {
 		return nil, err
 	}
@@ -110,6 +114,15 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 		}
 		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
 	}
+	if cfg.RecordDir != "" {
+		maxBytes, _ := cfg.RecordMaxBytes() // checked by Validate
+		n.rec, err = recorder.New(recorder.Params{Dir: cfg.RecordDir, Registry: n.reg, All: cfg.RecordAll, Segment: cfg.RecordSegment,
+			MaxAge: cfg.RecordMaxAge, MaxBytes: maxBytes, Log: log.With("part", "recorder")})
+		if err != nil {
+			return nil, err
+		}
+		n.recReady.Store(true)
+	}
 	n.metrics = newMetrics(n)
 	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
 	// Background loops start last: they read what New has just built.
@@ -117,6 +130,14 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	go n.reportLoad()
 	n.ready.Store(true)
 	return n, nil
+}
+
+// registryChanged runs when a stream appears, changes or ends: a recorder
+// starts recording new streams.
+func (n *Node) registryChanged() {
+	if n.recReady.Load() {
+		n.rec.Changed()
+	}
 }
 
 // limit refuses new sessions past -max-sessions with 503.
@@ -218,6 +239,9 @@ func (n *Node) close() {
 	}
 	if n.relay != nil {
 		n.relay.close()
+	}
+	if n.rec != nil {
+		n.rec.Close() // the last segments are written while the streams still exist
 	}
 	if n.reg != nil {
 		n.reg.Close()

@@ -1,0 +1,304 @@
+package recorder
+
+import (
+	"errors"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+// Params configures a Recorder.
+type Params struct {
+	Dir      string
+	Registry *fanout.Registry
+	// All records every stream the registry carries; otherwise only the
+	// streams Start names.
+	All bool
+	// Segment is the target segment length (cut at the first keyframe
+	// after it); zero means 2 s.
+	Segment time.Duration
+	// MaxAge and MaxBytes bound what is kept (zero: no bound); the oldest
+	// finished recordings go first, never one being written.
+	MaxAge   time.Duration
+	MaxBytes int64
+	Log      *slog.Logger
+	FS       FS // zero: the real file system
+}
+
+// Stats are counters for metrics.
+type Stats struct {
+	Active atomic.Int64
+	Bytes  atomic.Uint64
+	Errors atomic.Uint64
+}
+
+// ErrNotCarried is returned by Start for a stream this node does not carry.
+var ErrNotCarried = errors.New("this node does not carry the stream")
+
+// Recorder records streams of a registry. Lifecycle: New (rebuilds every
+// index from the files) → Changed/Start/Stop → Close (finishes every
+// recording). Methods are safe from any goroutine.
+type Recorder struct {
+	p     Params
+	stats Stats
+
+	mu       sync.Mutex
+	sessions map[string]*session // by stream
+	wanted   map[string]bool     // started through the API
+	stopped  map[string]bool     // stopped through the API (with All)
+	closed   bool
+
+	kick chan struct{}
+	quit chan struct{}
+	wg   sync.WaitGroup // the loop
+}
+
+// New opens the recording folder, rebuilds the index of every recording in
+// it from its files, and starts watching the registry.
+func New(p Params) (*Recorder, error) {
+	if p.Segment <= 0 {
+		p.Segment = 2 * time.Second
+	}
+	if p.FS == nil {
+		p.FS = OSFS{}
+	}
+	if err := p.FS.MkdirAll(p.Dir); err != nil {
+		return nil, fmt.Errorf("recording folder: %w", err)
+	}
+	r := &Recorder{p: p, sessions: map[string]*session{}, wanted: map[string]bool{}, stopped: map[string]bool{}, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+	if err := r.rebuild(); err != nil {
+		return nil, err
+	}
+	r.wg.Add(1)
+	go r.loop()
+	return r, nil
+}
+
+// Stats returns the counters.
+func (r *Recorder) Stats() *Stats { return &r.stats }
+
+// Dir is the recording folder.
+func (r *Recorder) Dir() string { return r.p.Dir }
+
+// Changed tells the recorder the registry changed (a stream appeared); it
+// never blocks.
+func (r *Recorder) Changed() {
+	select {
+	case r.kick <- struct{}{}:
+	default:
+	}
+}
+
+// Start records stream from now on (and whenever it is published again)
+// until Stop.
+func (r *Recorder) Start(stream string) error {
+	if _, ok := r.p.Registry.Get(stream); !ok {
+		return ErrNotCarried
+	}
+	r.mu.Lock()
+	r.wanted[stream] = true
+	delete(r.stopped, stream)
+	r.mu.Unlock()
+	r.sync()
+	return nil
+}
+
+// Stop ends stream's recording and records it no more until Start. It
+// reports whether a recording was running.
+func (r *Recorder) Stop(stream string) bool {
+	r.mu.Lock()
+	delete(r.wanted, stream)
+	r.stopped[stream] = true
+	s := r.sessions[stream]
+	r.mu.Unlock()
+	if s == nil {
+		return false
+	}
+	s.stop()
+	return true
+}
+
+// Recording reports whether stream is being recorded, and its id.
+func (r *Recorder) Recording(stream string) (string, bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if s, ok := r.sessions[stream]; ok {
+		return s.meta.ID, true
+	}
+	return "", false
+}
+
+func (r *Recorder) loop() {
+	defer r.wg.Done()
+	tick := time.NewTicker(time.Second)
+	defer tick.Stop()
+	for n := 0; ; n++ {
+		select {
+		case <-r.quit:
+			return
+		case <-r.kick:
+		case <-tick.C:
+			if n%5 == 0 {
+				r.retain()
+			}
+		}
+		r.sync()
+	}
+}
+
+// sync starts a session for every stream that should be recorded and has
+// tracks.
+func (r *Recorder) sync() {
+	for _, st := range r.p.Registry.Streams() {
+		r.mu.Lock()
+		want := !r.closed && (r.p.All && !r.stopped[st.Name()] || r.wanted[st.Name()]) && r.sessions[st.Name()] == nil && len(st.Tracks()) > 0 && st.Live()
+		r.mu.Unlock()
+		if !want {
+			continue
+		}
+		s, err := r.startSession(st)
+		if err != nil {
+			r.p.Log.Warn("not recording", "stream", st.Name(), "err", err)
+			continue
+		}
+		r.mu.Lock()
+		if r.closed || r.sessions[st.Name()] != nil {
+			r.mu.Unlock()
+			s.stop()
+			continue
+		}
+		r.sessions[st.Name()] = s
+		r.mu.Unlock()
+		r.stats.Active.Add(1)
+		r.p.Log.Info("recording", "stream", st.Name(), "id", s.meta.ID, "codecs", s.meta.Codecs)
+	}
+}
+
+// newFolder makes DIR/stream/ID for a recording starting at start.
+func (r *Recorder) newFolder(stream string, start time.Time) (id, dir string, err error) {
+	base := start.Format(idLayout)
+	for n := 1; n < 1000; n++ {
+		id = base
+		if n > 1 {
+			id = fmt.Sprintf("%s-%d", base, n)
+		}
+		dir = filepath.Join(r.p.Dir, stream, id)
+		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
+			return id, dir, r.p.FS.MkdirAll(dir)
+		}
+	}
+	return "", "", fmt.Errorf("no free recording id at %s", base)
+}
+
+// ended forgets a finished session.
+func (r *Recorder) ended(s *session) {
+	r.mu.Lock()
+	if r.sessions[s.meta.Stream] == s {
+		delete(r.sessions, s.meta.Stream)
+	}
+	r.mu.Unlock()
+	r.stats.Active.Add(-1)
+	r.p.Log.Info("recording ended", "stream", s.meta.Stream, "id", s.meta.ID, "duration_s", s.meta.DurationS, "segments", s.segs)
+}
+
+// failed reports a recording that stopped on an error (a full disk, say):
+// the live stream is not touched, and what was written stays playable.
+func (r *Recorder) failed(s *session, err error) {
+	r.stats.Errors.Add(1)
+	r.p.Log.Error("recording stopped", "stream", s.meta.Stream, "id", s.meta.ID, "err", err, "segments_kept", s.segs)
+}
+
+func (r *Recorder) wrote(n int64) { r.stats.Bytes.Add(uint64(n)) }
+
+// discard removes the folder of a recording that never wrote a segment.
+func (r *Recorder) discard(dir string) { _ = os.RemoveAll(dir) }
+
+func (r *Recorder) segmentUnits(tr *trackRec) int64 {
+	return r.p.Segment.Nanoseconds() * int64(tr.timescale) / int64(time.Second)
+}
+
+// Close finishes every recording (their last segments are written) and
+// stops watching.
+func (r *Recorder) Close() {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return
+	}
+	r.closed = true
+	sessions := make([]*session, 0, len(r.sessions))
+	for _, s := range r.sessions {
+		sessions = append(sessions, s)
+	}
+	r.mu.Unlock()
+	close(r.quit)
+	r.wg.Wait()
+	for _, s := range sessions {
+		s.stop()
+	}
+}
+
+// List returns every recording on disk, newest first.
+func (r *Recorder) List() []Meta {
+	var out []Meta
+	streams, _ := os.ReadDir(r.p.Dir)
+	for _, st := range streams {
+		if !st.IsDir() || !ValidStream(st.Name()) {
+			continue
+		}
+		ids, _ := os.ReadDir(filepath.Join(r.p.Dir, st.Name()))
+		for _, id := range ids {
+			if !id.IsDir() || !ValidID(id.Name()) {
+				continue
+			}
+			if m, err := readIndex(filepath.Join(r.p.Dir, st.Name(), id.Name())); err == nil {
+				out = append(out, *r.live(m))
+			}
+		}
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Start.After(out[j].Start) })
+	return out
+}
+
+// Get returns one recording's index and folder.
+func (r *Recorder) Get(stream, id string) (*Meta, string, error) {
+	if !ValidStream(stream) || !ValidID(id) {
+		return nil, "", os.ErrNotExist
+	}
+	dir := filepath.Join(r.p.Dir, stream, id)
+	m, err := readIndex(dir)
+	if err != nil {
+		return nil, dir, err
+	}
+	return r.live(m), dir, nil
+}
+
+// live sets m.Live from what this process is writing: an index left by a
+// recording that stopped on a full disk may still say live.
+func (r *Recorder) live(m *Meta) *Meta {
+	id, ok := r.Recording(m.Stream)
+	m.Live = ok && id == m.ID
+	return m
+}
+
+// ErrLive is returned when deleting a recording still being written.
+var ErrLive = errors.New("the recording is still being written")
+
+// Delete removes a finished recording.
+func (r *Recorder) Delete(stream, id string) error {
+	m, dir, err := r.Get(stream, id)
+	if err != nil {
+		return err
+	}
+	if cur, ok := r.Recording(stream); ok && cur == m.ID {
+		return ErrLive
+	}
+	return os.RemoveAll(dir)
+}

@@ -1,0 +1,221 @@
+package recorder
+
+import (
+	"math"
+	"os"
+	"path/filepath"
+	"sync/atomic"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+func newRecorder(t *testing.T, reg *fanout.Registry, p Params) *Recorder {
+	t.Helper()
+	p.Registry, p.Log = reg, quietLog()
+	if p.Dir == "" {
+		p.Dir = t.TempDir()
+	}
+	r, err := New(p)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Ten seconds of H.264 + Opus make five segments of two seconds, cut at
+// keyframes, with an index that adds up.
+func TestRecordsSegmentsAtKeyframes(t *testing.T) {
+	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
+	defer reg.Close()
+	r := newRecorder(t, reg, Params{All: true})
+	src := newSource(t, reg, "cam")
+	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	src.play(300)
+	src.pub.End()
+	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+
+	list := r.List()
+	if len(list) != 1 {
+		t.Fatalf("%d recordings, want 1", len(list))
+	}
+	m := list[0]
+	if m.Live || m.Stream != "cam" || len(m.Codecs) != 2 || m.Codecs[0] != "H264" || m.Codecs[1] != "opus" {
+		t.Fatalf("index %+v", m)
+	}
+	if math.Abs(m.DurationS-10) > 0.1 || len(m.Segments) != 5 {
+		t.Fatalf("duration %.3f s in %d segments, want 10 s in 5", m.DurationS, len(m.Segments))
+	}
+	var size int64
+	for i, s := range m.Segments {
+		if math.Abs(s.DurationS-2) > 0.05 || math.Abs(s.StartS-float64(2*i)) > 0.05 {
+			t.Fatalf("segment %d: %+v, want 2 s from %d s", i, s, 2*i)
+		}
+		size += s.Size
+	}
+	if size != m.Size || r.Stats().Bytes.Load() == 0 {
+		t.Fatalf("sizes: segments %d, index %d", size, m.Size)
+	}
+	if o := src.v.Out(); o.Dropped != 0 {
+		t.Fatalf("the recorder dropped %d video packets", o.Dropped)
+	}
+}
+
+// After a crash (kill -9) the folder holds segments the index does not
+// list, a half-written .tmp and an index still marked live: New puts it
+// right before serving anything.
+func TestRebuildAfterCrash(t *testing.T) {
+	dir := t.TempDir()
+	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
+	defer reg.Close()
+	r := newRecorder(t, reg, Params{Dir: dir, All: true})
+	src := newSource(t, reg, "cam")
+	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	src.play(150)
+	src.pub.End()
+	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	m := r.List()[0]
+	rec := filepath.Join(dir, "cam", m.ID)
+
+	// What a crash leaves: a stale index that lists one segment and says
+	// live, a torn write.
+	stale := m
+	stale.Live, stale.Segments = true, stale.Segments[:1]
+	if err := writeIndex(OSFS{}, rec, &stale); err != nil {
+		t.Fatal(err)
+	}
+	_ = os.WriteFile(filepath.Join(rec, "00000009.m4s.tmp"), []byte("torn"), 0o644)
+	_ = os.MkdirAll(filepath.Join(dir, "cam", "20260101T000000Z"), 0o755) // crashed before its first segment
+
+	r2 := newRecorder(t, fanout.NewRegistry(fanout.RegistryParams{}), Params{Dir: dir})
+	list := r2.List()
+	if len(list) != 1 {
+		t.Fatalf("%d recordings after the rebuild, want 1 (the empty one removed)", len(list))
+	}
+	got := list[0]
+	if got.Live || len(got.Segments) != len(m.Segments) || math.Abs(got.DurationS-m.DurationS) > 0.01 || !got.Start.Equal(m.Start) {
+		t.Fatalf("rebuilt index %+v\nwant the recording's %+v", got, m)
+	}
+	if _, err := os.Stat(filepath.Join(rec, "00000009.m4s.tmp")); !os.IsNotExist(err) {
+		t.Fatal("the torn .tmp was left behind")
+	}
+}
+
+// Retention deletes the oldest finished recordings first and never the one
+// being written, however small the bound.
+func TestRetentionKeepsTheLiveRecording(t *testing.T) {
+	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
+	defer reg.Close()
+	r := newRecorder(t, reg, Params{All: true})
+	var finished []Meta
+	for i := 0; i < 3; i++ {
+		src := newSource(t, reg, "cam")
+		waitFor(t, 2*time.Second, "a recording", func() bool { _, ok := r.Recording("cam"); return ok })
+		src.play(70)
+		src.pub.End()
+		waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+		waitFor(t, 2*time.Second, "the stream to go", func() bool { _, ok := reg.Get("cam"); return !ok })
+	}
+	finished = r.List() // newest first
+	live := newSource(t, reg, "cam")
+	waitFor(t, 2*time.Second, "the live recording", func() bool { _, ok := r.Recording("cam"); return ok })
+	live.play(70)
+	liveID, _ := r.Recording("cam")
+	waitFor(t, 2*time.Second, "a segment of the live recording", func() bool { m, _, err := r.Get("cam", liveID); return err == nil && len(m.Segments) > 0 })
+
+	var total int64
+	for _, m := range r.List() {
+		total += m.Size
+	}
+	r.p.MaxBytes = total - 1 // over by one byte: only the oldest goes
+	r.retain()
+	left := r.List()
+	if len(left) != 3 || left[len(left)-1].ID != finished[1].ID {
+		t.Fatalf("after trimming one byte: %v, want the oldest (%s) gone", ids(left), finished[2].ID)
+	}
+	r.p.MaxBytes = 1
+	r.retain()
+	if left := r.List(); len(left) != 1 || left[0].ID != liveID || !left[0].Live {
+		t.Fatalf("with a 1-byte bound: %v, want only the live %s", ids(left), liveID)
+	}
+	live.pub.End()
+}
+
+func ids(ms []Meta) []string {
+	var out []string
+	for _, m := range ms {
+		out = append(out, m.ID)
+	}
+	return out
+}
+
+// fullDisk fails every write once limit bytes have been written, as a full
+// disk does (ENOSPC).
+type fullDisk struct {
+	OSFS
+	limit int64
+	used  atomic.Int64
+}
+
+type fullFile struct {
+	File
+	d *fullDisk
+}
+
+func (d *fullDisk) Create(name string) (File, error) {
+	f, err := d.OSFS.Create(name)
+	if err != nil {
+		return nil, err
+	}
+	return &fullFile{File: f, d: d}, nil
+}
+
+func (f *fullFile) Write(b []byte) (int, error) {
+	if f.d.used.Add(int64(len(b))) > f.d.limit {
+		return 0, &os.PathError{Op: "write", Path: "recording", Err: syscall.ENOSPC}
+	}
+	return f.File.Write(b)
+}
+
+// A full disk stops the recording with a log line and a metric; the live
+// stream keeps flowing to its other subscribers, and the segments written
+// before stay listed and playable.
+func TestFullDiskStopsOnlyTheRecording(t *testing.T) {
+	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
+	defer reg.Close()
+	disk := &fullDisk{limit: 600 << 10}
+	r := newRecorder(t, reg, Params{All: true, FS: disk})
+	src := newSource(t, reg, "cam")
+	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	viewer := &counter{}
+	sub, err := src.v.Subscribe(viewer)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer sub.Close()
+	src.play(300)
+	waitFor(t, 5*time.Second, "the recording to stop", func() bool { _, ok := r.Recording("cam"); return !ok })
+	before := viewer.n.Load()
+	src.play(30)
+	waitFor(t, 2*time.Second, "packets after the failure", func() bool { return viewer.n.Load() > before })
+	if r.Stats().Errors.Load() != 1 {
+		t.Fatalf("errors counted: %d, want 1", r.Stats().Errors.Load())
+	}
+	list := r.List()
+	if len(list) != 1 || len(list[0].Segments) == 0 || list[0].Live {
+		t.Fatalf("after the full disk: %+v", list)
+	}
+	for _, s := range list[0].Segments {
+		if _, err := os.Stat(filepath.Join(r.Dir(), "cam", list[0].ID, s.Name)); err != nil {
+			t.Fatalf("listed segment %s: %v", s.Name, err)
+		}
+	}
+	src.pub.End()
+}
+
+type counter struct{ n atomic.Int64 }
+
+func (c *counter) WritePacket(*fanout.Packet) error { c.n.Add(1); return nil }

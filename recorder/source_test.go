@@ -1,0 +1,81 @@
+package recorder
+
+import (
+	"io"
+	"log/slog"
+	"testing"
+	"time"
+
+	"github.com/pion/rtp"
+	"github.com/pion/rtp/codecs"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// source publishes real H.264 (ffmpeg-encoded, a keyframe every second)
+// and Opus into a registry, packetized as a WebRTC publisher would, faster
+// than real time: the recorder times samples by RTP timestamps only.
+type source struct {
+	pub        *fanout.Publication
+	v, a       *fanout.Track
+	vp, ap     rtp.Packetizer
+	aus, opus  [][]byte
+	frame, pkt int
+}
+
+func newSource(t *testing.T, reg *fanout.Registry, name string) *source {
+	t.Helper()
+	h264, ogg, err := mediatest.Files(mediatest.Small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := &source{}
+	if s.aus, err = whipclient.AccessUnits(h264); err != nil {
+		t.Fatal(err)
+	}
+	if s.opus, err = whipclient.OpusPackets(ogg); err != nil {
+		t.Fatal(err)
+	}
+	if s.pub, err = reg.Publish(name); err != nil {
+		t.Fatal(err)
+	}
+	s.v = s.pub.Track(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo,
+		Codec: fanout.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1;profile-level-id=42e01f"}})
+	s.a = s.pub.Track(fanout.TrackParams{ID: "audio", Kind: fanout.KindAudio, Codec: fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}})
+	s.pub.Settle()
+	s.vp = rtp.NewPacketizer(1200, 102, 1111, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
+	s.ap = rtp.NewPacketizer(1200, 111, 2222, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
+	return s
+}
+
+// play sends the next frames video frames (30 fps) and the audio packets
+// (50 a second) of the same span, interleaved in time order.
+func (s *source) play(frames int) {
+	for range frames {
+		for _, p := range s.vp.Packetize(s.aus[s.frame%len(s.aus)], 3000) {
+			s.v.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
+		}
+		s.frame++
+		for s.pkt*3 < s.frame*5 { // 50 audio packets per 30 frames
+			for _, p := range s.ap.Packetize(s.opus[s.pkt%len(s.opus)], 960) {
+				s.a.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
+			}
+			s.pkt++
+		}
+		time.Sleep(time.Millisecond) // let the recorder's queue drain
+	}
+}
+
+func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+// waitFor polls cond.
+func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	for end := time.Now().Add(d); !cond(); time.Sleep(10 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("timed out after %v waiting for %s", d, what)
+		}
+	}
+}

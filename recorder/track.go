@@ -1,0 +1,170 @@
+package recorder
+
+import (
+	"time"
+
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
+	"github.com/pion/rtp"
+	"github.com/pion/webrtc/v4/pkg/media/samplebuilder"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+// maxLate is how many packets the reorder buffer waits for a missing one
+// (about half a second of 2 Mbit/s video) before giving the frame up.
+const maxLate = 256
+
+// trackRec is one track of a recording: a reorder buffer (pion's
+// samplebuilder), then timing. Sample times come from the track's own RTP
+// timestamps, so the recording keeps the publisher's clock and does not
+// drift against it however long it runs; only the offset between tracks,
+// taken once at the start from arrival times, uses the wall clock.
+type trackRec struct {
+	id        int // MP4 track id, from 1
+	kind      fanout.Kind
+	mime      string
+	timescale uint32
+	conv      converter
+	sb        *samplebuilder.SampleBuilder
+
+	started bool
+	base    int64 // unwrapped RTP timestamp of the first packet kept
+	offset  int64 // the first packet's time after the recording's start, in timescale units
+	last    uint32
+	ext     int64 // unwrapped timestamp of the last packet
+	needKey bool  // a loss broke the picture chain: skip to the next keyframe
+
+	pending *timed // the newest sample: its duration needs the next one's time
+	samples []*fmp4.Sample
+	segBase int64 // time of samples[0]
+}
+
+type timed struct {
+	dts int64
+	s   *fmp4.Sample
+}
+
+func newTrackRec(id int, t *fanout.Track) (*trackRec, error) {
+	conv, err := newConverter(t.Codec())
+	if err != nil {
+		return nil, err
+	}
+	return &trackRec{id: id, kind: t.Kind(), mime: t.Codec().MimeType, timescale: t.Codec().ClockRate, conv: conv,
+		sb: samplebuilder.New(maxLate, conv.depacketizer(), t.Codec().ClockRate)}, nil
+}
+
+// begin anchors the track at its first kept packet, received at `at`, with
+// the recording started at t0.
+func (tr *trackRec) begin(p *rtp.Packet, at, t0 time.Time) {
+	tr.started = true
+	tr.last, tr.ext, tr.base = p.Timestamp, int64(p.Timestamp), int64(p.Timestamp)
+	tr.offset = at.Sub(t0).Nanoseconds() * int64(tr.timescale) / int64(time.Second)
+	tr.needKey = tr.kind == fanout.KindVideo
+}
+
+// unwrap extends a 32-bit RTP timestamp to 64 bits, near the last one.
+func (tr *trackRec) unwrap(ts uint32) int64 {
+	tr.ext += int64(int32(ts - tr.last))
+	tr.last = ts
+	return tr.ext
+}
+
+// push adds a packet and returns the samples it completed, with their
+// times.
+func (tr *trackRec) push(p *rtp.Packet) []timed {
+	tr.unwrap(p.Timestamp)
+	tr.sb.Push(p)
+	return tr.pop()
+}
+
+// pop takes the samples the reorder buffer has completed.
+func (tr *trackRec) pop() []timed {
+	var out []timed
+	for s := tr.sb.Pop(); s != nil; s = tr.sb.Pop() {
+		payload, key, ok := tr.conv.sample(s.Data)
+		if !ok {
+			continue
+		}
+		if s.PrevDroppedPackets > 0 && tr.kind == fanout.KindVideo {
+			tr.needKey = true
+		}
+		if tr.needKey && !key {
+			continue
+		}
+		tr.needKey = false
+		dts := tr.offset + tr.unwrapSample(s.PacketTimestamp) - tr.base
+		out = append(out, timed{dts: dts, s: &fmp4.Sample{Payload: payload, IsNonSyncSample: !key}})
+	}
+	return out
+}
+
+// unwrapSample extends a sample's timestamp without moving the packet
+// reference (samples pop in timestamp order, behind the packets).
+func (tr *trackRec) unwrapSample(ts uint32) int64 {
+	return tr.ext + int64(int32(ts-tr.last))
+}
+
+// add appends the pending sample now that the next one's time is known.
+func (tr *trackRec) add(t timed) {
+	if tr.pending != nil {
+		d := t.dts - tr.pending.dts
+		if d <= 0 {
+			d = 1 // a repeated timestamp: keep decode order
+		}
+		tr.pending.s.Duration = uint32(d)
+		tr.appendSample(*tr.pending)
+	}
+	tr.pending = &t
+}
+
+func (tr *trackRec) appendSample(t timed) {
+	if len(tr.samples) == 0 {
+		tr.segBase = t.dts
+	}
+	tr.samples = append(tr.samples, t.s)
+}
+
+// finish ends the track: the reorder buffer gives up the frame it holds
+// back (it waits for the next frame's first packet to know one is
+// complete), and the last sample gets the previous one's duration.
+func (tr *trackRec) finish() {
+	if tr.started {
+		tr.sb.Flush()
+		for _, t := range tr.pop() {
+			tr.add(t)
+		}
+	}
+	tr.flushPending()
+}
+
+func (tr *trackRec) flushPending() {
+	if tr.pending == nil {
+		return
+	}
+	d := uint32(tr.timescale / 30)
+	if n := len(tr.samples); n > 0 {
+		d = tr.samples[n-1].Duration
+	}
+	tr.pending.s.Duration = d
+	tr.appendSample(*tr.pending)
+	tr.pending = nil
+}
+
+// duration is the length of the open segment's samples, in timescale units.
+func (tr *trackRec) duration() int64 {
+	var d int64
+	for _, s := range tr.samples {
+		d += int64(s.Duration)
+	}
+	return d
+}
+
+// take hands over the open segment's samples.
+func (tr *trackRec) take() *fmp4.PartTrack {
+	if len(tr.samples) == 0 {
+		return nil
+	}
+	pt := &fmp4.PartTrack{ID: tr.id, BaseTime: uint64(tr.segBase), Samples: tr.samples}
+	tr.samples = nil
+	return pt
+}
