@@ -51,8 +51,8 @@ type session struct {
 	tracks []*trackRec
 	video  *trackRec // the track that cuts segments: video if any
 
-	subs []*fanout.Subscriber
-	in   chan inPacket
+	subs     []*fanout.Subscriber
+	in       chan inPacket
 	quit     chan struct{} // closed by stop, or by run when it ends by itself
 	quitOnce sync.Once
 	done     chan struct{} // closed when run has finished

@@ -54,6 +54,8 @@ func TestHelpAndConfigValidation(t *testing.T) {
 		{[]string{"-check-config"}, []string{"RELAYMESH_LOG_FORMAT=xml"}, 2, "-log-format"},
 		{[]string{"-check-config", "-public-ip", "not-an-ip"}, nil, 2, "not an IP"},
 		{[]string{"-check-config", "-no-such-flag"}, nil, 2, "no-such-flag"},
+		{[]string{"-check-config", "-record-max-size", "12Q"}, nil, 2, "-record-max-size"},
+		{[]string{"-check-config", "-record-dir", "/tmp/r", "-record-max-size", "20G", "-record-max-age", "720h"}, nil, 0, "valid"},
 	}
 	for _, c := range cases {
 		cmd := exec.Command(binary, c.args...)

@@ -31,39 +31,15 @@ func TestBrowserWatchesThroughARelay(t *testing.T) {
 
 func runBrowser(t *testing.T, base, watchBase string) {
 	t.Helper()
-	script, err := filepath.Abs("../../../test/browser/publish_watch.mjs")
-	if err != nil {
-		t.Fatal(err)
+	var env []string
+	if watchBase != "" {
+		env = append(env, "WATCH_BASE="+watchBase)
 	}
-	for _, need := range []string{"node", "chromium"} {
-		if _, err := exec.LookPath(need); err != nil {
-			t.Fatalf("%s is not installed: run `make test`, which installs the browser test's dependencies", need)
-		}
-	}
-	if _, err := os.Stat(filepath.Join(filepath.Dir(script), "node_modules", "playwright-core")); err != nil {
-		t.Fatal("test/browser/node_modules is missing: run `make test` (it runs npm ci there)")
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
-	defer cancel()
-	args := []string{script, base, "browser"}
+	args := []string{base, "browser"}
 	if shot := os.Getenv("RELAYMESH_SCREENSHOT"); shot != "" {
 		args = append(args, shot)
 	}
-	cmd := exec.CommandContext(ctx, "node", args...)
-	cmd.Dir = filepath.Dir(script)
-	if watchBase != "" {
-		cmd.Env = append(os.Environ(), "WATCH_BASE="+watchBase)
-	}
-	out, err := cmd.Output()
-	line := strings.TrimSpace(string(out))
-	t.Logf("browser: %s", line)
-	if err != nil {
-		stderr := ""
-		if ee, ok := err.(*exec.ExitError); ok {
-			stderr = string(ee.Stderr)
-		}
-		t.Fatalf("browser test failed: %v\n%s\n%s", err, line, stderr)
-	}
+	line := runNodeScriptEnv(t, env, "publish_watch.mjs", args...)
 	var res struct {
 		OK     bool `json:"ok"`
 		Second struct {
@@ -76,10 +52,50 @@ func runBrowser(t *testing.T, base, watchBase string) {
 			} `json:"audio"`
 		} `json:"second"`
 	}
-	if err := json.Unmarshal([]byte(line[strings.LastIndex(line, "\n")+1:]), &res); err != nil {
+	if err := json.Unmarshal([]byte(line), &res); err != nil {
 		t.Fatalf("unreadable browser result %q: %v", line, err)
 	}
 	if !res.OK || res.Second.Video.FramesDecoded == 0 || res.Second.Audio.PacketsReceived == 0 {
 		t.Fatalf("browser saw %d video frames decoded, %d audio packets", res.Second.Video.FramesDecoded, res.Second.Audio.PacketsReceived)
 	}
+}
+
+// runNodeScript runs one of test/browser's scripts with node (it drives
+// Debian's Chromium through playwright-core) and returns its last output
+// line. Missing dependencies fail the test; they never skip it.
+func runNodeScript(t *testing.T, script string, args ...string) string {
+	t.Helper()
+	return runNodeScriptEnv(t, nil, script, args...)
+}
+
+func runNodeScriptEnv(t *testing.T, env []string, script string, args ...string) string {
+	t.Helper()
+	path, err := filepath.Abs(filepath.Join("../../../test/browser", script))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, need := range []string{"node", "chromium"} {
+		if _, err := exec.LookPath(need); err != nil {
+			t.Fatalf("%s is not installed: run `make test`, which installs the browser test's dependencies", need)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(filepath.Dir(path), "node_modules", "playwright-core")); err != nil {
+		t.Fatal("test/browser/node_modules is missing: run `make test` (it runs npm ci there)")
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "node", append([]string{path}, args...)...)
+	cmd.Dir = filepath.Dir(path)
+	cmd.Env = append(os.Environ(), env...)
+	out, err := cmd.Output()
+	line := strings.TrimSpace(string(out))
+	t.Logf("%s: %s", script, line)
+	if err != nil {
+		stderr := ""
+		if ee, ok := err.(*exec.ExitError); ok {
+			stderr = string(ee.Stderr)
+		}
+		t.Fatalf("%s failed: %v\n%s\n%s", script, err, line, stderr)
+	}
+	return line[strings.LastIndex(line, "\n")+1:]
 }

@@ -85,6 +85,9 @@ func printWelcome(w io.Writer, n *Node, role Role) {
 	fmt.Fprintf(w, "  watch:       WHEP  http://%s/whep/{stream}\n", host)
 	fmt.Fprintf(w, "  media:       UDP %d (all WebRTC traffic)\n", n.UDPPort())
 	fmt.Fprintf(w, "  api/metrics: http://%s/api/streams  http://%s/metrics\n", host, host)
+	if n.rec != nil {
+		fmt.Fprintf(w, "  recordings:  http://%s/vod/  (into %s)\n", host, n.cfg.RecordDir)
+	}
 	switch u := n.NATSURL(); {
 	case n.cfg.NATS != "":
 		fmt.Fprintf(w, "  nats:        %s (external)\n", n.cfg.NATS)

@@ -61,7 +61,7 @@ type Node struct {
 
 	draining atomic.Bool
 	ready    atomic.Bool
-	recReady atomic.Bool // n.rec is set: registry changes reach it
+	recReady atomic.Bool   // n.rec is set: registry changes reach it
 	closing  chan struct{} // closed by Close: background loops end
 	wg       sync.WaitGroup
 	closed   sync.Once

@@ -128,3 +128,39 @@ func TestRelayRecordingSurvivesReparenting(t *testing.T) {
 		t.Fatalf("decoding the relay's recording: %v\n%s", err, out)
 	}
 }
+
+// Chromium plays a recording's whole-file MP4 in a <video> element:
+// currentTime advances, and a seek to 6 s lands and plays on.
+func TestBrowserPlaysRecording(t *testing.T) {
+	video, audio := testMedia(t)
+	_, base := startNode(t, "-record-dir", t.TempDir(), "-reconnect-grace", "500ms")
+	hc := newHTTPClient(t)
+	pub, err := publish(t, hc, base, "vodplay", whipclient.Options{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	pub.send(t, video, audio, 300)
+	_ = pub.sess.Delete(t.Context())
+	var rec vod.Recording
+	waitUntil(t, 10*time.Second, "a finished recording", func() bool {
+		list := recordings(t, base)
+		if len(list) == 1 && !list[0].Live {
+			rec = list[0]
+			return true
+		}
+		return false
+	})
+	out := runNodeScript(t, "play_vod.mjs", base+rec.URL)
+	var res struct {
+		OK                              bool
+		Error                           string
+		Duration, Played, Landed, After float64
+	}
+	if err := json.Unmarshal([]byte(out), &res); err != nil || !res.OK {
+		t.Fatalf("Chromium did not play the recording: %s (%v)", out, err)
+	}
+	if math.Abs(res.Duration-10) > 0.5 {
+		t.Fatalf("Chromium reads a duration of %.2f s, want 10", res.Duration)
+	}
+	t.Logf("Chromium: duration %.2f s, played to %.2f s, seek landed at %.2f s, then %.2f s", res.Duration, res.Played, res.Landed, res.After)
+}

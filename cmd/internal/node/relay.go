@@ -43,6 +43,10 @@ type pull struct {
 	err    error
 	link   *upstream.Link
 	parent string // node id of the parent, or the host of a static upstream
+	// seen is true once gossip has shown the parent: only then does its
+	// absence mean it died (a relay without -join never sees its origin,
+	// and relies on the link's own liveness).
+	seen bool
 }
 
 func newRelay(n *Node, idle time.Duration) (*relay, error) {
@@ -185,6 +189,7 @@ func (r *relay) watch(stream string, p *pull) {
 	if p.err != nil || p.link == nil {
 		return
 	}
+	r.checkParent(stream, p)
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	idleSince := time.Time{}
@@ -224,7 +229,8 @@ func (r *relay) watch(stream string, p *pull) {
 				}
 				continue
 			}
-			p.link, p.parent, backoff = l, parent, 0
+			p.link, p.parent, p.seen, backoff = l, parent, false, 0
+			r.checkParent(stream, p) // notes whether gossip knows the new parent
 		case now := <-tick.C:
 			if r.wanted(stream) {
 				idleSince = time.Time{}
@@ -250,11 +256,11 @@ func (r *relay) checkParent(stream string, p *pull) {
 	var alive, draining bool
 	for _, m := range r.n.cluster.Members() {
 		if m.ID == p.parent {
-			alive, draining = true, m.Draining
+			alive, draining, p.seen = true, m.Draining, true
 		}
 	}
 	switch {
-	case !alive:
+	case !alive && p.seen:
 		r.n.log.Info("parent died; moving", "stream", stream, "parent", p.parent)
 		p.link.Abandon() // the link's Done case re-links
 	case draining:
@@ -271,7 +277,7 @@ func (r *relay) checkParent(stream string, p *pull) {
 		if err != nil || l == nil {
 			return // the link's Done case tries again
 		}
-		p.link, p.parent = l, id
+		p.link, p.parent, p.seen = l, id, true
 	}
 }
 
