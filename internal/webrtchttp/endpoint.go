@@ -27,6 +27,9 @@ type Endpoint struct {
 	Ready func() bool
 	// AnswerTimeout bounds the creation of one session.
 	AnswerTimeout time.Duration
+	// Remote, if set, forwards PATCH and DELETE for sessions owned by
+	// other nodes, and answers theirs for sessions owned here.
+	Remote Remote
 
 	mu       sync.Mutex
 	sessions map[string]*resource
@@ -111,7 +114,9 @@ func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
 	e.sessions[id] = &resource{stream: stream, peer: peer}
 	e.mu.Unlock()
 	e.count.Add(1)
+	unannounce := e.serveRemote(stream, id)
 	peer.OnClose(func() {
+		unannounce()
 		e.mu.Lock()
 		delete(e.sessions, id)
 		e.mu.Unlock()
@@ -133,6 +138,9 @@ func (e *Endpoint) lookup(w http.ResponseWriter, r *http.Request) *resource {
 	res := e.sessions[r.PathValue("id")]
 	e.mu.Unlock()
 	if res == nil || res.stream != r.PathValue("stream") {
+		if e.forward(w, r) {
+			return nil
+		}
 		WriteError(w, Errorf(http.StatusNotFound, "no session %s for stream %q on this node (ended, or never created)", r.PathValue("id"), r.PathValue("stream")))
 		return nil
 	}

@@ -107,12 +107,15 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	if n.relay != nil {
 		n.whep.ensure = n.relay.ensure
 	}
-	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
+	// PATCH and DELETE reach a session's node over the control plane from
+	// any node, so a load balancer needs no sticky sessions.
+	remote := &control.Sessions{Conn: n.plane.Conn}
+	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
 	if role == RoleOrigin {
 		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout, Claim: n.claim}); err != nil {
 			return nil, err
 		}
-		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting}
+		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
 	}
 	if cfg.RecordDir != "" {
 		maxBytes, _ := cfg.RecordMaxBytes() // checked by Validate
