@@ -59,6 +59,9 @@ type Cluster struct {
 	mu      sync.Mutex
 	meta    []byte
 	members map[string]Meta // by memberlist node name, kept from events
+
+	stop chan struct{} // closed by Shutdown: the rejoin loop ends
+	wg   sync.WaitGroup
 }
 
 // lanConfig tunes failure detection for a LAN or a Kubernetes cluster: a
@@ -119,7 +122,7 @@ func Join(p Params) (*Cluster, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	c := &Cluster{onChange: p.OnChange, meta: meta, members: map[string]Meta{}}
+	c := &Cluster{onChange: p.OnChange, meta: meta, members: map[string]Meta{}, stop: make(chan struct{})}
 	cfg, err := lanConfig(p, &delegate{c: c})
 	if err != nil {
 		return nil, err
@@ -130,11 +133,32 @@ func Join(p Params) (*Cluster, error) {
 	c.started.Store(true)
 	if len(p.Join) > 0 {
 		if _, err := c.ml.Join(p.Join); err != nil {
-			_ = c.ml.Shutdown()
-			return nil, fmt.Errorf("join %v: %w", p.Join, err)
+			// Seeds come and go (a Kubernetes headless Service lists pods
+			// only once they run): keep trying rather than exit.
+			p.Logger.Warn("no gossip seed answered yet; retrying every 2 s", "join", p.Join, "err", err)
+			c.wg.Add(1)
+			go c.rejoin(p.Join, p.Logger)
 		}
 	}
 	return c, nil
+}
+
+// rejoin retries the seeds until one answers or the cluster shuts down.
+func (c *Cluster) rejoin(seeds []string, log *slog.Logger) {
+	defer c.wg.Done()
+	t := time.NewTicker(2 * time.Second)
+	defer t.Stop()
+	for {
+		select {
+		case <-c.stop:
+			return
+		case <-t.C:
+		}
+		if n, err := c.ml.Join(seeds); err == nil {
+			log.Info("joined the cluster", "seeds_answered", n)
+			return
+		}
+	}
 }
 
 // Addr is the gossip address other nodes can join.
@@ -202,4 +226,12 @@ func (c *Cluster) Leave(timeout time.Duration) error { return c.ml.Leave(timeout
 
 // Shutdown stops gossip and waits for memberlist's goroutines. Without a
 // Leave first, the others see this node fail.
-func (c *Cluster) Shutdown() error { return c.ml.Shutdown() }
+func (c *Cluster) Shutdown() error {
+	select {
+	case <-c.stop:
+	default:
+		close(c.stop)
+	}
+	c.wg.Wait()
+	return c.ml.Shutdown()
+}

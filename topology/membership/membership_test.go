@@ -1,6 +1,7 @@
 package membership
 
 import (
+	"net"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -100,5 +101,30 @@ func TestBadParams(t *testing.T) {
 	}
 	if _, err := Join(Params{Meta: Meta{ID: "x", Zone: string(big)}, Bind: "127.0.0.1:0"}); err == nil {
 		t.Fatal("metadata over 512 bytes was accepted")
+	}
+}
+
+// A seed that is not up yet (a pod starting before the others are listed)
+// does not stop the node: it keeps trying and joins once the seed is up.
+func TestJoinRetriesUntilASeedAnswers(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	seedAddr := l.Addr().String()
+	l.Close()
+	late, _ := node(t, "late", "z", seedAddr)
+	_, port, _ := net.SplitHostPort(seedAddr)
+	seed, err := Join(Params{Meta: Meta{ID: "seed"}, Bind: "127.0.0.1:" + port})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer seed.Shutdown()
+	deadline := time.Now().Add(10 * time.Second)
+	for len(late.Members()) < 2 {
+		if time.Now().After(deadline) {
+			t.Fatal("the node never joined the seed that came up late")
+		}
+		time.Sleep(50 * time.Millisecond)
 	}
 }

@@ -14,7 +14,7 @@ import (
 
 // joinCluster starts gossip with this node's metadata.
 func (n *Node) joinCluster() error {
-	httpAddr := advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr(), n.cfg.PublicIPs())
+	httpAddr := advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr())
 	host, _, _ := net.SplitHostPort(httpAddr)
 	// Gossip is advertised on the same address as HTTP, where memberlist
 	// would otherwise pick one of its own (an IPv6 ULA, say).

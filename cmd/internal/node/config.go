@@ -27,6 +27,7 @@ type Config struct {
 	WebRTCUDP        string
 	WebRTCTCP        string
 	PublicIP         string
+	STUN             string
 	NodeID           string
 	Zone             string
 	Gossip           string
@@ -63,6 +64,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.WebRTCUDP, "webrtc-udp", ":8189", "the one UDP `address` carrying all ICE/DTLS/SRTP traffic")
 	fs.StringVar(&c.WebRTCTCP, "webrtc-tcp", "", "TCP `address` for ICE-TCP passive candidates (off when empty)")
 	fs.StringVar(&c.PublicIP, "public-ip", "", "comma-separated `IPs` to advertise as host candidates (NAT 1:1, Kubernetes node IP)")
+	fs.StringVar(&c.STUN, "stun", "", "comma-separated STUN `servers` (host:port) asked at start for this node's public address, advertised like -public-ip (behind 1:1 NAT); -public-ip wins")
 	fs.StringVar(&c.NodeID, "node-id", host, "unique node `name` in the cluster")
 	fs.StringVar(&c.Zone, "zone", "default", "placement `zone`: children prefer parents in their own zone")
 	fs.StringVar(&c.Gossip, "gossip", ":7946", "memberlist (gossip) `address`")
@@ -137,6 +139,11 @@ func (c *Config) Validate() error {
 	}
 	if c.NATS != "" && c.NATSListen != "" {
 		errs = append(errs, errors.New("-nats-listen exposes the embedded server, which does not run when -nats is set"))
+	}
+	for _, s := range splitList(c.STUN) {
+		if _, _, err := net.SplitHostPort(strings.TrimPrefix(s, "stun:")); err != nil {
+			errs = append(errs, fmt.Errorf("-stun %q: want host:port", s))
+		}
 	}
 	for _, u := range c.ICEServerList() {
 		if !strings.HasPrefix(u, "stun:") && !strings.HasPrefix(u, "turn:") && !strings.HasPrefix(u, "turns:") {

@@ -16,7 +16,7 @@ func (n *Node) openDirectory() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := control.OpenDirectory(ctx, control.DirectoryParams{
-		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr(), n.cfg.PublicIPs()), Logger: n.log,
+		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log,
 	})
 	if err != nil {
 		return err
@@ -70,18 +70,18 @@ func (n *Node) directoryEntries() map[string]control.Entry {
 	return out
 }
 
-// advertisedHTTP is the HTTP address other nodes can reach: the configured
-// host if there is one; else the first -public-ip; else the first
-// non-loopback IPv4 address of an interface that is up; else loopback. A
-// bare hostname is not used: another pod cannot resolve it.
-func advertisedHTTP(configured string, actual net.Addr, public []string) string {
+// advertisedHTTP is the HTTP address other nodes of the cluster reach: the
+// configured host if there is one; else the first non-loopback IPv4
+// address of an interface that is up (a pod's IP); else loopback. Not
+// -public-ip, which is for media: in Kubernetes it is the node's address,
+// where only the media ports are mapped. A bare hostname is not used
+// either: another pod cannot resolve it.
+func advertisedHTTP(configured string, actual net.Addr) string {
 	host, _, _ := net.SplitHostPort(configured)
 	_, port, _ := net.SplitHostPort(actual.String())
 	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
 		host = "127.0.0.1"
-		if len(public) > 0 {
-			host = public[0]
-		} else if ip := firstLANAddress(); ip != "" {
+		if ip := firstLANAddress(); ip != "" {
 			host = ip
 		}
 	}

@@ -82,7 +82,7 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	}()
 	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval,
 		OnStreamEnd: n.release, OnChange: n.registryChanged})
-	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: cfg.PublicIPs(), Logger: log}); err != nil {
+	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: n.publicIPs(), Logger: log}); err != nil {
 		return nil, err
 	}
 	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID}); err != nil {
@@ -133,6 +133,23 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 	go n.reportLoad()
 	n.ready.Store(true)
 	return n, nil
+}
+
+// publicIPs is -public-ip, or else the address -stun discovers; a STUN
+// failure is logged and the node goes on with its interface addresses.
+func (n *Node) publicIPs() []string {
+	if ips := n.cfg.PublicIPs(); len(ips) > 0 || n.cfg.STUN == "" {
+		return ips
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	ip, err := rtc.DiscoverPublicIP(ctx, splitList(n.cfg.STUN))
+	if err != nil {
+		n.log.Warn("STUN: public address not found; advertising interface addresses", "err", err)
+		return nil
+	}
+	n.log.Info("STUN: public address", "ip", ip)
+	return []string{ip}
 }
 
 // registryChanged runs when a stream appears, changes or ends: a recorder
