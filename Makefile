@@ -7,7 +7,7 @@ BINARIES  := origin relay
 PKGS      := ./...
 FUZZTIME  ?= 20s
 
-.PHONY: all build run demo test test-deps bench loadtest lint fuzz clean
+.PHONY: all build run demo test test-deps bench loadtest lint fuzz image clean
 
 all: build
 
@@ -42,6 +42,12 @@ bench: build
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)
+
+# The container image with podman (the Dockerfile's "local" target: the
+# binaries built here on scratch). docker build -t relaymesh . builds the
+# default target, compiled in golang on distroless.
+image:
+	@./scripts/image.sh
 
 lint:
 	@test -z "$$(gofmt -l $$(git ls-files '*.go'))" || { gofmt -l $$(git ls-files '*.go'); echo "gofmt: the files above need formatting"; exit 1; }
