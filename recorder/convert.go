@@ -31,10 +31,16 @@ func newConverter(c fanout.Codec) (converter, error) {
 	switch {
 	case strings.EqualFold(c.MimeType, "video/H264"):
 		return &h264Conv{}, nil
+	case strings.EqualFold(c.MimeType, "video/VP8"):
+		return &vp8Conv{}, nil
+	case strings.EqualFold(c.MimeType, "video/VP9"):
+		return &vp9Conv{}, nil
+	case strings.EqualFold(c.MimeType, "video/AV1"):
+		return &av1Conv{}, nil
 	case strings.EqualFold(c.MimeType, "audio/opus"):
 		return &opusConv{channels: max(int(c.Channels), 2)}, nil
 	}
-	return nil, fmt.Errorf("%s cannot be recorded yet (H.264 and Opus can)", c.MimeType)
+	return nil, fmt.Errorf("%s cannot be recorded yet (H.264, VP8, VP9, AV1 and Opus can)", c.MimeType)
 }
 
 // h264Conv stores access units as AVCC samples (ISO 14496-15) and takes

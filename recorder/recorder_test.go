@@ -136,10 +136,10 @@ func TestRetentionKeepsTheLiveRecording(t *testing.T) {
 	if len(left) != 3 || left[len(left)-1].ID != finished[1].ID {
 		t.Fatalf("after trimming one byte: %v, want the oldest (%s) gone", ids(left), finished[2].ID)
 	}
-	r.p.MaxBytes = 1
+	r.p.MaxBytes, r.p.MaxAge = 0, time.Nanosecond // by age: every finished one is too old
 	r.retain()
 	if left := r.List(); len(left) != 1 || left[0].ID != liveID || !left[0].Live {
-		t.Fatalf("with a 1-byte bound: %v, want only the live %s", ids(left), liveID)
+		t.Fatalf("with a 1 ns age bound: %v, want only the live %s", ids(left), liveID)
 	}
 	live.pub.End()
 }

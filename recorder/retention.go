@@ -25,7 +25,12 @@ func (r *Recorder) retain() {
 		if id, live := r.Recording(m.Stream); live && id == m.ID {
 			continue
 		}
-		old := r.p.MaxAge > 0 && now.Sub(m.End) > r.p.MaxAge
+		// Age counts from the last write of the recording (its index), on
+		// this machine's clock.
+		old := false
+		if st, err := os.Stat(filepath.Join(r.p.Dir, m.Stream, m.ID, indexName)); err == nil {
+			old = r.p.MaxAge > 0 && now.Sub(st.ModTime()) > r.p.MaxAge
+		}
 		big := r.p.MaxBytes > 0 && total > r.p.MaxBytes
 		if !old && !big {
 			continue
@@ -35,6 +40,6 @@ func (r *Recorder) retain() {
 			continue
 		}
 		total -= m.Size
-		r.p.Log.Info("retention: deleted", "stream", m.Stream, "id", m.ID, "age", now.Sub(m.End).Round(time.Second), "size", m.Size)
+		r.p.Log.Info("retention: deleted", "stream", m.Stream, "id", m.ID, "too_old", old, "size", m.Size)
 	}
 }

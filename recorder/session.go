@@ -247,7 +247,13 @@ func (s *session) writeInit() error {
 	if err := init.Marshal(&buf); err != nil {
 		return err
 	}
-	if err := writeFileAtomic(s.r.p.FS, filepath.Join(s.dir, InitName), buf.Bytes()); err != nil {
+	raw := buf.Bytes()
+	for _, tr := range s.tracks {
+		if p, ok := tr.conv.(interface{ patchInit([]byte) []byte }); ok {
+			raw = p.patchInit(raw)
+		}
+	}
+	if err := writeFileAtomic(s.r.p.FS, filepath.Join(s.dir, InitName), raw); err != nil {
 		return fmt.Errorf("write %s: %w", InitName, err)
 	}
 	s.written = true

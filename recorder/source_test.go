@@ -2,12 +2,14 @@ package recorder
 
 import (
 	"io"
+	"os"
 	"log/slog"
 	"testing"
 	"time"
 
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
+	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/mediatest"
@@ -27,13 +29,26 @@ type source struct {
 
 func newSource(t *testing.T, reg *fanout.Registry, name string) *source {
 	t.Helper()
+	return newSourceOf(t, reg, name, "h264")
+}
+
+// newSourceOf is a source whose video is codec: h264, vp8, vp9 or av1.
+func newSourceOf(t *testing.T, reg *fanout.Registry, name, codec string) *source {
+	t.Helper()
 	h264, ogg, err := mediatest.Files(mediatest.Small)
 	if err != nil {
 		t.Fatal(err)
 	}
 	s := &source{}
-	if s.aus, err = whipclient.AccessUnits(h264); err != nil {
-		t.Fatal(err)
+	mime, payloader := "video/H264", rtp.Payloader(&codecs.H264Payloader{})
+	if codec == "h264" {
+		if s.aus, err = whipclient.AccessUnits(h264); err != nil {
+			t.Fatal(err)
+		}
+	} else {
+		mime = map[string]string{"vp8": "video/VP8", "vp9": "video/VP9", "av1": "video/AV1"}[codec]
+		payloader = map[string]rtp.Payloader{"vp8": &codecs.VP8Payloader{EnablePictureID: true}, "vp9": &codecs.VP9Payloader{}, "av1": &codecs.AV1Payloader{}}[codec]
+		s.aus = ivfFrames(t, codec)
 	}
 	if s.opus, err = whipclient.OpusPackets(ogg); err != nil {
 		t.Fatal(err)
@@ -41,11 +56,10 @@ func newSource(t *testing.T, reg *fanout.Registry, name string) *source {
 	if s.pub, err = reg.Publish(name); err != nil {
 		t.Fatal(err)
 	}
-	s.v = s.pub.Track(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo,
-		Codec: fanout.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "packetization-mode=1;profile-level-id=42e01f"}})
+	s.v = s.pub.Track(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo, Codec: fanout.Codec{MimeType: mime, ClockRate: 90000}})
 	s.a = s.pub.Track(fanout.TrackParams{ID: "audio", Kind: fanout.KindAudio, Codec: fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}})
 	s.pub.Settle()
-	s.vp = rtp.NewPacketizer(1200, 102, 1111, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
+	s.vp = rtp.NewPacketizer(1200, 102, 1111, payloader, rtp.NewRandomSequencer(), 90000)
 	s.ap = rtp.NewPacketizer(1200, 111, 2222, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
 	return s
 }
@@ -77,5 +91,31 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out after %v waiting for %s", d, what)
 		}
+	}
+}
+
+// ivfFrames reads the frames of the test media encoded with codec.
+func ivfFrames(t *testing.T, codec string) [][]byte {
+	t.Helper()
+	path, err := mediatest.IVF(mediatest.Small, codec)
+	if err != nil {
+		t.Fatal(err)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	r, _, err := ivfreader.NewWith(f)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var frames [][]byte
+	for {
+		frame, _, err := r.ParseNextFrame()
+		if err != nil {
+			return frames
+		}
+		frames = append(frames, frame)
 	}
 }

@@ -72,3 +72,39 @@ func exists(p string) bool {
 	_, err := os.Stat(p)
 	return err == nil
 }
+
+// IVF returns the path of an IVF file of spec's picture encoded with codec
+// ("vp8", "vp9" or "av1"; a keyframe every second), encoding it on first
+// use, for tests of the codecs WebRTC carries besides H.264.
+func IVF(spec Spec, codec string) (string, error) {
+	enc := map[string][]string{
+		"vp8": {"-c:v", "libvpx", "-deadline", "realtime", "-cpu-used", "8"},
+		"vp9": {"-c:v", "libvpx-vp9", "-deadline", "realtime", "-cpu-used", "8", "-row-mt", "1"},
+		"av1": {"-c:v", "libsvtav1", "-preset", "12"},
+	}[codec]
+	if enc == nil {
+		return "", fmt.Errorf("mediatest: no IVF encoder for %q", codec)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		return "", fmt.Errorf("ffmpeg is needed to encode test media and is not installed: run `make test` (it installs Debian's ffmpeg) or `apt-get install ffmpeg`")
+	}
+	sum := sha256.Sum256([]byte(fmt.Sprintf("v1 %s %+v", codec, spec)))
+	dir := filepath.Join(os.TempDir(), "relaymesh-media-"+hex.EncodeToString(sum[:6]))
+	out := filepath.Join(dir, "video.ivf")
+	if exists(out) {
+		return out, nil
+	}
+	if err := os.MkdirAll(dir, 0o755); err != nil {
+		return "", err
+	}
+	args := append([]string{"-v", "error", "-y", "-f", "lavfi",
+		"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", spec.Width, spec.Height, spec.FPS),
+		"-t", fmt.Sprint(spec.Seconds), "-pix_fmt", "yuv420p", "-b:v", spec.VideoBitrate, "-g", fmt.Sprint(spec.FPS)}, enc...)
+	args = append(args, "-f", "ivf", out+".tmp")
+	if b, err := exec.Command("ffmpeg", args...).CombinedOutput(); err != nil {
+		return "", fmt.Errorf("ffmpeg %s: %v: %s", strings.Join(args, " "), err, b)
+	}
+	return out, os.Rename(out+".tmp", out)
+}
