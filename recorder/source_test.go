@@ -2,8 +2,8 @@ package recorder
 
 import (
 	"io"
-	"os"
 	"log/slog"
+	"os"
 	"testing"
 	"time"
 
