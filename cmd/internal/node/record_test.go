@@ -45,7 +45,16 @@ func TestWHIPStreamIsRecorded(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	pub.send(t, video, audio, 300)
+	pub.send(t, video, audio, 150)
+	// Usable while it is being written: what is there so far plays.
+	live := recordings(t, base)
+	if len(live) != 1 || !live[0].Live || len(live[0].Segments) == 0 {
+		t.Fatalf("half way: %+v", live)
+	}
+	if d := probeDuration(t, base+live[0].URL); d < 2 || d > 5.5 {
+		t.Fatalf("half way, the recording plays %.2f s", d)
+	}
+	pub.send(t, video, audio, 150)
 	_ = pub.sess.Delete(t.Context())
 	var rec vod.Recording
 	waitUntil(t, 10*time.Second, "a finished recording", func() bool {
@@ -56,6 +65,17 @@ func TestWHIPStreamIsRecorded(t *testing.T) {
 		}
 		return false
 	})
+	// Audio and video start together: the tracks were aligned on arrival.
+	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=start_time", "-of", "csv=p=0", base+rec.URL).Output()
+	starts := strings.Fields(string(out))
+	if err != nil || len(starts) != 2 {
+		t.Fatalf("ffprobe start times: %q %v", out, err)
+	}
+	v0, _ := strconv.ParseFloat(starts[0], 64)
+	a0, _ := strconv.ParseFloat(starts[1], 64)
+	if math.Abs(v0-a0) > 0.1 {
+		t.Fatalf("video starts at %.3f s, audio at %.3f s: out of sync", v0, a0)
+	}
 	if d := probeDuration(t, base+rec.URL); math.Abs(d-10) > 0.5 {
 		t.Fatalf("recorded %.2f s of 10 s sent", d)
 	}
