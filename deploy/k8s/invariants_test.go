@@ -210,6 +210,7 @@ func hasPort(cs []corev1.Container, target intstr.IntOrString, proto corev1.Prot
 var portFlags = map[string]string{
 	"http": "RELAYMESH_HTTP", "webrtc-udp": "RELAYMESH_WEBRTC_UDP", "webrtc-tcp": "RELAYMESH_WEBRTC_TCP",
 	"gossip-tcp": "RELAYMESH_GOSSIP", "gossip-udp": "RELAYMESH_GOSSIP",
+	"rtsp": "RELAYMESH_RTSP", "rtsp-rtp": "RELAYMESH_RTSP_UDP", "rtsp-rtcp": "RELAYMESH_RTSP_UDP",
 }
 
 // Every port a container declares is one its configuration opens: the
@@ -238,7 +239,11 @@ func TestDeclaredPortsAreOpened(t *testing.T) {
 						fail(t, dir, w, "port %s has no flag that opens it", p.Name)
 						continue
 					}
-					if v := env[flag]; !strings.HasSuffix(v, ":"+itoa(p.ContainerPort)) {
+					want := p.ContainerPort
+					if p.Name == "rtsp-rtcp" {
+						want-- // RTCP is on the port after RTP's
+					}
+					if v := env[flag]; !strings.HasSuffix(v, ":"+itoa(want)) {
 						fail(t, dir, w, "port %s is %d but %s is %q", p.Name, p.ContainerPort, flag, v)
 					}
 					if p.HostPort != 0 && p.HostPort != p.ContainerPort {

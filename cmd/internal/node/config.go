@@ -42,6 +42,8 @@ type Config struct {
 	DrainTimeout     time.Duration
 	IdleTimeout      time.Duration
 	Upstream         string
+	RTSP             string
+	RTSPUDP          string
 	MaxChildren      int
 	Pin              string
 	MaxSessions      int
@@ -79,6 +81,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "on the first SIGTERM/SIGINT, how long to wait for sessions to end before closing them")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Second, "relay: leave a stream's tree after it has had no subscribers this long")
 	fs.StringVar(&c.Upstream, "upstream", "", "relay: pull every stream from this WHEP `URL` instead of its origin (any WHEP server; {stream} is replaced, else /whep/{stream} is appended)")
+	fs.StringVar(&c.RTSP, "rtsp", ":8554", "origin: RTSP `address` taking publishers (ANNOUNCE/RECORD, rtsp://HOST:8554/{stream}); empty disables")
+	fs.StringVar(&c.RTSPUDP, "rtsp-udp", ":8000", "origin: even UDP `address` for RTSP's UDP transport (RTCP on the next port); empty allows TCP only")
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
@@ -125,6 +129,8 @@ func (c *Config) Validate() error {
 	addr("webrtc-udp", c.WebRTCUDP, false)
 	addr("webrtc-tcp", c.WebRTCTCP, true)
 	addr("nats-listen", c.NATSListen, true)
+	addr("rtsp", c.RTSP, true)
+	addr("rtsp-udp", c.RTSPUDP, true)
 	addr("gossip", c.Gossip, false)
 	for _, j := range c.JoinList() {
 		addr("join", j, false)

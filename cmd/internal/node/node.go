@@ -16,6 +16,7 @@ import (
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/fanout/webrtcsub"
+	"github.com/relaymesh/relaymesh/ingest/rtsp"
 	"github.com/relaymesh/relaymesh/ingest/whip"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
@@ -47,6 +48,7 @@ type Node struct {
 	dir     *control.Directory
 	cluster *membership.Cluster
 	whip    *whip.Source
+	rtsp    *rtsp.Server // origin with -rtsp
 	whep    *whep
 	relay   *relay
 	rec     *recorder.Recorder // nil without -record-dir
@@ -116,6 +118,12 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 			return nil, err
 		}
 		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
+		if cfg.RTSP != "" {
+			if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP, Token: cfg.PublishToken,
+				Claim: n.claim, Log: log.With("via", "rtsp")}); err != nil {
+				return nil, err
+			}
+		}
 	}
 	if cfg.RecordDir != "" {
 		maxBytes, _ := cfg.RecordMaxBytes() // checked by Validate
@@ -253,6 +261,9 @@ func (n *Node) close() {
 	}
 	if n.whipEP != nil {
 		n.whipEP.CloseAll()
+	}
+	if n.rtsp != nil {
+		n.rtsp.Close()
 	}
 	if n.whepEP != nil {
 		n.whepEP.CloseAll()

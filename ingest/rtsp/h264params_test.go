@@ -1,0 +1,42 @@
+package rtsp
+
+import (
+	"testing"
+
+	"github.com/pion/rtp"
+)
+
+// An IDR without parameter sets gets a STAP-A of the last SPS and PPS in
+// front, once per access unit; sequence numbers stay contiguous; an access
+// unit that brings its own sets is left alone.
+func TestParameterSetsBeforeEveryIDR(t *testing.T) {
+	p := &paramSets{sps: []byte{0x67, 1, 2}, pps: []byte{0x68, 3}}
+	pkt := func(seq uint16, ts uint32, payload ...byte) *rtp.Packet {
+		return &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts}, Payload: payload}
+	}
+	var out []*rtp.Packet
+	for _, in := range []*rtp.Packet{
+		pkt(10, 100, 0x7c, 0x85, 9),                         // FU-A start of an IDR: sets go first
+		pkt(11, 100, 0x7c, 0x45, 9),                         // its end
+		pkt(12, 200, 0x41, 9),                               // a P slice
+		pkt(13, 300, 0x78, 0, 3, 0x67, 7, 7, 0, 2, 0x68, 8), // a STAP-A with new sets
+		pkt(14, 300, 0x65, 9),                               // its IDR: nothing added
+		pkt(15, 400, 0x65, 9),                               // a bare IDR: the new sets
+	} {
+		out = append(out, p.process(in)...)
+	}
+	if len(out) != 8 {
+		t.Fatalf("%d packets out, want 8", len(out))
+	}
+	for i, o := range out {
+		if o.SequenceNumber != 10+uint16(i) {
+			t.Fatalf("packet %d has seq %d: not contiguous", i, o.SequenceNumber)
+		}
+	}
+	if out[0].Payload[0]&0x1f != naluSTAPA || out[0].Timestamp != 100 || string(out[0].Payload[3:6]) != string([]byte{0x67, 1, 2}) {
+		t.Fatalf("first packet %x, want the STAP-A of the SDP's sets", out[0].Payload)
+	}
+	if out[6].Payload[0]&0x1f != naluSTAPA || string(out[6].Payload[3:6]) != string([]byte{0x67, 7, 7}) {
+		t.Fatalf("packet 6 %x, want a STAP-A of the stream's newer sets", out[6].Payload)
+	}
+}

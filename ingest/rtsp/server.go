@@ -1,0 +1,280 @@
+// Package rtsp takes RTSP publishers (ANNOUNCE/RECORD over TCP or UDP, as
+// ffmpeg, GStreamer and camera gateways push) into the fanout, where WHEP
+// viewers, relays and recorders use them like any other source. Built on
+// bluenviron/gortsplib.
+package rtsp
+
+import (
+	"context"
+	"crypto/subtle"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"net/url"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+)
+
+// Params configures a Server.
+type Params struct {
+	Registry *fanout.Registry
+	// Addr is the RTSP (TCP) address; UDPRTP, if set, an even-numbered
+	// UDP address for RTP transport (RTCP on the next port).
+	Addr, UDPRTP string
+	// Token, when set, must be presented as ?token= on the URL or as the
+	// password of Basic authentication.
+	Token string
+	// Claim, if set, reserves the stream name in the cluster; an
+	// *webrtchttp.Error it returns says why not.
+	Claim func(ctx context.Context, stream string) error
+	Log   *slog.Logger
+}
+
+// Server is the RTSP listener. Lifecycle: New (listening) → Close.
+type Server struct {
+	p   Params
+	srv *gortsplib.Server
+
+	mu    sync.Mutex
+	pubs  map[*gortsplib.ServerSession]*publisher
+	reads map[string]*readStream // by stream name
+
+	closing chan struct{} // closed by Close: read streams end
+	wg      sync.WaitGroup
+}
+
+// publisher is one RTSP session that publishes.
+type publisher struct {
+	stream string
+	pub    *fanout.Publication
+	tracks []*trackIn
+}
+
+// trackIn feeds one announced media into a fanout track.
+type trackIn struct {
+	media  *description.Media
+	format format.Format
+	track  *fanout.Track
+	h264   *paramSets // H.264 only
+}
+
+// New starts listening.
+func New(p Params) (*Server, error) {
+	s := &Server{p: p, pubs: map[*gortsplib.ServerSession]*publisher{}, reads: map[string]*readStream{}, closing: make(chan struct{})}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: p.Addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	if p.UDPRTP != "" {
+		host, port, err := net.SplitHostPort(p.UDPRTP)
+		if err != nil {
+			return nil, fmt.Errorf("-rtsp-udp %q: %w", p.UDPRTP, err)
+		}
+		var n int
+		if _, err := fmt.Sscan(port, &n); err != nil || n%2 != 0 {
+			return nil, fmt.Errorf("-rtsp-udp %q: want an even port (RTCP takes the next one)", p.UDPRTP)
+		}
+		s.srv.UDPRTPAddress, s.srv.UDPRTCPAddress = p.UDPRTP, net.JoinHostPort(host, fmt.Sprint(n+1))
+	}
+	if err := s.srv.Start(); err != nil {
+		return nil, fmt.Errorf("rtsp on %s: %w", p.Addr, err)
+	}
+	return s, nil
+}
+
+// Addr is the RTSP listener's address.
+func (s *Server) Addr() net.Addr { return s.srv.NetListener().Addr() }
+
+// Close stops listening and ends every session and read stream.
+func (s *Server) Close() {
+	close(s.closing)
+	s.wg.Wait()
+	s.srv.Close()
+}
+
+func refuse(code base.StatusCode, log *slog.Logger, msg string, args ...any) (*base.Response, error) {
+	log.Warn("rtsp publish refused: "+msg, args...)
+	return &base.Response{StatusCode: code}, errors.New(msg)
+}
+
+// OnAnnounce checks the name, the token and the codecs, claims the name
+// and creates the stream's tracks.
+func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
+	name := strings.Trim(ctx.Path, "/")
+	log := s.p.Log.With("stream", name, "remote", ctx.Conn.NetConn().RemoteAddr().String())
+	if err := webrtchttp.CheckStreamName(name); err != nil {
+		return refuse(base.StatusBadRequest, log, err.Message)
+	}
+	if !s.authorized(ctx.Request, ctx.Query) {
+		return refuse(base.StatusUnauthorized, log, "missing or wrong publish token (add ?token= to the URL)")
+	}
+	var tracks []*trackIn
+	for _, m := range ctx.Description.Medias {
+		t, why := mapMedia(m)
+		if t == nil {
+			log.Warn("rtsp track dropped", "media", m.Type, "why", why)
+			continue
+		}
+		tracks = append(tracks, t)
+	}
+	if len(tracks) == 0 {
+		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, VP8, VP9, AV1 and Opus can)")
+	}
+	if s.p.Claim != nil {
+		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		err := s.p.Claim(cctx, name)
+		cancel()
+		if err != nil {
+			var he *webrtchttp.Error
+			if errors.As(err, &he) {
+				return refuse(base.StatusCode(he.Status), log, he.Message)
+			}
+			return refuse(base.StatusInternalServerError, log, err.Error())
+		}
+	}
+	pub, err := s.p.Registry.Publish(name)
+	if err != nil {
+		return refuse(base.StatusCode(http.StatusConflict), log, "the stream is already being published")
+	}
+	p := &publisher{stream: name, pub: pub}
+	count := map[fanout.Kind]int{}
+	for i, t := range tracks {
+		c := codecOf(t.format)
+		kind := fanout.KindVideo
+		if t.media.Type == description.MediaTypeAudio {
+			kind = fanout.KindAudio
+		}
+		// The same ids as a WHIP publisher's ("video", "audio", "video1"…),
+		// so a stream keeps its tracks and viewers across a reconnect.
+		id := kind.String()
+		if n := count[kind]; n > 0 {
+			id = fmt.Sprintf("%s%d", id, n)
+		}
+		count[kind]++
+		t.track = pub.Track(fanout.TrackParams{ID: id, Kind: kind, Codec: c})
+		if t.track == nil {
+			pub.End()
+			return refuse(base.StatusInternalServerError, log, fmt.Sprintf("track %d could not be created", i))
+		}
+		p.tracks = append(p.tracks, t)
+	}
+	pub.Settle()
+	s.mu.Lock()
+	s.pubs[ctx.Session] = p
+	s.mu.Unlock()
+	log.Info("publisher joined", "role", "publisher", "via", "rtsp", "tracks", len(p.tracks))
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+// OnSetup accepts a publisher's transports, or gives a reader its stream.
+func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
+		return &base.Response{StatusCode: base.StatusOK}, nil, nil
+	}
+	return s.setupRead(ctx.Path)
+}
+
+// OnRecord starts the flow: each packet goes to its fanout track.
+func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Response, error) {
+	s.mu.Lock()
+	p := s.pubs[ctx.Session]
+	s.mu.Unlock()
+	if p == nil {
+		return &base.Response{StatusCode: base.StatusBadRequest}, errors.New("RECORD before ANNOUNCE")
+	}
+	for _, t := range p.tracks {
+		t := t
+		ctx.Session.OnPacketRTP(t.media, t.format, func(pkt *rtp.Packet) { t.write(pkt) })
+	}
+	return &base.Response{StatusCode: base.StatusOK}, nil
+}
+
+func (t *trackIn) write(pkt *rtp.Packet) {
+	if t.h264 == nil {
+		t.track.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
+		return
+	}
+	for _, q := range t.h264.process(pkt) {
+		t.track.Write(&fanout.Packet{Header: q.Header, Payload: q.Payload})
+	}
+}
+
+// rtpPacket is a fanout packet as an RTP packet for a reader; the header
+// is copied (gortsplib sets fields per reader), the payload shared.
+func rtpPacket(p *fanout.Packet) rtp.Packet {
+	return rtp.Packet{Header: p.Header.Clone(), Payload: p.Payload}
+}
+
+// OnSessionClose ends a publisher's stream; it lingers for a reconnect.
+func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
+	s.mu.Lock()
+	p := s.pubs[ctx.Session]
+	delete(s.pubs, ctx.Session)
+	s.mu.Unlock()
+	if p != nil {
+		p.pub.End()
+		s.p.Log.Info("publisher left", "stream", p.stream, "role", "publisher", "via", "rtsp", "err", ctx.Error)
+	}
+}
+
+// authorized checks ?token= or the Basic password against the token.
+func (s *Server) authorized(req *base.Request, query string) bool {
+	if s.p.Token == "" {
+		return true
+	}
+	ok := func(v string) bool { return subtle.ConstantTimeCompare([]byte(v), []byte(s.p.Token)) == 1 }
+	if q, err := url.ParseQuery(query); err == nil && ok(q.Get("token")) {
+		return true
+	}
+	if h := req.Header["Authorization"]; len(h) > 0 {
+		r := http.Request{Header: http.Header{"Authorization": h}}
+		if _, pass, found := r.BasicAuth(); found && ok(pass) {
+			return true
+		}
+	}
+	return false
+}
+
+// mapMedia picks the first format of m that WebRTC viewers can receive.
+func mapMedia(m *description.Media) (*trackIn, string) {
+	var seen []string
+	for _, f := range m.Formats {
+		switch f := f.(type) {
+		case *format.H264:
+			sps, pps := f.SafeParams()
+			return &trackIn{media: m, format: f, h264: &paramSets{sps: sps, pps: pps}}, ""
+		case *format.VP8, *format.VP9, *format.AV1, *format.Opus:
+			return &trackIn{media: m, format: f}, ""
+		}
+		seen = append(seen, f.Codec())
+	}
+	return nil, fmt.Sprintf("%s cannot reach WebRTC viewers", strings.Join(seen, ", "))
+}
+
+// codecOf is the fanout codec of a format, spelled as WebRTC spells it.
+func codecOf(f format.Format) fanout.Codec {
+	switch f := f.(type) {
+	case *format.H264:
+		sps, _ := f.SafeParams()
+		return fanout.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + ingest.H264ProfileLevelID(sps)}
+	case *format.VP8:
+		return fanout.Codec{MimeType: "video/VP8", ClockRate: 90000}
+	case *format.VP9:
+		return fanout.Codec{MimeType: "video/VP9", ClockRate: 90000, Fmtp: "profile-id=0"}
+	case *format.AV1:
+		return fanout.Codec{MimeType: "video/AV1", ClockRate: 90000}
+	case *format.Opus:
+		return fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}
+	}
+	return fanout.Codec{}
+}
