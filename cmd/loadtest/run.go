@@ -90,7 +90,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 // startNode runs a node binary on loopback and waits until it is ready.
 func startNode(ctx context.Context, bin string, httpPort, udpPort int, extra ...string) (*exec.Cmd, error) {
 	args := append([]string{"-http", "127.0.0.1:" + strconv.Itoa(httpPort),
-		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(udpPort), "-gossip", "127.0.0.1:0", "-rtsp", "", "-log-level", "warn", "-max-sessions", "5000"}, extra...)
+		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(udpPort), "-gossip", "127.0.0.1:0", "-rtsp", "", "-rtmp", "", "-log-level", "warn", "-max-sessions", "5000"}, extra...)
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

@@ -76,7 +76,7 @@ type proc struct {
 // start runs the origin on loopback and returns its base URL once it is up.
 func start(t *testing.T, args ...string) (*proc, string) {
 	t.Helper()
-	cmd := exec.Command(binary, append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0", "-rtsp", "", "-log-level", "warn"}, args...)...)
+	cmd := exec.Command(binary, append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0", "-rtsp", "", "-rtmp", "", "-log-level", "warn"}, args...)...)
 	stdout, _ := cmd.StdoutPipe()
 	cmd.Stderr = io.Discard
 	if err := cmd.Start(); err != nil {

@@ -210,7 +210,7 @@ func hasPort(cs []corev1.Container, target intstr.IntOrString, proto corev1.Prot
 var portFlags = map[string]string{
 	"http": "RELAYMESH_HTTP", "webrtc-udp": "RELAYMESH_WEBRTC_UDP", "webrtc-tcp": "RELAYMESH_WEBRTC_TCP",
 	"gossip-tcp": "RELAYMESH_GOSSIP", "gossip-udp": "RELAYMESH_GOSSIP",
-	"rtsp": "RELAYMESH_RTSP", "rtsp-rtp": "RELAYMESH_RTSP_UDP", "rtsp-rtcp": "RELAYMESH_RTSP_UDP",
+	"rtmp": "RELAYMESH_RTMP", "rtsp": "RELAYMESH_RTSP", "rtsp-rtp": "RELAYMESH_RTSP_UDP", "rtsp-rtcp": "RELAYMESH_RTSP_UDP",
 }
 
 // Every port a container declares is one its configuration opens: the

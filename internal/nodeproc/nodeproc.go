@@ -15,14 +15,20 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/relaymesh/relaymesh/ingest/transcode"
 )
 
 // Build compiles the origin and relay commands of the module rooted at
 // root into dir and returns their paths.
 func Build(root, dir string) (origin, relay string, err error) {
 	origin, relay = filepath.Join(dir, "origin"), filepath.Join(dir, "relay")
+	tags := ""
+	if transcode.Available() {
+		tags = "transcode" // the binaries transcode AAC like the test does
+	}
 	for bin, pkg := range map[string]string{origin: "./cmd/origin", relay: "./cmd/relay"} {
-		cmd := exec.Command("go", "build", "-o", bin, pkg)
+		cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("go build %s: %v: %s", pkg, err, out)
@@ -63,7 +69,7 @@ func Start(ctx context.Context, bin, name string, o Options) (*Proc, error) {
 	}
 	p := &Proc{Name: name, Base: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Gossip: fmt.Sprintf("127.0.0.1:%d", ports[2]), done: make(chan struct{})}
 	args := []string{"-node-id", name, "-http", "127.0.0.1:" + strconv.Itoa(ports[0]), "-webrtc-udp", "127.0.0.1:" + strconv.Itoa(ports[1]),
-		"-gossip", p.Gossip, "-log-level", "info", "-max-sessions", "5000", "-rtsp", ""}
+		"-gossip", p.Gossip, "-log-level", "info", "-max-sessions", "5000", "-rtsp", "", "-rtmp", ""}
 	if o.ExposeNATS {
 		args = append(args, "-nats-listen", "127.0.0.1:"+strconv.Itoa(ports[3]))
 		p.NATS = fmt.Sprintf("nats://127.0.0.1:%d", ports[3])

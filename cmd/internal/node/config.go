@@ -44,6 +44,8 @@ type Config struct {
 	Upstream         string
 	RTSP             string
 	RTSPUDP          string
+	RTMP             string
+	OpusBitrate      int
 	MaxChildren      int
 	Pin              string
 	MaxSessions      int
@@ -81,6 +83,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.DrainTimeout, "drain-timeout", 15*time.Second, "on the first SIGTERM/SIGINT, how long to wait for sessions to end before closing them")
 	fs.DurationVar(&c.IdleTimeout, "idle-timeout", 30*time.Second, "relay: leave a stream's tree after it has had no subscribers this long")
 	fs.StringVar(&c.Upstream, "upstream", "", "relay: pull every stream from this WHEP `URL` instead of its origin (any WHEP server; {stream} is replaced, else /whep/{stream} is appended)")
+	fs.StringVar(&c.RTMP, "rtmp", ":1935", "origin: RTMP `address` taking publishers (rtmp://HOST:1935/live, stream key {stream}); empty disables")
+	fs.IntVar(&c.OpusBitrate, "opus-bitrate", 128000, "bit/s of the Opus audio that AAC (RTMP, RTSP) is transcoded to, once per stream")
 	fs.StringVar(&c.RTSP, "rtsp", ":8554", "origin: RTSP `address` taking publishers (ANNOUNCE/RECORD, rtsp://HOST:8554/{stream}); empty disables")
 	fs.StringVar(&c.RTSPUDP, "rtsp-udp", ":8000", "origin: even UDP `address` for RTSP's UDP transport (RTCP on the next port); empty allows TCP only")
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
@@ -130,6 +134,10 @@ func (c *Config) Validate() error {
 	addr("webrtc-tcp", c.WebRTCTCP, true)
 	addr("nats-listen", c.NATSListen, true)
 	addr("rtsp", c.RTSP, true)
+	addr("rtmp", c.RTMP, true)
+	if c.OpusBitrate < 6000 || c.OpusBitrate > 510000 {
+		errs = append(errs, fmt.Errorf("-opus-bitrate %d: Opus takes 6000 to 510000 bit/s", c.OpusBitrate))
+	}
 	addr("rtsp-udp", c.RTSPUDP, true)
 	addr("gossip", c.Gossip, false)
 	for _, j := range c.JoinList() {

@@ -43,7 +43,7 @@ func startRelay(t *testing.T, natsURL string, extra ...string) (*Node, string) {
 
 func startAs(t *testing.T, role Role, extra ...string) (*Node, string) {
 	t.Helper()
-	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0", "-rtsp", "",
+	args := append([]string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0", "-rtsp", "", "-rtmp", "",
 		"-connect-timeout", "3s", "-log-level", "warn"}, extra...)
 	cfg, err := Load(string(role), args, io.Discard)
 	if err != nil {
@@ -221,6 +221,7 @@ type rx struct {
 	at     time.Time
 	sum    uint64 // FNV-1a of the payload
 	head   [4]byte
+	audio  []byte // the payload, kept for audio only
 }
 
 // viewer is a pion WHEP client that records what it receives.
@@ -289,8 +290,11 @@ func watchWith(t *testing.T, hc *http.Client, base, stream string, o whipclient.
 					return
 				}
 				v.mu.Lock()
-				r := rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now(), fnv64(p.Payload), [4]byte{}}
+				r := rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now(), fnv64(p.Payload), [4]byte{}, nil}
 				copy(r.head[:], p.Payload)
+				if kind == "audio" {
+					r.audio = append([]byte(nil), p.Payload...)
+				}
 				v.got[kind] = append(v.got[kind], r)
 				v.mu.Unlock()
 			}

@@ -16,7 +16,9 @@ import (
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/fanout/webrtcsub"
+	"github.com/relaymesh/relaymesh/ingest/rtmp"
 	"github.com/relaymesh/relaymesh/ingest/rtsp"
+	"github.com/relaymesh/relaymesh/ingest/transcode"
 	"github.com/relaymesh/relaymesh/ingest/whip"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
@@ -49,6 +51,7 @@ type Node struct {
 	cluster *membership.Cluster
 	whip    *whip.Source
 	rtsp    *rtsp.Server // origin with -rtsp
+	rtmp    *rtmp.Server // origin with -rtmp
 	whep    *whep
 	relay   *relay
 	rec     *recorder.Recorder // nil without -record-dir
@@ -118,6 +121,15 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 			return nil, err
 		}
 		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
+		if cfg.RTMP != "" {
+			if n.rtmp, err = rtmp.New(rtmp.Params{Registry: n.reg, Addr: cfg.RTMP, Token: cfg.PublishToken, Claim: n.claim,
+				AudioBitrate: cfg.OpusBitrate, Log: log.With("via", "rtmp")}); err != nil {
+				return nil, fmt.Errorf("rtmp on %s: %w", cfg.RTMP, err)
+			}
+			if !transcode.Available() {
+				log.Warn("this binary was built without AAC transcoding: RTMP and RTSP publishers' AAC audio will be dropped (make build with libavcodec-dev and libopus-dev installed)")
+			}
+		}
 		if cfg.RTSP != "" {
 			if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP, Token: cfg.PublishToken,
 				Claim: n.claim, Log: log.With("via", "rtsp")}); err != nil {
@@ -264,6 +276,9 @@ func (n *Node) close() {
 	}
 	if n.rtsp != nil {
 		n.rtsp.Close()
+	}
+	if n.rtmp != nil {
+		n.rtmp.Close()
 	}
 	if n.whepEP != nil {
 		n.whepEP.CloseAll()
