@@ -1,6 +1,8 @@
 # relaymesh images: static binaries, no shell, running as non-root
-# (65532). The Kubernetes manifests (deploy/k8s) run /usr/local/bin/origin
-# and /usr/local/bin/relay from it.
+# (65532). The Kubernetes manifests (deploy/k8s) run /usr/local/bin/origin,
+# /usr/local/bin/relay and /usr/local/bin/ingest from it. Built without cgo,
+# these binaries drop AAC audio (they say so at start); transcoding needs a
+# cgo build against FFmpeg and libopus.
 #
 #   docker build -t relaymesh .            the default target, "image":
 #                                          compiled in golang, on distroless
@@ -13,16 +15,16 @@ WORKDIR /src
 COPY go.mod go.sum ./
 RUN go mod download
 COPY . .
-RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/origin ./cmd/relay
+RUN CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o /out/ ./cmd/origin ./cmd/relay ./cmd/ingest
 
 FROM scratch AS local
-COPY bin/static/origin bin/static/relay /usr/local/bin/
+COPY bin/static/origin bin/static/relay bin/static/ingest /usr/local/bin/
 USER 65532:65532
 EXPOSE 8080 8189/udp 8443 7946 7946/udp
 ENTRYPOINT ["/usr/local/bin/origin"]
 
 FROM gcr.io/distroless/static-debian12:nonroot AS image
-COPY --from=build /out/origin /out/relay /usr/local/bin/
+COPY --from=build /out/origin /out/relay /out/ingest /usr/local/bin/
 USER 65532:65532
 EXPOSE 8080 8189/udp 8443 7946 7946/udp
 ENTRYPOINT ["/usr/local/bin/origin"]

@@ -3,7 +3,7 @@
 #   make test   install what the tests need (ffmpeg, Chromium, npm packages) and run every test
 GO        ?= go
 BIN       := bin
-BINARIES  := origin relay
+BINARIES  := origin relay ingest
 PKGS      := ./...
 FUZZTIME  ?= 20s
 # AAC to Opus transcoding (RTMP and RTSP audio) needs cgo and FFmpeg's and
@@ -64,6 +64,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzParseFragment$$' -fuzztime $(FUZZTIME) ./internal/webrtchttp/
 	$(GO) test -run '^$$' -fuzz '^FuzzOfferedCodecs$$' -fuzztime $(FUZZTIME) ./internal/rtc/
 	$(GO) test -run '^$$' -fuzz '^FuzzIsKeyframe$$' -fuzztime $(FUZZTIME) ./fanout/
+	$(GO) test -run '^$$' -fuzz '^FuzzFLVTags$$' -fuzztime $(FUZZTIME) ./ingest/rtmp/
 
 clean:
 	rm -rf $(BIN)

@@ -16,9 +16,9 @@ if ! command -v podman >/dev/null 2>&1; then
   fi
 fi
 TAG=${TAG:-relaymesh:dev}
-CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o bin/static/ ./cmd/origin ./cmd/relay
+CGO_ENABLED=0 go build -trimpath -ldflags="-s -w" -o bin/static/ ./cmd/origin ./cmd/relay ./cmd/ingest
 podman build --quiet --target local -t "$TAG" . >/dev/null
 # What the manifests rely on: both binaries, a non-root user.
 user=$(podman image inspect --format '{{.Config.User}}' "$TAG")
 [ "$user" = "65532:65532" ] || { echo "image: runs as '$user', want 65532:65532" >&2; exit 1; }
-echo "image: built $TAG ($(podman image inspect --format '{{.Size}}' "$TAG") bytes): /usr/local/bin/origin and /usr/local/bin/relay, user $user"
+echo "image: built $TAG ($(podman image inspect --format '{{.Size}}' "$TAG") bytes): /usr/local/bin/origin, relay and ingest, user $user"

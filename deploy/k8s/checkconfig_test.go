@@ -70,7 +70,11 @@ func TestContainersPassTheBinariesCheckConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	binary := map[string]string{"/usr/local/bin/origin": origin, "/usr/local/bin/relay": relay}
+	ingest := filepath.Join(bins, "ingest")
+	if out, err := exec.Command("go", "build", "-o", ingest, "../../cmd/ingest").CombinedOutput(); err != nil {
+		t.Fatalf("go build ingest: %v %s", err, out)
+	}
+	binary := map[string]string{"/usr/local/bin/origin": origin, "/usr/local/bin/relay": relay, "/usr/local/bin/ingest": ingest}
 	checked := 0
 	for _, dir := range overlays {
 		r := render(t, dir)
@@ -93,15 +97,15 @@ func TestContainersPassTheBinariesCheckConfig(t *testing.T) {
 				}
 				checked++
 				// The check can fail: the same container with one bad setting.
-				env["RELAYMESH_WEBRTC_UDP"] = "no-port"
+				env["RELAYMESH_HTTP"] = "no-port"
 				if _, err := checkConfig(binary[c.Command[0]], args, env); err == nil {
-					fail(t, dir, w, "-check-config accepted -webrtc-udp no-port")
+					fail(t, dir, w, "-check-config accepted -http no-port")
 				}
 			}
 		}
 	}
-	if checked != 2*len(overlays) {
-		t.Fatalf("checked %d containers, want an origin and a relay per overlay", checked)
+	if checked != 3*len(overlays) {
+		t.Fatalf("checked %d containers, want an origin, a relay and an ingest per overlay", checked)
 	}
 }
 

@@ -110,7 +110,7 @@ func render(t *testing.T, dir string) *rendered {
 func TestEveryOverlayRendersAndDecodesStrictly(t *testing.T) {
 	for _, dir := range overlays {
 		r := render(t, dir)
-		if len(r.statefulSets) != 2 || len(r.deployments) != 1 || len(r.hpas) != 1 || len(r.pdbs) != 3 || len(r.policies) != 2 {
+		if len(r.statefulSets) != 2 || len(r.deployments) != 2 || len(r.hpas) != 1 || len(r.pdbs) != 3 || len(r.policies) != 2 {
 			t.Fatalf("%s: %d statefulsets, %d deployments, %d HPAs, %d PDBs, %d network policies", dir,
 				len(r.statefulSets), len(r.deployments), len(r.hpas), len(r.pdbs), len(r.policies))
 		}

@@ -68,7 +68,7 @@ type trackIn struct {
 	media  *description.Media
 	format format.Format
 	track  *fanout.Track
-	h264   *paramSets // H.264 only
+	h264   *ingest.ParamSets // H.264 only
 }
 
 // New starts listening.
@@ -149,7 +149,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	p := &publisher{stream: name, pub: pub}
 	count := map[fanout.Kind]int{}
 	for i, t := range tracks {
-		c := codecOf(t.format)
+		c := CodecOf(t.format)
 		kind := fanout.KindVideo
 		if t.media.Type == description.MediaTypeAudio {
 			kind = fanout.KindAudio
@@ -204,7 +204,7 @@ func (t *trackIn) write(pkt *rtp.Packet) {
 		t.track.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
 		return
 	}
-	for _, q := range t.h264.process(pkt) {
+	for _, q := range t.h264.Process(pkt) {
 		t.track.Write(&fanout.Packet{Header: q.Header, Payload: q.Payload})
 	}
 }
@@ -252,7 +252,7 @@ func mapMedia(m *description.Media) (*trackIn, string) {
 		switch f := f.(type) {
 		case *format.H264:
 			sps, pps := f.SafeParams()
-			return &trackIn{media: m, format: f, h264: &paramSets{sps: sps, pps: pps}}, ""
+			return &trackIn{media: m, format: f, h264: ingest.NewParamSets(sps, pps)}, ""
 		case *format.VP8, *format.VP9, *format.AV1, *format.Opus:
 			return &trackIn{media: m, format: f}, ""
 		}
@@ -261,8 +261,9 @@ func mapMedia(m *description.Media) (*trackIn, string) {
 	return nil, fmt.Sprintf("%s cannot reach WebRTC viewers", strings.Join(seen, ", "))
 }
 
-// codecOf is the fanout codec of a format, spelled as WebRTC spells it.
-func codecOf(f format.Format) fanout.Codec {
+// CodecOf is the fanout codec of an RTSP format, spelled as WebRTC spells
+// it; the zero Codec for formats WebRTC viewers cannot take.
+func CodecOf(f format.Format) fanout.Codec {
 	switch f := f.(type) {
 	case *format.H264:
 		sps, _ := f.SafeParams()

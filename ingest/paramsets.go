@@ -1,4 +1,4 @@
-package rtsp
+package ingest
 
 import (
 	"encoding/binary"
@@ -6,13 +6,13 @@ import (
 	"github.com/pion/rtp"
 )
 
-// paramSets puts the H.264 SPS and PPS in-band before every IDR picture
+// ParamSets puts the H.264 SPS and PPS in-band before every IDR picture
 // that does not already carry them. RTSP publishers (ffmpeg, cameras)
 // announce them once in the SDP (sprop-parameter-sets); a WebRTC viewer
 // that joins mid-stream only decodes from an IDR preceded by them. The
 // STAP-A it inserts (RFC 6184 §5.7.1) shifts the sequence numbers of what
 // follows, so every packet goes through it.
-type paramSets struct {
+type ParamSets struct {
 	sps, pps []byte
 	shift    uint16 // packets inserted so far
 	sentTS   uint32 // timestamp of the last access unit that carried them
@@ -27,9 +27,13 @@ const (
 	naluFUA   = 28
 )
 
-// process returns the packets to forward for pkt: pkt itself renumbered,
+// NewParamSets starts with the sets the source announced (SDP
+// sprop-parameter-sets; nil when unknown): newer in-band ones replace them.
+func NewParamSets(sps, pps []byte) *ParamSets { return &ParamSets{sps: sps, pps: pps} }
+
+// Process returns the packets to forward for pkt: pkt itself renumbered,
 // after a STAP-A of SPS and PPS when pkt starts an IDR without them.
-func (p *paramSets) process(pkt *rtp.Packet) []*rtp.Packet {
+func (p *ParamSets) Process(pkt *rtp.Packet) []*rtp.Packet {
 	if p.learn(pkt.Payload) {
 		p.sent, p.sentTS = true, pkt.Timestamp // this access unit carries its own
 	}
@@ -49,7 +53,7 @@ func (p *paramSets) process(pkt *rtp.Packet) []*rtp.Packet {
 // learn records parameter sets seen in the stream (newer ones win: a
 // camera that changes resolution sends new ones) and reports whether b
 // carried an SPS.
-func (p *paramSets) learn(b []byte) bool {
+func (p *ParamSets) learn(b []byte) bool {
 	if len(b) == 0 {
 		return false
 	}
@@ -75,7 +79,7 @@ func (p *paramSets) learn(b []byte) bool {
 }
 
 // startsIDR: a single IDR NAL unit, or the first fragment of one.
-func (p *paramSets) startsIDR(b []byte) bool {
+func (p *ParamSets) startsIDR(b []byte) bool {
 	if len(b) < 2 {
 		return false
 	}
@@ -91,7 +95,7 @@ func (p *paramSets) startsIDR(b []byte) bool {
 	return false
 }
 
-func (p *paramSets) stapA() []byte {
+func (p *ParamSets) stapA() []byte {
 	b := make([]byte, 0, 1+2+len(p.sps)+2+len(p.pps))
 	b = append(b, naluSTAPA|(p.sps[0]&0x60)) // NRI of the SPS
 	b = binary.BigEndian.AppendUint16(b, uint16(len(p.sps)))

@@ -1,4 +1,4 @@
-package rtsp
+package ingest
 
 import (
 	"testing"
@@ -10,7 +10,7 @@ import (
 // front, once per access unit; sequence numbers stay contiguous; an access
 // unit that brings its own sets is left alone.
 func TestParameterSetsBeforeEveryIDR(t *testing.T) {
-	p := &paramSets{sps: []byte{0x67, 1, 2}, pps: []byte{0x68, 3}}
+	p := NewParamSets([]byte{0x67, 1, 2}, []byte{0x68, 3})
 	pkt := func(seq uint16, ts uint32, payload ...byte) *rtp.Packet {
 		return &rtp.Packet{Header: rtp.Header{SequenceNumber: seq, Timestamp: ts}, Payload: payload}
 	}
@@ -23,7 +23,7 @@ func TestParameterSetsBeforeEveryIDR(t *testing.T) {
 		pkt(14, 300, 0x65, 9),                               // its IDR: nothing added
 		pkt(15, 400, 0x65, 9),                               // a bare IDR: the new sets
 	} {
-		out = append(out, p.process(in)...)
+		out = append(out, p.Process(in)...)
 	}
 	if len(out) != 8 {
 		t.Fatalf("%d packets out, want 8", len(out))

@@ -1,0 +1,147 @@
+package main
+
+import (
+	"bytes"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+	"github.com/relaymesh/relaymesh/internal/nodeproc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+var originBin, ingestBin string
+
+// TestMain builds the real binaries: the test runs them as an operator
+// would.
+func TestMain(m *testing.M) {
+	dir, err := os.MkdirTemp("", "relaymesh-ingest-test")
+	if err != nil {
+		panic(err)
+	}
+	if originBin, _, err = nodeproc.Build("../..", dir); err != nil {
+		panic(err)
+	}
+	ingestBin = filepath.Join(dir, "ingest")
+	if out, err := exec.Command("go", "build", "-o", ingestBin, ".").CombinedOutput(); err != nil {
+		panic(string(out))
+	}
+	code := m.Run()
+	os.RemoveAll(dir)
+	os.Exit(code)
+}
+
+func freePort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// syncBuffer is a goroutine-safe bytes.Buffer for a child's output.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+func (s *syncBuffer) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.b.String() }
+
+// bin/ingest pulls an RTSP source (here the origin itself serves a stream
+// published by WHIP) and publishes it back by WHIP under another name; a
+// WHEP viewer of that name gets the video. When the source goes away and
+// comes back, the gateway reconnects by itself.
+func TestIngestPullsRTSPIntoWHIP(t *testing.T) {
+	rtspPort := freePort(t)
+	origin, err := nodeproc.Start(t.Context(), originBin, "origin", nodeproc.Options{LogDir: t.TempDir(),
+		Args: []string{"-rtsp", "127.0.0.1:" + strconv.Itoa(rtspPort), "-rtsp-udp", "", "-reconnect-grace", "1s"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Kill()
+	h264, ogg, err := mediatest.Files(mediatest.Small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	aus, _ := whipclient.AccessUnits(h264)
+	opus, _ := whipclient.OpusPackets(ogg)
+	src, err := whipclient.Publish(t.Context(), origin.Base+"/whip/camera", whipclient.Options{}, aus, opus)
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	var out syncBuffer
+	healthPort := freePort(t)
+	cmd := exec.Command(ingestBin, "-source", "rtsp://127.0.0.1:"+strconv.Itoa(rtspPort)+"/camera",
+		"-whip", origin.Base+"/whip/copy", "-loopback", "-max-backoff", "1s", "-http", "127.0.0.1:"+strconv.Itoa(healthPort))
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+
+	watch := func() *whipclient.Watcher {
+		t.Helper()
+		var w *whipclient.Watcher
+		deadline := time.Now().Add(15 * time.Second)
+		for w == nil {
+			w, err = whipclient.Watch(t.Context(), origin.Base+"/whep/copy", whipclient.Options{})
+			if err != nil && time.Now().After(deadline) {
+				t.Fatalf("watching the gateway's stream: %v\n%s", err, out.String())
+			}
+			time.Sleep(200 * time.Millisecond)
+		}
+		return w
+	}
+	w := watch()
+	defer w.Close()
+	waitCount(t, w, 60, &out)
+	res, err := http.Get("http://127.0.0.1:" + strconv.Itoa(healthPort) + "/readyz")
+	if err != nil || res.StatusCode != 200 {
+		t.Fatalf("/readyz while publishing: %v %v", res, err)
+	}
+	res.Body.Close()
+
+	// The source goes away and comes back: the gateway follows.
+	src.Close()
+	time.Sleep(2 * time.Second)
+	src, err = whipclient.Publish(t.Context(), origin.Base+"/whip/camera", whipclient.Options{}, aus, opus)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer src.Close()
+	w2 := watch()
+	defer w2.Close()
+	waitCount(t, w2, 60, &out)
+	if !strings.Contains(out.String(), "reconnecting") {
+		t.Fatalf("no reconnect in the gateway's log:\n%s", out.String())
+	}
+	_ = cmd.Process.Signal(os.Interrupt)
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("ingest after SIGINT: %v\n%s", err, out.String())
+	}
+}
+
+func waitCount(t *testing.T, w *whipclient.Watcher, n int, out *syncBuffer) {
+	t.Helper()
+	for end := time.Now().Add(15 * time.Second); w.Count() < n; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("%d video packets through the gateway, want %d\n%s", w.Count(), n, out.String())
+		}
+	}
+}

@@ -1,0 +1,123 @@
+package gateway
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"sync"
+
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
+	"github.com/bluenviron/gortsplib/v5/pkg/description"
+	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/pion/rtp"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/ingest/rtsp"
+)
+
+// RTSPSource pulls rtsp:// URLs (cameras, NVRs, another server) over TCP,
+// which crosses NATs and firewalls where UDP often does not.
+type RTSPSource struct{ URL string }
+
+func (s RTSPSource) String() string { return s.URL }
+
+type rtspFeed struct {
+	c      *gortsplib.Client
+	codecs []fanout.Codec
+	pkts   chan indexed
+	done   chan struct{} // closed when the client has ended
+	err    error
+	wg     sync.WaitGroup
+}
+
+type indexed struct {
+	i   int
+	pkt *rtp.Packet
+}
+
+// Open connects, describes and plays the medias WebRTC can carry.
+func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
+	u, err := base.ParseURL(s.URL)
+	if err != nil {
+		return nil, err
+	}
+	tcp := gortsplib.ProtocolTCP
+	f := &rtspFeed{c: &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}, pkts: make(chan indexed, 1024), done: make(chan struct{})}
+	if err := f.c.Start(); err != nil {
+		return nil, err
+	}
+	desc, _, err := f.c.Describe(u)
+	if err != nil {
+		f.c.Close()
+		return nil, err
+	}
+	type chosen struct {
+		m  *description.Media
+		fm format.Format
+	}
+	var picks []chosen
+	for _, m := range desc.Medias {
+		for _, fm := range m.Formats {
+			if c := rtsp.CodecOf(fm); c.MimeType != "" {
+				f.codecs, picks = append(f.codecs, c), append(picks, chosen{m, fm})
+				break
+			}
+		}
+	}
+	if len(picks) == 0 {
+		f.c.Close()
+		return nil, errors.New("the source has no track WebRTC can carry (H.264, VP8, VP9, AV1, Opus)")
+	}
+	for _, p := range picks {
+		if _, err := f.c.Setup(desc.BaseURL, p.m, 0, 0); err != nil {
+			f.c.Close()
+			return nil, fmt.Errorf("setup %s: %w", p.m.Type, err)
+		}
+	}
+	// Callbacks go on set-up medias only.
+	for i, p := range picks {
+		var ps *ingest.ParamSets
+		if h, ok := p.fm.(*format.H264); ok {
+			ps = ingest.NewParamSets(h.SafeParams())
+		}
+		f.c.OnPacketRTP(p.m, p.fm, func(pkt *rtp.Packet) {
+			out := []*rtp.Packet{pkt}
+			if ps != nil {
+				out = ps.Process(pkt)
+			}
+			for _, q := range out {
+				select {
+				case f.pkts <- indexed{i, q}:
+				default: // the WHIP side is stuck: drop rather than stall the reader
+				}
+			}
+		})
+	}
+	if _, err := f.c.Play(nil); err != nil {
+		f.c.Close()
+		return nil, err
+	}
+	f.wg.Add(1)
+	go func() { defer f.wg.Done(); f.err = f.c.Wait(); close(f.done) }()
+	return f, nil
+}
+
+func (f *rtspFeed) Codecs() []fanout.Codec { return f.codecs }
+
+func (f *rtspFeed) Next(ctx context.Context) (int, *rtp.Packet, error) {
+	select {
+	case p := <-f.pkts:
+		return p.i, p.pkt, nil
+	case <-f.done:
+		return 0, nil, fmt.Errorf("the source ended: %w", f.err)
+	case <-ctx.Done():
+		return 0, nil, ctx.Err()
+	}
+}
+
+func (f *rtspFeed) Close() {
+	f.c.Close()
+	f.wg.Wait()
+}
