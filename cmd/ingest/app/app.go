@@ -68,12 +68,8 @@ func (c *Config) validate() error {
 	if c.MaxBackoff < 250*time.Millisecond {
 		errs = append(errs, fmt.Errorf("-max-backoff %s: want at least 250ms", c.MaxBackoff))
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("-log-format %q: want text or json", c.LogFormat))
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.LogLevel))
+	if err := config.CheckLog(c.LogFormat, c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -104,13 +100,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		fmt.Fprintln(stdout, "ingest: configuration is valid")
 		return 0
 	}
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	var h slog.Handler = slog.NewTextHandler(stderr, &slog.HandlerOptions{Level: lvl})
-	if c.LogFormat == "json" {
-		h = slog.NewJSONHandler(stderr, &slog.HandlerOptions{Level: lvl})
-	}
-	log := slog.New(h)
+	log := config.Logger(stderr, c.LogFormat, c.LogLevel)
 	var se *webrtc.SettingEngine
 	if c.Loopback {
 		se = &webrtc.SettingEngine{}

@@ -192,12 +192,8 @@ func (c *Config) Validate() error {
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))
 	}
-	if c.LogFormat != "text" && c.LogFormat != "json" {
-		errs = append(errs, fmt.Errorf("-log-format %q: want text or json", c.LogFormat))
-	}
-	var lvl slog.Level
-	if err := lvl.UnmarshalText([]byte(c.LogLevel)); err != nil {
-		errs = append(errs, fmt.Errorf("-log-level %q: want debug, info, warn or error", c.LogLevel))
+	if err := config.CheckLog(c.LogFormat, c.LogLevel); err != nil {
+		errs = append(errs, err)
 	}
 	return errors.Join(errs...)
 }
@@ -246,14 +242,7 @@ func splitList(s string) []string {
 
 // Logger builds the slog logger the config asks for.
 func (c *Config) Logger(w io.Writer) *slog.Logger {
-	var lvl slog.Level
-	_ = lvl.UnmarshalText([]byte(c.LogLevel))
-	opts := &slog.HandlerOptions{Level: lvl}
-	var h slog.Handler = slog.NewTextHandler(w, opts)
-	if c.LogFormat == "json" {
-		h = slog.NewJSONHandler(w, opts)
-	}
-	return slog.New(h).With("node", c.NodeID)
+	return config.Logger(w, c.LogFormat, c.LogLevel).With("node", c.NodeID)
 }
 
 // UpstreamURL is the static parent's WHEP URL for stream, or "".

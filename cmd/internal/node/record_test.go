@@ -25,6 +25,21 @@ func recordings(t *testing.T, base string) []vod.Recording {
 	return out.Recordings
 }
 
+// finishedRecording waits for the node's one recording to be finished.
+func finishedRecording(t *testing.T, base string) vod.Recording {
+	t.Helper()
+	var rec vod.Recording
+	waitUntil(t, 10*time.Second, "a finished recording", func() bool {
+		list := recordings(t, base)
+		if len(list) == 1 && !list[0].Live {
+			rec = list[0]
+			return true
+		}
+		return false
+	})
+	return rec
+}
+
 func probeDuration(t *testing.T, url string) float64 {
 	t.Helper()
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", url).Output()
@@ -56,15 +71,7 @@ func TestWHIPStreamIsRecorded(t *testing.T) {
 	}
 	pub.send(t, video, audio, 150)
 	_ = pub.sess.Delete(t.Context())
-	var rec vod.Recording
-	waitUntil(t, 10*time.Second, "a finished recording", func() bool {
-		list := recordings(t, base)
-		if len(list) == 1 && !list[0].Live {
-			rec = list[0]
-			return true
-		}
-		return false
-	})
+	rec := finishedRecording(t, base)
 	// Audio and video start together: the tracks were aligned on arrival.
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "stream=start_time", "-of", "csv=p=0", base+rec.URL).Output()
 	starts := strings.Fields(string(out))
@@ -161,15 +168,7 @@ func TestBrowserPlaysRecording(t *testing.T) {
 	}
 	pub.send(t, video, audio, 300)
 	_ = pub.sess.Delete(t.Context())
-	var rec vod.Recording
-	waitUntil(t, 10*time.Second, "a finished recording", func() bool {
-		list := recordings(t, base)
-		if len(list) == 1 && !list[0].Live {
-			rec = list[0]
-			return true
-		}
-		return false
-	})
+	rec := finishedRecording(t, base)
 	out := runNodeScript(t, "play_vod.mjs", base+rec.URL)
 	var res struct {
 		OK                              bool

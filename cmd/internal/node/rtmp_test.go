@@ -78,17 +78,7 @@ func TestRTMPPublishReachesWHEPViewersWithAudio(t *testing.T) {
 	waitUntil(t, 10*time.Second, "video frames and 2 s of audio at the viewer", func() bool {
 		return markers(v.packets("video")) >= 30 && len(v.packets("audio")) >= 100
 	})
-	sps := false
-	for _, p := range v.packets("video") {
-		h := p.head
-		if h[0]&0x1f == 24 && h[3]&0x1f == 7 || h[0]&0x1f == 7 {
-			sps = true
-		}
-		if h[0]&0x1f == 5 || (h[0]&0x1f == 28 && h[1]&0x80 != 0 && h[1]&0x1f == 5) {
-			break
-		}
-	}
-	if !sps {
+	if !spsBeforeFirstIDR(v) {
 		t.Fatal("no SPS before the viewer's first IDR")
 	}
 	var payloads [][]byte

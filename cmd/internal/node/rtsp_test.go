@@ -61,6 +61,22 @@ func ffmpegPush(t *testing.T, url, transport string, seconds int) *exec.Cmd {
 	return cmd
 }
 
+// spsBeforeFirstIDR reports whether the viewer's video carried an SPS
+// (alone or in a STAP-A) before its first IDR slice, as a decoder that
+// joins there needs.
+func spsBeforeFirstIDR(v *viewer) bool {
+	for _, p := range v.packets("video") {
+		h := p.head
+		if h[0]&0x1f == 7 || (h[0]&0x1f == 24 && h[3]&0x1f == 7) {
+			return true
+		}
+		if h[0]&0x1f == 5 || (h[0]&0x1f == 28 && h[1]&0x80 != 0 && h[1]&0x1f == 5) {
+			return false
+		}
+	}
+	return false
+}
+
 // ffmpeg pushes H.264 + Opus over RTSP, once over TCP and once over UDP; a
 // WHEP viewer receives both tracks, and its video starts with the SPS and
 // PPS the origin put in front of the IDR.
@@ -81,17 +97,7 @@ func TestRTSPPublishReachesWHEPViewers(t *testing.T) {
 			waitUntil(t, 10*time.Second, "video frames and audio at the viewer", func() bool {
 				return markers(v.packets("video")) >= 30 && len(v.packets("audio")) >= 50
 			})
-			sps := false
-			for _, p := range v.packets("video") {
-				h := p.head
-				if h[0]&0x1f == 24 && h[3]&0x1f == 7 {
-					sps = true
-				}
-				if h[0]&0x1f == 5 || (h[0]&0x1f == 28 && h[1]&0x80 != 0 && h[1]&0x1f == 5) {
-					break // the first IDR
-				}
-			}
-			if !sps {
+			if !spsBeforeFirstIDR(v) {
 				t.Fatal("no SPS/PPS before the viewer's first keyframe: a browser could not decode")
 			}
 		})
