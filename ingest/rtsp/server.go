@@ -40,7 +40,9 @@ type Params struct {
 	// Claim, if set, reserves the stream name in the cluster; an
 	// *webrtchttp.Error it returns says why not.
 	Claim func(ctx context.Context, stream string) error
-	Log   *slog.Logger
+	// OpusBitrate is the bitrate AAC is transcoded to; zero: 128 kbit/s.
+	OpusBitrate int
+	Log         *slog.Logger
 }
 
 // Server is the RTSP listener. Lifecycle: New (listening) → Close.
@@ -69,6 +71,7 @@ type trackIn struct {
 	format format.Format
 	track  *fanout.Track
 	h264   *ingest.ParamSets // H.264 only
+	aac    *aacIn            // AAC only: transcoded to Opus
 }
 
 // New starts listening.
@@ -120,7 +123,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	}
 	var tracks []*trackIn
 	for _, m := range ctx.Description.Medias {
-		t, why := mapMedia(m)
+		t, why := mapMedia(m, s.p.OpusBitrate)
 		if t == nil {
 			log.Warn("rtsp track dropped", "media", m.Type, "why", why)
 			continue
@@ -128,7 +131,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 		tracks = append(tracks, t)
 	}
 	if len(tracks) == 0 {
-		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, VP8, VP9, AV1 and Opus can)")
+		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, VP8, VP9, AV1, Opus, G.711 and AAC can)")
 	}
 	if s.p.Claim != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -150,6 +153,9 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	count := map[fanout.Kind]int{}
 	for i, t := range tracks {
 		c := CodecOf(t.format)
+		if t.aac != nil {
+			c = opusCodec
+		}
 		kind := fanout.KindVideo
 		if t.media.Type == description.MediaTypeAudio {
 			kind = fanout.KindAudio
@@ -200,6 +206,10 @@ func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respon
 }
 
 func (t *trackIn) write(pkt *rtp.Packet) {
+	if t.aac != nil {
+		t.aac.write(t.track, pkt)
+		return
+	}
 	if t.h264 == nil {
 		t.track.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
 		return
@@ -223,6 +233,11 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Unlock()
 	if p != nil {
 		p.pub.End()
+		for _, t := range p.tracks {
+			if t.aac != nil {
+				t.aac.tr.Close()
+			}
+		}
 		s.p.Log.Info("publisher left", "stream", p.stream, "role", "publisher", "via", "rtsp", "err", ctx.Error)
 	}
 }
@@ -245,16 +260,28 @@ func (s *Server) authorized(req *base.Request, query string) bool {
 	return false
 }
 
-// mapMedia picks the first format of m that WebRTC viewers can receive.
-func mapMedia(m *description.Media) (*trackIn, string) {
+// mapMedia picks the first format of m that WebRTC viewers can receive,
+// AAC through the transcoder.
+func mapMedia(m *description.Media, opusBitrate int) (*trackIn, string) {
 	var seen []string
 	for _, f := range m.Formats {
 		switch f := f.(type) {
+		case *format.MPEG4Audio:
+			a, err := newAACIn(f, opusBitrate)
+			if err != nil {
+				seen = append(seen, "AAC ("+err.Error()+")")
+				continue
+			}
+			return &trackIn{media: m, format: f, aac: a}, ""
 		case *format.H264:
 			sps, pps := f.SafeParams()
 			return &trackIn{media: m, format: f, h264: ingest.NewParamSets(sps, pps)}, ""
 		case *format.VP8, *format.VP9, *format.AV1, *format.Opus:
 			return &trackIn{media: m, format: f}, ""
+		case *format.G711:
+			if CodecOf(f).MimeType != "" {
+				return &trackIn{media: m, format: f}, ""
+			}
 		}
 		seen = append(seen, f.Codec())
 	}
@@ -275,7 +302,18 @@ func CodecOf(f format.Format) fanout.Codec {
 	case *format.AV1:
 		return fanout.Codec{MimeType: "video/AV1", ClockRate: 90000}
 	case *format.Opus:
-		return fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}
+		return opusCodec
+	case *format.G711:
+		// Browsers take G.711 as it is, at 8 kHz mono (RFC 3551 PCMU/PCMA).
+		if f.SampleRate != 8000 || f.ChannelCount != 1 {
+			return fanout.Codec{}
+		}
+		if f.MULaw {
+			return fanout.Codec{MimeType: "audio/PCMU", ClockRate: 8000, Channels: 1}
+		}
+		return fanout.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1}
 	}
 	return fanout.Codec{}
 }
+
+var opusCodec = fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}

@@ -132,7 +132,7 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 		}
 		if cfg.RTSP != "" {
 			if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP, Token: cfg.PublishToken,
-				Claim: n.claim, Log: log.With("via", "rtsp")}); err != nil {
+				Claim: n.claim, OpusBitrate: cfg.OpusBitrate, Log: log.With("via", "rtsp")}); err != nil {
 				return nil, err
 			}
 		}

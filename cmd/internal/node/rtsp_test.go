@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaymesh/relaymesh/ingest/transcode"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -45,15 +46,22 @@ func freeUDPPair(t *testing.T) int {
 // to url over transport for seconds.
 func ffmpegPush(t *testing.T, url, transport string, seconds int) *exec.Cmd {
 	t.Helper()
+	return ffmpegPushAudio(t, url, transport, seconds, "-c:a", "libopus", "-b:a", "64k", "-ac", "2")
+}
+
+// ffmpegPushAudio is ffmpegPush with other audio encoder arguments.
+func ffmpegPushAudio(t *testing.T, url, transport string, seconds int, audio ...string) *exec.Cmd {
+	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is needed (make test installs Debian's ffmpeg)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re",
+	args := []string{"-v", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
 		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency",
-		"-pix_fmt", "yuv420p", "-g", "30", "-c:a", "libopus", "-b:a", "64k", "-ac", "2",
-		"-f", "rtsp", "-rtsp_transport", transport, url)
+		"-pix_fmt", "yuv420p", "-g", "30"}
+	args = append(append(args, audio...), "-f", "rtsp", "-rtsp_transport", transport, url)
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -212,4 +220,48 @@ func rtspDescribe(t *testing.T, addr, path string) int {
 		t.Fatal(err)
 	}
 	return code
+}
+
+// AAC over RTSP is transcoded to Opus like RTMP's (the viewer hears the
+// tone); G.711 goes to viewers as it is.
+func TestRTSPAudioCodecs(t *testing.T) {
+	if !transcode.Available() {
+		t.Fatal(transcode.ErrUnavailable)
+	}
+	for _, c := range []struct {
+		name, mime string
+		args       []string
+		perSecond  int
+	}{
+		{"aac", "audio/opus", []string{"-c:a", "aac", "-b:a", "64k", "-ac", "2"}, 50},
+		{"pcmu", "audio/PCMU", []string{"-c:a", "pcm_mulaw", "-ar", "8000", "-ac", "1"}, 20},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			n, base := startNode(t, "-rtsp", "127.0.0.1:0", "-rtsp-udp", "")
+			ffmpegPushAudio(t, fmt.Sprintf("rtsp://%s/a%s", n.rtsp.Addr(), c.name), "tcp", 8, c.args...)
+			waitUntil(t, 10*time.Second, "the RTSP stream with its two tracks", func() bool {
+				s, ok := n.Registry().Get("a" + c.name)
+				return ok && s.Live() && len(s.Tracks()) == 2
+			})
+			s, _ := n.Registry().Get("a" + c.name)
+			if got := s.Tracks()[1].Codec().MimeType; got != c.mime {
+				t.Fatalf("audio track is %s, want %s", got, c.mime)
+			}
+			v, err := watch(t, newHTTPClient(t), base, "a"+c.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			waitUntil(t, 10*time.Second, "2 s of audio at the viewer", func() bool { return len(v.packets("audio")) >= 2*c.perSecond })
+			if c.mime != "audio/opus" {
+				return
+			}
+			var payloads [][]byte
+			for _, p := range v.packets("audio") {
+				payloads = append(payloads, p.audio)
+			}
+			if db := loudness(t, payloads); db < -40 {
+				t.Fatalf("the viewer's audio is at %.1f dB: silence, not the tone", db)
+			}
+		})
+	}
 }
