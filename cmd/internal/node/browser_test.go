@@ -9,6 +9,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaymesh/relaymesh/ingest/transcode"
 )
 
 // The browser path end to end: headless Chromium opens the web page,
@@ -35,7 +37,13 @@ func runBrowser(t *testing.T, base, watchBase string) {
 	if watchBase != "" {
 		env = append(env, "WATCH_BASE="+watchBase)
 	}
-	args := []string{base, "browser"}
+	runBrowserOn(t, base, "browser", env)
+}
+
+// runBrowserOn runs publish_watch.mjs on stream with env.
+func runBrowserOn(t *testing.T, base, stream string, env []string) {
+	t.Helper()
+	args := []string{base, stream}
 	if shot := os.Getenv("RELAYMESH_SCREENSHOT"); shot != "" {
 		args = append(args, shot)
 	}
@@ -98,4 +106,16 @@ func runNodeScriptEnv(t *testing.T, env []string, script string, args ...string)
 		t.Fatalf("%s failed: %v\n%s\n%s", script, err, line, stderr)
 	}
 	return line[strings.LastIndex(line, "\n")+1:]
+}
+
+// Chromium watches a stream that ffmpeg publishes by RTMP with AAC audio:
+// it decodes the video and its audio (transcoded to Opus) is not silent.
+func TestBrowserWatchesRTMPWithAudio(t *testing.T) {
+	if !transcode.Available() {
+		t.Fatal(transcode.ErrUnavailable)
+	}
+	n, base := startNode(t, "-rtmp", "127.0.0.1:0")
+	ffmpegRTMP(t, "rtmp://"+n.rtmp.Addr().String()+"/live/obs", 30)
+	waitUntil(t, 10*time.Second, "the RTMP stream", func() bool { s, ok := n.Registry().Get("obs"); return ok && len(s.Tracks()) == 2 })
+	runBrowserOn(t, base, "obs", []string{"WATCH_ONLY=1"})
 }
