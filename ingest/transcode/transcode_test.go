@@ -95,3 +95,22 @@ func TestAACToOpusKeepsTheSound(t *testing.T) {
 		t.Fatal("a 1-byte AAC configuration was accepted")
 	}
 }
+
+// Whatever bytes arrive as AAC access units, the transcoder answers with
+// packets or an error, never a crash (FFmpeg's decoder behind cgo).
+func FuzzAACToOpus(f *testing.F) {
+	if !Available() {
+		f.Fatal(ErrUnavailable)
+	}
+	f.Add([]byte{0x21, 0x10, 0x04, 0x60, 0x8c, 0x1c})
+	f.Add([]byte{0xde, 0xad, 0xbe, 0xef})
+	f.Fuzz(func(t *testing.T, au []byte) {
+		tr, err := New(Params{Config: []byte{0x12, 0x10}}) // AAC-LC, 44.1 kHz, stereo
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer tr.Close()
+		_, _ = tr.Push(au)
+		_, _ = tr.Push(au)
+	})
+}
