@@ -37,13 +37,15 @@ test: test-deps
 	$(GO) test -tags "$(TAGS)" -race -count=1 -timeout 20m $(PKGS)
 
 # Go benchmarks (fan-out hot path), the load tool at N = 50, 100, 200, a
-# chain of three relays (latency per hop, cold-relay first frame) and kill -9
-# of a middle relay (failover gap below it).
+# chain of three relays (latency per hop, cold-relay first frame), kill -9
+# of a middle relay (failover gap below it), and RTMP/RTSP ingest (latency
+# added, CPU per stream with and without AAC transcoding).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
 	./$(BIN)/loadtest -chain 3 -per-depth 10 -duration 15s
 	./$(BIN)/loadtest -failover 5 -below 10
+	./$(BIN)/loadtest -ingest 4 -duration 15s
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

@@ -7,17 +7,21 @@
 //	loadtest -viewers 50,100,200 -duration 20s
 //	loadtest -chain 3 -per-depth 10     latency per relay hop, cold first frame
 //	loadtest -failover 5 -below 10      kill -9 of a middle relay: gap below it
+//	loadtest -ingest 4 -duration 15s     RTMP ingest: added latency, CPU per stream
 package main
 
 import (
 	"context"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"path/filepath"
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/sirupsen/logrus"
 )
 
 func main() {
@@ -33,8 +37,10 @@ func main() {
 		perDepth = flag.Int("per-depth", 10, "with -chain: viewers at each depth")
 		failover = flag.Int("failover", 0, "instead: this many rounds of kill -9 of a middle relay, measuring the viewers' gap below it")
 		below    = flag.Int("below", 10, "with -failover: viewers below the killed relay")
+		ingest   = flag.Int("ingest", 0, "instead: RTMP ingest, latency added and origin CPU per stream with this many streams")
 	)
 	flag.Parse()
+	logrus.SetOutput(io.Discard) // go-rtmp's client chatter
 	if *origin == "" {
 		self, _ := os.Executable()
 		*origin = filepath.Join(filepath.Dir(self), "origin")
@@ -47,6 +53,19 @@ func main() {
 			os.Exit(2)
 		}
 		counts = append(counts, n)
+	}
+	if *ingest > 0 {
+		if *ingest > 50 {
+			fmt.Fprintln(os.Stderr, "loadtest: -ingest from 1 to 50 streams")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*(*duration)+2*time.Minute)
+		defer cancel()
+		if err := runIngest(ctx, runParams{origin: *origin, duration: *duration}, *ingest); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: ingest: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *failover > 0 {
 		if *failover > 20 || *below < 1 || *below > 200 {

@@ -1,8 +1,6 @@
 package transcode
 
 import (
-	"encoding/binary"
-	"os"
 	"os/exec"
 	"path/filepath"
 	"regexp"
@@ -11,33 +9,9 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4/pkg/media/oggwriter"
-)
 
-// adts splits an ADTS stream into raw AAC access units and derives the
-// AudioSpecificConfig from its first header (ISO 14496-3 §1.6.2.1).
-func adts(t *testing.T, b []byte) (asc []byte, aus [][]byte) {
-	t.Helper()
-	for len(b) >= 7 {
-		if b[0] != 0xff || b[1]&0xf0 != 0xf0 {
-			t.Fatal("not ADTS")
-		}
-		n := int(b[3]&0x03)<<11 | int(b[4])<<3 | int(b[5])>>5
-		hdr := 7
-		if b[1]&1 == 0 {
-			hdr = 9 // with CRC
-		}
-		if asc == nil {
-			profile := (b[2] >> 6) + 1
-			freq := (b[2] >> 2) & 0x0f
-			ch := (b[2]&1)<<2 | b[3]>>6
-			v := uint16(profile)<<11 | uint16(freq)<<7 | uint16(ch)<<3
-			asc = binary.BigEndian.AppendUint16(nil, v)
-		}
-		aus = append(aus, b[hdr:n])
-		b = b[n:]
-	}
-	return asc, aus
-}
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+)
 
 // Three seconds of a 440 Hz tone in AAC at 44.1 kHz become 150 Opus
 // packets of 20 ms at 48 kHz, and ffmpeg hears the tone in them.
@@ -46,13 +20,10 @@ func TestAACToOpusKeepsTheSound(t *testing.T) {
 		t.Fatal(ErrUnavailable)
 	}
 	dir := t.TempDir()
-	aac := filepath.Join(dir, "tone.aac")
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "3",
-		"-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "adts", aac).CombinedOutput(); err != nil {
-		t.Fatalf("ffmpeg: %v %s", err, out)
+	asc, aus, err := mediatest.AAC(mediatest.Spec{Seconds: 3})
+	if err != nil {
+		t.Fatal(err)
 	}
-	raw, _ := os.ReadFile(aac)
-	asc, aus := adts(t, raw)
 	tr, err := New(Params{Config: asc})
 	if err != nil {
 		t.Fatal(err)

@@ -15,7 +15,8 @@ type Arrival struct {
 	At       time.Time
 	SSRC     uint32
 	Seq      uint16
-	Keyframe bool // the packet starts or carries a keyframe
+	TS       uint32 // RTP timestamp
+	Keyframe bool   // the packet starts or carries a keyframe
 }
 
 // Watcher is a WHEP viewer that records when each video packet arrives:
@@ -63,7 +64,7 @@ func Watch(ctx context.Context, url string, o Options) (*Watcher, error) {
 				if err != nil {
 					return
 				}
-				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, Keyframe: fanout.IsKeyframe(mime, p.Payload)}
+				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Keyframe: fanout.IsKeyframe(mime, p.Payload)}
 				w.mu.Lock()
 				w.video = append(w.video, a)
 				w.mu.Unlock()
