@@ -22,26 +22,47 @@ const (
 
 // videoTag is a parsed video tag.
 type videoTag struct {
+	codec    string // "avc1", or an Enhanced RTMP FourCC: "av01", "vp09"
 	keyframe bool
-	header   bool  // an AVCDecoderConfigurationRecord
+	header   bool  // codec configuration (AVCDecoderConfigurationRecord…)
 	cts      int32 // composition time offset, ms
 	data     []byte
 }
 
-var errNotAVC = errors.New("not AVC")
+var errNotAVC = errors.New("not a video codec WebRTC viewers take")
 
-// parseVideo reads a video tag; errNotAVC for other codecs (Enhanced RTMP's
-// FourCC tags included, which are not read yet).
+// Enhanced RTMP packet types (veovera E-RTMP v1, "ExVideoTagHeader").
+const (
+	exSequenceStart   = 0
+	exCodedFrames     = 1
+	exSequenceEnd     = 2
+	exCodedFramesX    = 3
+	exMetadata        = 4
+	exMPEG2TSSequence = 5
+)
+
+// parseVideo reads a video tag: legacy AVC, or Enhanced RTMP's AV1 and
+// VP9 (by FourCC); errNotAVC for codecs WebRTC viewers cannot take.
 func parseVideo(b []byte) (videoTag, error) {
 	if len(b) < 1 {
 		return videoTag{}, errors.New("empty video tag")
 	}
 	if b[0]&0x80 != 0 {
-		fourcc := "?"
-		if len(b) >= 5 {
-			fourcc = string(b[1:5])
+		if len(b) < 5 {
+			return videoTag{}, fmt.Errorf("Enhanced RTMP video tag of %d bytes", len(b))
 		}
-		return videoTag{}, fmt.Errorf("%w: Enhanced RTMP video %q", errNotAVC, fourcc)
+		fourcc := string(b[1:5])
+		if fourcc != "av01" && fourcc != "vp09" {
+			return videoTag{}, fmt.Errorf("%w: Enhanced RTMP video %q", errNotAVC, fourcc)
+		}
+		tag := videoTag{codec: fourcc, keyframe: (b[0]>>4)&0x07 == frameKeyframe}
+		switch b[0] & 0x0f {
+		case exSequenceStart:
+			tag.header, tag.data = true, b[5:]
+		case exCodedFrames, exCodedFramesX:
+			tag.data = b[5:] // AV1 and VP9 carry no composition time
+		}
+		return tag, nil
 	}
 	if id := b[0] & 0x0f; id != codecAVC {
 		return videoTag{}, fmt.Errorf("%w: FLV video codec %d", errNotAVC, id)
@@ -52,7 +73,7 @@ func parseVideo(b []byte) (videoTag, error) {
 	cts := int32(uint32(b[2])<<16|uint32(b[3])<<8|uint32(b[4])) << 8 >> 8 // signed 24 bits
 	switch b[1] {
 	case avcSeqHeader, avcNALU:
-		return videoTag{keyframe: b[0]>>4 == frameKeyframe, header: b[1] == avcSeqHeader, cts: cts, data: b[5:]}, nil
+		return videoTag{codec: "avc1", keyframe: b[0]>>4 == frameKeyframe, header: b[1] == avcSeqHeader, cts: cts, data: b[5:]}, nil
 	}
 	return videoTag{}, nil // end of sequence: nothing to do
 }
@@ -128,20 +149,40 @@ func splitNALUs(b []byte, lengthSize int) ([][]byte, error) {
 	return out, nil
 }
 
-// audioTag is a parsed AAC audio tag.
+// audioTag is a parsed audio tag: AAC, or Enhanced RTMP's Opus.
 type audioTag struct {
-	header bool // an AudioSpecificConfig
+	opus   bool
+	header bool // an AudioSpecificConfig (AAC), an OpusHead (Opus)
 	data   []byte
 }
 
-var errNotAAC = errors.New("not AAC")
+var errNotAAC = errors.New("not an audio codec relaymesh takes from RTMP")
+
+// soundExHeader marks Enhanced RTMP audio (E-RTMP v2, ExAudioTagHeader).
+const soundExHeader = 9
 
 func parseAudio(b []byte) (audioTag, error) {
 	if len(b) < 2 {
 		return audioTag{}, errors.New("short audio tag")
 	}
-	if f := b[0] >> 4; f != soundAAC {
+	switch f := b[0] >> 4; f {
+	case soundAAC:
+		return audioTag{header: b[1] == aacSeqHeader, data: b[2:]}, nil
+	case soundExHeader:
+		if len(b) < 5 {
+			return audioTag{}, fmt.Errorf("Enhanced RTMP audio tag of %d bytes", len(b))
+		}
+		if fourcc := string(b[1:5]); fourcc != "Opus" {
+			return audioTag{}, fmt.Errorf("%w: Enhanced RTMP audio %q", errNotAAC, fourcc)
+		}
+		switch b[0] & 0x0f {
+		case exSequenceStart:
+			return audioTag{opus: true, header: true, data: b[5:]}, nil
+		case exCodedFrames:
+			return audioTag{opus: true, data: b[5:]}, nil
+		}
+		return audioTag{opus: true}, nil
+	default:
 		return audioTag{}, fmt.Errorf("%w: FLV sound format %d", errNotAAC, f)
 	}
-	return audioTag{header: b[1] == aacSeqHeader, data: b[2:]}, nil
 }

@@ -29,6 +29,18 @@ func TestParseTags(t *testing.T) {
 	if _, err := parseVideo([]byte{0x90, 'h', 'v', 'c', '1'}); !errors.Is(err, errNotAVC) {
 		t.Fatalf("Enhanced HEVC: %v", err)
 	}
+	if v, err := parseVideo([]byte{0x91, 'a', 'v', '0', '1', 7, 7}); err != nil || v.codec != "av01" || !v.keyframe || v.header || len(v.data) != 2 {
+		t.Fatalf("Enhanced AV1 coded frames: %+v %v", v, err)
+	}
+	if v, err := parseVideo([]byte{0x90, 'v', 'p', '0', '9', 1}); err != nil || v.codec != "vp09" || !v.header {
+		t.Fatalf("Enhanced VP9 sequence start: %+v %v", v, err)
+	}
+	if a, err := parseAudio([]byte{0x91, 'O', 'p', 'u', 's', 0xfc}); err != nil || !a.opus || a.header || len(a.data) != 1 {
+		t.Fatalf("Enhanced Opus: %+v %v", a, err)
+	}
+	if _, err := parseAudio([]byte{0x91, 'a', 'c', '-', '3', 0}); !errors.Is(err, errNotAAC) {
+		t.Fatalf("Enhanced AC-3: %v", err)
+	}
 	if _, err := parseAudio([]byte{0x2f, 0}); !errors.Is(err, errNotAAC) {
 		t.Fatalf("MP3: %v", err)
 	}

@@ -176,6 +176,10 @@ func (p *publisher) video(ts uint32, b []byte) {
 		p.warn("vtag", "rtmp video tag unreadable", "err", err)
 		return
 	}
+	if tag.codec != "avc1" {
+		p.enhancedVideo(ts, tag)
+		return
+	}
 	if tag.header {
 		sps, pps, ls, err := avcConfig(tag.data)
 		if err != nil {
@@ -215,6 +219,33 @@ func (p *publisher) video(ts uint32, b []byte) {
 	}
 }
 
+// enhancedVideo takes Enhanced RTMP's AV1 and VP9: their frames go to RTP
+// as they are; the sequence start only opens the track.
+func (p *publisher) enhancedVideo(ts uint32, tag videoTag) {
+	if tag.header {
+		if p.vtrack != nil {
+			return
+		}
+		c := fanout.Codec{MimeType: "video/AV1", ClockRate: 90000}
+		var pay rtp.Payloader = &codecs.AV1Payloader{}
+		if tag.codec == "vp09" {
+			c = fanout.Codec{MimeType: "video/VP9", ClockRate: 90000, Fmtp: "profile-id=0"}
+			pay = &codecs.VP9Payloader{}
+		}
+		p.vtrack = p.pub.Track(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo, Codec: c})
+		p.vpk = rtp.NewPacketizer(1200, 96, 0x1a2b3c4d, pay, rtp.NewRandomSequencer(), 90000)
+		return
+	}
+	if p.vtrack == nil || len(tag.data) == 0 {
+		return
+	}
+	p.settle()
+	for _, pkt := range p.vpk.Packetize(tag.data, 0) {
+		pkt.Timestamp = ts * 90
+		p.vtrack.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
+	}
+}
+
 func hasSPS(nalus [][]byte) bool {
 	for _, n := range nalus {
 		if len(n) > 0 && n[0]&0x1f == 7 {
@@ -234,6 +265,10 @@ func (p *publisher) audio(ts uint32, b []byte) {
 	}
 	if err != nil {
 		p.warn("atag", "rtmp audio tag unreadable", "err", err)
+		return
+	}
+	if tag.opus {
+		p.opus(ts, tag)
 		return
 	}
 	if tag.header {
@@ -270,6 +305,23 @@ func (p *publisher) audio(ts uint32, b []byte) {
 			p.atrack.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
 		}
 		p.audioTS += transcode.FrameSamples
+	}
+}
+
+// opus takes Enhanced RTMP's Opus as it is: no transcoding needed.
+func (p *publisher) opus(ts uint32, tag audioTag) {
+	if p.atrack == nil {
+		p.atrack = p.pub.Track(fanout.TrackParams{ID: "audio", Kind: fanout.KindAudio,
+			Codec: fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}})
+		p.apk = rtp.NewPacketizer(1200, 111, 0x5e6f7a8b, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
+	}
+	if tag.header || len(tag.data) == 0 {
+		return
+	}
+	p.settle()
+	for _, pkt := range p.apk.Packetize(tag.data, 0) {
+		pkt.Timestamp = ts * 48
+		p.atrack.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
 	}
 }
 
