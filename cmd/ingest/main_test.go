@@ -145,3 +145,35 @@ func waitCount(t *testing.T, w *whipclient.Watcher, n int, out *syncBuffer) {
 		}
 	}
 }
+
+// A file source: an H.264 file and an Ogg Opus file played in a loop reach
+// a WHEP viewer through bin/ingest.
+func TestIngestPlaysFiles(t *testing.T) {
+	origin, err := nodeproc.Start(t.Context(), originBin, "origin", nodeproc.Options{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Kill()
+	h264, ogg, err := mediatest.Files(mediatest.Small)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out syncBuffer
+	cmd := exec.Command(ingestBin, "-source", h264, "-audio", ogg, "-whip", origin.Base+"/whip/loop", "-loopback")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var w *whipclient.Watcher
+	for deadline := time.Now().Add(15 * time.Second); w == nil; time.Sleep(200 * time.Millisecond) {
+		if w, err = whipclient.Watch(t.Context(), origin.Base+"/whep/loop", whipclient.Options{}); err != nil && time.Now().After(deadline) {
+			t.Fatalf("watching the file: %v\n%s", err, out.String())
+		}
+	}
+	defer w.Close()
+	waitCount(t, w, 60, &out)
+	if out, err := exec.Command(ingestBin, "-source", "notes.txt", "-whip", origin.Base+"/whip/x", "-check-config").CombinedOutput(); err == nil || !strings.Contains(string(out), ".h264") {
+		t.Fatalf("-source notes.txt: %v %s", err, out)
+	}
+}

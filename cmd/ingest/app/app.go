@@ -13,6 +13,7 @@ import (
 	"net/url"
 	"os"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -29,6 +30,8 @@ import (
 type Config struct {
 	ConfigFile  string
 	Source      string
+	Audio       string
+	FPS         int
 	WHIP        string
 	Token       string
 	Loopback    bool
@@ -41,7 +44,9 @@ type Config struct {
 
 func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` with settings by flag name (flags > env > file > defaults)")
-	fs.StringVar(&c.Source, "source", "", "what to pull: an rtsp:// or rtsps:// `URL` (credentials in the URL)")
+	fs.StringVar(&c.Source, "source", "", "what to pull: an rtsp:// or rtsps:// `URL` (credentials in the URL), or a video file played in a loop (.h264 Annex B, .ivf VP8/VP9/AV1)")
+	fs.StringVar(&c.Audio, "audio", "", "with a video file: an Ogg Opus `file` played alongside")
+	fs.IntVar(&c.FPS, "fps", 30, "with an .h264 file: its frame rate")
 	fs.StringVar(&c.WHIP, "whip", "", "the origin's WHIP endpoint `URL`, e.g. http://origin:8080/whip/cam1")
 	fs.StringVar(&c.Token, "token", "", "publish `token` the origin asks for (-publish-token there)")
 	fs.StringVar(&c.HTTP, "http", "", "serve /healthz and /readyz (ready while media flows) on this `address`; off when empty")
@@ -52,10 +57,33 @@ func (c *Config) flags(fs *flag.FlagSet) {
 	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration and exit (0 when valid)")
 }
 
+// isFile: a -source without a URL scheme is a file path.
+func (c *Config) isFile() bool { return c.Source != "" && !strings.Contains(c.Source, "://") }
+
+// source builds the gateway's source.
+func (c *Config) source() gateway.Source {
+	if c.isFile() {
+		return gateway.FileSource{Video: c.Source, Audio: c.Audio, FPS: c.FPS}
+	}
+	return gateway.RTSPSource{URL: c.Source}
+}
+
 func (c *Config) validate() error {
 	var errs []error
-	if u, err := url.Parse(c.Source); c.Source == "" || err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("-source %q: want an rtsp:// or rtsps:// URL", c.Source))
+	if c.isFile() {
+		if ext := strings.ToLower(filepath.Ext(c.Source)); ext != ".h264" && ext != ".264" && ext != ".ivf" {
+			errs = append(errs, fmt.Errorf("-source %q: a file must be .h264 (Annex B) or .ivf", c.Source))
+		}
+		if c.Audio != "" && strings.ToLower(filepath.Ext(c.Audio)) != ".ogg" {
+			errs = append(errs, fmt.Errorf("-audio %q: want an Ogg Opus file (.ogg)", c.Audio))
+		}
+		if c.FPS < 1 || c.FPS > 240 {
+			errs = append(errs, fmt.Errorf("-fps %d: want 1 to 240", c.FPS))
+		}
+	} else if u, err := url.Parse(c.Source); c.Source == "" || err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("-source %q: want an rtsp:// or rtsps:// URL, or a video file", c.Source))
+	} else if c.Audio != "" {
+		errs = append(errs, errors.New("-audio goes with a video file; an RTSP source brings its own audio"))
 	}
 	if u, err := url.Parse(c.WHIP); c.WHIP == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.Contains(u.Path, "/whip/") {
 		errs = append(errs, fmt.Errorf("-whip %q: want the origin's WHIP URL, http(s)://HOST:PORT/whip/STREAM", c.WHIP))
@@ -125,7 +153,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopHealth()
 	}
-	err := gateway.Run(ctx, gateway.Params{Source: gateway.RTSPSource{URL: c.Source}, WHIP: c.WHIP, Token: c.Token,
+	err := gateway.Run(ctx, gateway.Params{Source: c.source(), WHIP: c.WHIP, Token: c.Token,
 		Settings: se, Log: log, MaxBackoff: c.MaxBackoff}, st)
 	stop()
 	wg.Wait()
