@@ -42,6 +42,9 @@ type Params struct {
 	Claim func(ctx context.Context, stream string) error
 	// OpusBitrate is the bitrate AAC is transcoded to; zero: 128 kbit/s.
 	OpusBitrate int
+	// ReadTimeout ends a publisher that sends nothing for this long (a
+	// camera gone silent); zero means 10 s.
+	ReadTimeout time.Duration
 	Log         *slog.Logger
 }
 
@@ -77,7 +80,10 @@ type trackIn struct {
 // New starts listening.
 func New(p Params) (*Server, error) {
 	s := &Server{p: p, pubs: map[*gortsplib.ServerSession]*publisher{}, reads: map[string]*readStream{}, closing: make(chan struct{})}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: p.Addr, ReadTimeout: 10 * time.Second, WriteTimeout: 10 * time.Second}
+	if p.ReadTimeout <= 0 {
+		p.ReadTimeout = 10 * time.Second
+	}
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: p.Addr, ReadTimeout: p.ReadTimeout, WriteTimeout: 10 * time.Second}
 	if p.UDPRTP != "" {
 		host, port, err := net.SplitHostPort(p.UDPRTP)
 		if err != nil {
