@@ -21,8 +21,12 @@ type logBuffer struct {
 	b  bytes.Buffer
 }
 
-func (l *logBuffer) Write(p []byte) (int, error) { l.mu.Lock(); defer l.mu.Unlock(); return l.b.Write(p) }
-func (l *logBuffer) String() string              { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
+func (l *logBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+func (l *logBuffer) String() string { l.mu.Lock(); defer l.mu.Unlock(); return l.b.String() }
 
 // A camera that goes silent (its connection open, no packets) is ended
 // after the read timeout, with a log line; its stream lingers for a
@@ -60,4 +64,3 @@ func TestSilentCameraIsCleanedUp(t *testing.T) {
 		t.Fatalf("no log line for the silent camera:\n%s", logs.String())
 	}
 }
-
