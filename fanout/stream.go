@@ -94,8 +94,8 @@ func (p *Publication) Track(params TrackParams) *Track {
 func (p *Publication) Settle() {
 	s := p.s
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.pub != p {
+		s.mu.Unlock()
 		return
 	}
 	keep := s.tracks[:0]
@@ -107,7 +107,8 @@ func (p *Publication) Settle() {
 		}
 	}
 	s.tracks = keep
-	s.reg.changed()
+	s.mu.Unlock()
+	s.reg.changed() // without the lock: OnChange may read the stream
 }
 
 // End releases the stream name: the stream lingers so that a reconnecting

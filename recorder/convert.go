@@ -15,9 +15,10 @@ import (
 
 // converter turns a codec's depacketized access units into MP4 samples.
 type converter interface {
-	// sample converts one access unit; ok is false when it cannot be
-	// stored (nothing decodable in it).
-	sample(au []byte) (payload []byte, key, ok bool)
+	// sample converts one access unit presented at pts; dts is its decode
+	// time (pts, unless the codec reorders frames); ok is false when it
+	// cannot be stored (nothing decodable in it).
+	sample(au []byte, pts int64) (payload []byte, key bool, dts int64, ok bool)
 	// codec is the sample entry of the init segment, nil until known (H.264
 	// needs its SPS and PPS first).
 	codec() codecs.Codec
@@ -46,15 +47,20 @@ func newConverter(c fanout.Codec) (converter, error) {
 // h264Conv stores access units as AVCC samples (ISO 14496-15) and takes
 // the init segment's SPS and PPS from the stream itself, since WebRTC
 // carries them in-band before every IDR. They stay in the samples too, so
-// a resolution change mid-stream decodes.
+// a resolution change mid-stream decodes. Sources with B-frames (RTMP from
+// an encoder's defaults, some cameras) send frames in decode order with
+// presentation timestamps: the decode times come from the pictures' order
+// counts (mediacommon's DTS extractor).
 type h264Conv struct {
 	sps, pps []byte
+	dtsx     *h264.DTSExtractor
+	lastDTS  int64
 }
 
-func (h *h264Conv) sample(au []byte) ([]byte, bool, bool) {
+func (h *h264Conv) sample(au []byte, pts int64) ([]byte, bool, int64, bool) {
 	var nalus h264.AnnexB
 	if err := nalus.Unmarshal(au); err != nil || len(nalus) == 0 {
-		return nil, false, false
+		return nil, false, 0, false
 	}
 	for _, n := range nalus {
 		if len(n) == 0 {
@@ -73,9 +79,18 @@ func (h *h264Conv) sample(au []byte) ([]byte, bool, bool) {
 	}
 	b, err := h264.AVCC(nalus).Marshal()
 	if err != nil {
-		return nil, false, false
+		return nil, false, 0, false
 	}
-	return b, h264.IsRandomAccess(nalus), true
+	if h.dtsx == nil {
+		h.dtsx = &h264.DTSExtractor{}
+		h.dtsx.Initialize()
+	}
+	dts, err := h.dtsx.Extract(nalus, pts)
+	if err != nil || dts > pts {
+		dts = min(pts, h.lastDTS+1) // a picture it cannot place: keep decode order
+	}
+	h.lastDTS = dts
+	return b, h264.IsRandomAccess(nalus), dts, true
 }
 
 func (h *h264Conv) codec() codecs.Codec {
@@ -91,7 +106,9 @@ func (h *h264Conv) name() string                   { return "H264" }
 // opusConv stores Opus packets as they are (one packet, one sample).
 type opusConv struct{ channels int }
 
-func (o *opusConv) sample(au []byte) ([]byte, bool, bool) { return au, true, len(au) > 0 }
+func (o *opusConv) sample(au []byte, pts int64) ([]byte, bool, int64, bool) {
+	return au, true, pts, len(au) > 0
+}
 func (o *opusConv) codec() codecs.Codec                   { return &codecs.Opus{ChannelCount: o.channels} }
 func (o *opusConv) depacketizer() rtp.Depacketizer        { return &rtpcodecs.OpusPacket{} }
 func (o *opusConv) name() string                          { return "opus" }

@@ -15,9 +15,9 @@ import (
 // uncompressed header.
 type vp9Conv struct{ c *codecs.VP9 }
 
-func (v *vp9Conv) sample(frame []byte) ([]byte, bool, bool) {
+func (v *vp9Conv) sample(frame []byte, pts int64) ([]byte, bool, int64, bool) {
 	if len(frame) == 0 {
-		return nil, false, false
+		return nil, false, 0, false
 	}
 	key := vp9.IsRandomAccess(frame)
 	if key && v.c == nil {
@@ -27,7 +27,7 @@ func (v *vp9Conv) sample(frame []byte) ([]byte, bool, bool) {
 				BitDepth: h.ColorConfig.BitDepth, ChromaSubsampling: h.ChromaSubsampling(), ColorRange: h.ColorConfig.ColorRange}
 		}
 	}
-	return frame, key, true
+	return frame, key, pts, true
 }
 
 func (v *vp9Conv) codec() codecs.Codec {
@@ -44,10 +44,10 @@ func (v *vp9Conv) name() string                   { return "VP9" }
 // ISO-BMFF binding §2.4); the sample entry carries the sequence header.
 type av1Conv struct{ seq []byte }
 
-func (a *av1Conv) sample(data []byte) ([]byte, bool, bool) {
+func (a *av1Conv) sample(data []byte, pts int64) ([]byte, bool, int64, bool) {
 	var tu av1.Bitstream
 	if err := tu.Unmarshal(data); err != nil {
-		return nil, false, false
+		return nil, false, 0, false
 	}
 	kept := tu[:0]
 	for _, obu := range tu {
@@ -66,13 +66,13 @@ func (a *av1Conv) sample(data []byte) ([]byte, bool, bool) {
 		kept = append(kept, obu)
 	}
 	if len(kept) == 0 {
-		return nil, false, false
+		return nil, false, 0, false
 	}
 	b, err := av1.Bitstream(kept).Marshal()
 	if err != nil {
-		return nil, false, false
+		return nil, false, 0, false
 	}
-	return b, av1.IsRandomAccess2(kept), true
+	return b, av1.IsRandomAccess2(kept), pts, true
 }
 
 func (a *av1Conv) codec() codecs.Codec {
@@ -91,9 +91,9 @@ func (a *av1Conv) name() string                   { return "AV1" }
 // sample entry renamed (patchInit), so VP8 recordings play like the rest.
 type vp8Conv struct{ c *codecs.VP9 }
 
-func (v *vp8Conv) sample(frame []byte) ([]byte, bool, bool) {
+func (v *vp8Conv) sample(frame []byte, pts int64) ([]byte, bool, int64, bool) {
 	if len(frame) < 3 {
-		return nil, false, false
+		return nil, false, 0, false
 	}
 	key := frame[0]&1 == 0 // RFC 6386 §9.1: frame tag, P bit clear
 	if key && v.c == nil && len(frame) >= 10 && frame[3] == 0x9d && frame[4] == 0x01 && frame[5] == 0x2a {
@@ -101,7 +101,7 @@ func (v *vp8Conv) sample(frame []byte) ([]byte, bool, bool) {
 		h := int(frame[8]) | int(frame[9]&0x3f)<<8
 		v.c = &codecs.VP9{Width: w, Height: h, Profile: 0, BitDepth: 8, ChromaSubsampling: 1}
 	}
-	return frame, key, true
+	return frame, key, pts, true
 }
 
 func (v *vp8Conv) codec() codecs.Codec {

@@ -55,7 +55,6 @@ type Recorder struct {
 	stopped  map[string]bool     // stopped through the API (with All)
 	closed   bool
 
-	kick chan struct{}
 	quit chan struct{}
 	wg   sync.WaitGroup // the loop
 }
@@ -72,7 +71,7 @@ func New(p Params) (*Recorder, error) {
 	if err := p.FS.MkdirAll(p.Dir); err != nil {
 		return nil, fmt.Errorf("recording folder: %w", err)
 	}
-	r := &Recorder{p: p, sessions: map[string]*session{}, wanted: map[string]bool{}, stopped: map[string]bool{}, kick: make(chan struct{}, 1), quit: make(chan struct{})}
+	r := &Recorder{p: p, sessions: map[string]*session{}, wanted: map[string]bool{}, stopped: map[string]bool{}, quit: make(chan struct{})}
 	if err := r.rebuild(); err != nil {
 		return nil, err
 	}
@@ -87,14 +86,12 @@ func (r *Recorder) Stats() *Stats { return &r.stats }
 // Dir is the recording folder.
 func (r *Recorder) Dir() string { return r.p.Dir }
 
-// Changed tells the recorder the registry changed (a stream appeared); it
-// never blocks.
-func (r *Recorder) Changed() {
-	select {
-	case r.kick <- struct{}{}:
-	default:
-	}
-}
+// Changed tells the recorder the registry changed (a stream's tracks are
+// all there). It starts the new recordings at once, on the caller's
+// goroutine (a folder is made and the tracks subscribed, nothing more), so
+// that the frame a publisher writes next, often the stream's first
+// keyframe, is already recorded.
+func (r *Recorder) Changed() { r.sync() }
 
 // Start records stream from now on (and whenever it is published again)
 // until Stop.
@@ -143,7 +140,6 @@ func (r *Recorder) loop() {
 		select {
 		case <-r.quit:
 			return
-		case <-r.kick:
 		case <-tick.C:
 			if n%5 == 0 {
 				r.retain()

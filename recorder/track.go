@@ -81,7 +81,8 @@ func (tr *trackRec) push(p *rtp.Packet) []timed {
 func (tr *trackRec) pop() []timed {
 	var out []timed
 	for s := tr.sb.Pop(); s != nil; s = tr.sb.Pop() {
-		payload, key, ok := tr.conv.sample(s.Data)
+		pts := tr.offset + tr.unwrapSample(s.PacketTimestamp) - tr.base
+		payload, key, dts, ok := tr.conv.sample(s.Data, pts)
 		if !ok {
 			continue
 		}
@@ -92,8 +93,7 @@ func (tr *trackRec) pop() []timed {
 			continue
 		}
 		tr.needKey = false
-		dts := tr.offset + tr.unwrapSample(s.PacketTimestamp) - tr.base
-		out = append(out, timed{dts: dts, s: &fmp4.Sample{Payload: payload, IsNonSyncSample: !key}})
+		out = append(out, timed{dts: dts, s: &fmp4.Sample{Payload: payload, IsNonSyncSample: !key, PTSOffset: int32(pts - dts)}})
 	}
 	return out
 }

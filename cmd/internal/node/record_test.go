@@ -28,8 +28,13 @@ func recordings(t *testing.T, base string) []vod.Recording {
 // finishedRecording waits for the node's one recording to be finished.
 func finishedRecording(t *testing.T, base string) vod.Recording {
 	t.Helper()
+	return finishedRecordingWithin(t, base, 10*time.Second)
+}
+
+func finishedRecordingWithin(t *testing.T, base string, d time.Duration) vod.Recording {
+	t.Helper()
 	var rec vod.Recording
-	waitUntil(t, 10*time.Second, "a finished recording", func() bool {
+	waitUntil(t, d, "a finished recording", func() bool {
 		list := recordings(t, base)
 		if len(list) == 1 && !list[0].Live {
 			rec = list[0]

@@ -1,8 +1,10 @@
 package node
 
 import (
+	"bytes"
 	"context"
 	"fmt"
+	"math"
 	"net"
 	"os/exec"
 	"path/filepath"
@@ -22,14 +24,21 @@ import (
 // OBS or any encoder would, for seconds.
 func ffmpegRTMP(t *testing.T, url string, seconds int) {
 	t.Helper()
+	ffmpegRTMPWith(t, url, seconds, "-profile:v", "baseline", "-tune", "zerolatency")
+}
+
+// ffmpegRTMPWith is ffmpegRTMP with other x264 settings.
+func ffmpegRTMPWith(t *testing.T, url string, seconds int, x264 ...string) {
+	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is needed (make test installs Debian's ffmpeg)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
-	cmd := exec.CommandContext(ctx, "ffmpeg", "-v", "error", "-re",
+	args := append([]string{"-v", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
-		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency",
-		"-pix_fmt", "yuv420p", "-g", "30", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv", url)
+		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-preset", "ultrafast"}, x264...)
+	args = append(args, "-pix_fmt", "yuv420p", "-g", "30", "-c:a", "aac", "-b:a", "128k", "-ac", "2", "-f", "flv", url)
+	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
 	}
@@ -124,4 +133,23 @@ func TestRTMPBadPublishers(t *testing.T) {
 		s, ok := n.Registry().Get("good")
 		return ok && s.Live()
 	})
+}
+
+// An encoder's defaults bring B-frames (frames sent in decode order with
+// presentation timestamps). The recording of such an RTMP stream gets its
+// decode times from the pictures' order counts: ffprobe finds the length
+// that was sent, and every frame decodes.
+func TestRTMPWithBFramesIsRecorded(t *testing.T) {
+	if !transcode.Available() {
+		t.Fatal(transcode.ErrUnavailable)
+	}
+	n, base := startNode(t, "-rtmp", "127.0.0.1:0", "-record-dir", t.TempDir(), "-reconnect-grace", "500ms")
+	ffmpegRTMPWith(t, fmt.Sprintf("rtmp://%s/live/bframes", n.rtmp.Addr()), 6, "-profile:v", "main", "-bf", "2")
+	rec := finishedRecordingWithin(t, base, 20*time.Second)
+	if d := probeDuration(t, base+rec.URL); math.Abs(d-6) > 0.5 {
+		t.Fatalf("recorded %.2f s of 6 s sent", d)
+	}
+	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", base+rec.URL, "-f", "null", "-").CombinedOutput(); err != nil || len(bytes.TrimSpace(out)) > 0 {
+		t.Fatalf("decoding the recording: %v\n%s", err, out)
+	}
 }
