@@ -109,6 +109,6 @@ type opusConv struct{ channels int }
 func (o *opusConv) sample(au []byte, pts int64) ([]byte, bool, int64, bool) {
 	return au, true, pts, len(au) > 0
 }
-func (o *opusConv) codec() codecs.Codec                   { return &codecs.Opus{ChannelCount: o.channels} }
-func (o *opusConv) depacketizer() rtp.Depacketizer        { return &rtpcodecs.OpusPacket{} }
-func (o *opusConv) name() string                          { return "opus" }
+func (o *opusConv) codec() codecs.Codec            { return &codecs.Opus{ChannelCount: o.channels} }
+func (o *opusConv) depacketizer() rtp.Depacketizer { return &rtpcodecs.OpusPacket{} }
+func (o *opusConv) name() string                   { return "opus" }
