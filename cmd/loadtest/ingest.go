@@ -6,7 +6,6 @@ import (
 	"encoding/binary"
 	"fmt"
 	"io"
-	"net"
 	"os"
 	"slices"
 	"strconv"
@@ -16,6 +15,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5"
 	"github.com/bluenviron/gortsplib/v5/pkg/description"
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
 	rtmpmsg "github.com/yutopp/go-rtmp/message"
@@ -292,16 +292,13 @@ func publishRTMP(ctx context.Context, addr, name string, aus [][]byte, asc []byt
 	}
 }
 
-// nalus splits an Annex-B access unit.
+// nalus splits an Annex-B access unit (empty when it is not one).
 func nalus(au []byte) [][]byte {
-	var out [][]byte
-	for _, n := range bytes.Split(au, []byte{0, 0, 1}) {
-		n = bytes.TrimRight(n, "\x00")
-		if len(n) > 0 {
-			out = append(out, n)
-		}
+	var n h264.AnnexB
+	if err := n.Unmarshal(au); err != nil {
+		return nil
 	}
-	return out
+	return n
 }
 
 func avcc(au []byte) []byte {
@@ -334,10 +331,9 @@ func isIDR(au []byte) bool {
 }
 
 func freePort() int {
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := nodeproc.FreePort()
 	if err != nil {
 		return 19350
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
 	"github.com/pion/rtp"
 	"github.com/pion/rtp/codecs"
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
@@ -65,9 +66,12 @@ func (s FileSource) Open(ctx context.Context) (Feed, error) {
 		}
 		fps := max(s.FPS, 1)
 		var sps []byte
-		for _, n := range splitAnnexB(aus[0]) {
-			if n[0]&0x1f == 7 {
-				sps = n
+		var first h264.AnnexB
+		if err := first.Unmarshal(aus[0]); err == nil {
+			for _, n := range first {
+				if h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS {
+					sps = n
+				}
 			}
 		}
 		f.add(fanout.Codec{MimeType: "video/H264", ClockRate: 90000,
@@ -165,16 +169,4 @@ func readIVF(path string) (fanout.Codec, [][]byte, time.Duration, error) {
 		return fanout.Codec{}, nil, 0, errors.New("no frames in " + path)
 	}
 	return c, frames, every, nil
-}
-
-// splitAnnexB splits an Annex-B access unit into NAL units.
-func splitAnnexB(au []byte) [][]byte {
-	var out [][]byte
-	for _, n := range strings.Split(string(au), "\x00\x00\x01") {
-		n = strings.TrimRight(n, "\x00")
-		if n != "" {
-			out = append(out, []byte(n))
-		}
-	}
-	return out
 }

@@ -129,6 +129,16 @@ func (p *Proc) Kill() {
 // Done is closed when the process has exited.
 func (p *Proc) Done() <-chan struct{} { return p.done }
 
+// FreePort is a loopback port free for TCP and UDP, for a listener a test
+// or the load tool hands to a child process.
+func FreePort() (int, error) {
+	ps, err := freePorts(1)
+	if err != nil {
+		return 0, err
+	}
+	return ps[0], nil
+}
+
 // freePorts finds n ports free for both TCP and UDP on 127.0.0.1 (gossip
 // uses the same port number for both). The ports are released before the
 // child binds them; on a quiet loopback nothing takes them in between.

@@ -2,11 +2,12 @@ package node
 
 import (
 	"context"
-	"net"
 	"os"
 	"strconv"
 	"testing"
 	"time"
+
+	"github.com/relaymesh/relaymesh/internal/nodeproc"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -33,12 +34,11 @@ func natsServer(t *testing.T, port int) *server.Server {
 
 func freePort(t *testing.T) int {
 	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
+	p, err := nodeproc.FreePort()
 	if err != nil {
 		t.Fatal(err)
 	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
+	return p
 }
 
 // The control plane is not on the media path: while NATS restarts (losing
