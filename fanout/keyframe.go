@@ -22,6 +22,8 @@ func keyframeFunc(mimeType string) func([]byte) bool {
 		return vp9Keyframe
 	case strings.EqualFold(mimeType, "video/AV1"):
 		return av1Keyframe
+	case strings.EqualFold(mimeType, "video/H265"):
+		return h265Keyframe
 	}
 	return nil
 }
@@ -48,6 +50,35 @@ func h264Keyframe(p []byte) bool {
 		return false
 	case 28: // FU-A: start bit and original type in the FU header (§5.8)
 		return len(p) > 1 && p[1]&0x80 != 0 && isKey(p[1]&0x1f)
+	default:
+		return isKey(t)
+	}
+}
+
+// h265Keyframe looks for an IRAP picture (IDR, CRA, BLA: types 16 to 21)
+// or a VPS or SPS (RFC 7798 §1.1.4): a single NAL unit, the units of an
+// aggregation packet (§4.4.2, without DONL as WebRTC sends it), or the
+// first fragment of a fragmentation unit (§4.4.3).
+func h265Keyframe(p []byte) bool {
+	if len(p) < 3 {
+		return false
+	}
+	isKey := func(t byte) bool { return (t >= 16 && t <= 21) || t == 32 || t == 33 }
+	switch t := p[0] >> 1 & 0x3f; t {
+	case 48: // AP: 16-bit size, NAL unit (2-byte header first), repeated
+		for i := 2; i+3 < len(p); {
+			n := int(p[i])<<8 | int(p[i+1])
+			if n < 2 || i+2+n > len(p) {
+				return false
+			}
+			if isKey(p[i+2] >> 1 & 0x3f) {
+				return true
+			}
+			i += 2 + n
+		}
+		return false
+	case 49: // FU: start bit and original type in the FU header
+		return p[2]&0x80 != 0 && isKey(p[2]&0x3f)
 	default:
 		return isKey(t)
 	}

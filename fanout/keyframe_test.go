@@ -24,6 +24,14 @@ func TestIsKeyframe(t *testing.T) {
 		{"vp9 inter", "video/VP9", []byte{0x48}, false},
 		{"av1 new sequence", "video/AV1", []byte{0x18}, true},
 		{"av1 other", "video/AV1", []byte{0x10}, false},
+		{"h265 idr", "video/H265", []byte{0x26, 0x01, 0xaf}, true},
+		{"h265 cra", "video/h265", []byte{0x2a, 0x01, 0xaf}, true},
+		{"h265 trail", "video/H265", []byte{0x02, 0x01, 0xd0}, false},
+		{"h265 ap vps", "video/H265", []byte{0x60, 0x01, 0x00, 0x03, 0x40, 0x01, 0x0c, 0x00, 0x02, 0x44, 0x01}, true},
+		{"h265 ap pps only", "video/H265", []byte{0x60, 0x01, 0x00, 0x02, 0x44, 0x01, 0x00, 0x02, 0x4e, 0x01}, false},
+		{"h265 ap truncated", "video/H265", []byte{0x60, 0x01, 0x00, 0x09, 0x40, 0x01}, false},
+		{"h265 fu idr start", "video/H265", []byte{0x62, 0x01, 0x93, 0xaf}, true},
+		{"h265 fu idr middle", "video/H265", []byte{0x62, 0x01, 0x13, 0xaf}, false},
 		{"opus", "audio/opus", []byte{0xff}, false},
 		{"empty", "video/H264", nil, false},
 	}
@@ -37,6 +45,7 @@ func TestIsKeyframe(t *testing.T) {
 func FuzzIsKeyframe(f *testing.F) {
 	f.Add("video/H264", []byte{0x78, 0x00, 0x02, 0x67, 0x42})
 	f.Add("video/VP8", []byte{0x90, 0x80, 0x81})
+	f.Add("video/H265", []byte{0x60, 0x01, 0x00, 0x03, 0x40, 0x01, 0x0c})
 	f.Fuzz(func(t *testing.T, mime string, p []byte) {
 		_ = IsKeyframe(mime, p)
 	})

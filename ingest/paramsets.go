@@ -6,100 +6,167 @@ import (
 	"github.com/pion/rtp"
 )
 
-// ParamSets puts the H.264 SPS and PPS in-band before every IDR picture
-// that does not already carry them. RTSP publishers (ffmpeg, cameras)
-// announce them once in the SDP (sprop-parameter-sets); a WebRTC viewer
-// that joins mid-stream only decodes from an IDR preceded by them. The
-// STAP-A it inserts (RFC 6184 §5.7.1) shifts the sequence numbers of what
-// follows, so every packet goes through it.
+// ParamSets puts the parameter sets in-band before every random access
+// picture that does not already carry them: SPS and PPS before an H.264 IDR,
+// VPS, SPS and PPS before an H.265 IRAP picture. RTSP publishers (ffmpeg,
+// cameras) announce them once in the SDP (sprop-parameter-sets, sprop-vps…);
+// a WebRTC viewer that joins mid-stream only decodes from a random access
+// picture preceded by them. The aggregation packet it inserts (a STAP-A,
+// RFC 6184 §5.7.1; an AP, RFC 7798 §4.4.2) shifts the sequence numbers of
+// what follows, so every packet goes through it.
 type ParamSets struct {
-	sps, pps []byte
-	shift    uint16 // packets inserted so far
-	sentTS   uint32 // timestamp of the last access unit that carried them
-	sent     bool
+	syn    *nalSyntax
+	sets   [3][]byte // in the syntax's order
+	shift  uint16    // packets inserted so far
+	sentTS uint32    // timestamp of the last access unit that carried them
+	sent   bool
+}
+
+// nalSyntax is what differs between H.264's and H.265's RTP payloads.
+type nalSyntax struct {
+	header    int  // NAL unit header size
+	aggregate int  // STAP-A, AP
+	fragment  int  // FU-A, FU
+	fuMask    byte // the original type's bits in the FU header
+	nsets     int
+	keySet    int // the set whose presence means the unit carries its own
+	typeOf    func(b []byte) int
+	setIndex  func(t int) int // -1 for other types
+	random    func(t int) bool
+	aggHeader func(first []byte) []byte
 }
 
 const (
 	naluIDR   = 5
-	naluSPS   = 7
-	naluPPS   = 8
 	naluSTAPA = 24
 	naluFUA   = 28
 )
 
-// NewParamSets starts with the sets the source announced (SDP
-// sprop-parameter-sets; nil when unknown): newer in-band ones replace them.
-func NewParamSets(sps, pps []byte) *ParamSets { return &ParamSets{sps: sps, pps: pps} }
+var h264Syntax = &nalSyntax{
+	header: 1, aggregate: naluSTAPA, fragment: naluFUA, fuMask: 0x1f, nsets: 2, keySet: 0,
+	typeOf: func(b []byte) int { return int(b[0] & 0x1f) },
+	setIndex: func(t int) int {
+		switch t {
+		case 7: // SPS
+			return 0
+		case 8: // PPS
+			return 1
+		}
+		return -1
+	},
+	random:    func(t int) bool { return t == naluIDR },
+	aggHeader: func(sps []byte) []byte { return []byte{naluSTAPA | sps[0]&0x60} }, // NRI of the SPS
+}
+
+var h265Syntax = &nalSyntax{
+	header: 2, aggregate: 48, fragment: 49, fuMask: 0x3f, nsets: 3, keySet: 1,
+	typeOf: func(b []byte) int { return int(b[0] >> 1 & 0x3f) },
+	setIndex: func(t int) int {
+		if t >= 32 && t <= 34 { // VPS, SPS, PPS
+			return t - 32
+		}
+		return -1
+	},
+	random: func(t int) bool { return t >= 16 && t <= 21 }, // BLA, IDR, CRA
+	// The AP's layer and temporal ids are the lowest of its units'
+	// (RFC 7798 §4.4.2): the VPS's.
+	aggHeader: func(vps []byte) []byte { return []byte{48<<1 | vps[0]&0x01, vps[1]} },
+}
+
+// NewParamSets is for H.264, starting with the sets the source announced
+// (SDP sprop-parameter-sets; nil when unknown): newer in-band ones replace
+// them.
+func NewParamSets(sps, pps []byte) *ParamSets {
+	return &ParamSets{syn: h264Syntax, sets: [3][]byte{sps, pps}}
+}
+
+// NewH265ParamSets is NewParamSets for H.265 (SDP sprop-vps, sprop-sps,
+// sprop-pps).
+func NewH265ParamSets(vps, sps, pps []byte) *ParamSets {
+	return &ParamSets{syn: h265Syntax, sets: [3][]byte{vps, sps, pps}}
+}
 
 // Process returns the packets to forward for pkt: pkt itself renumbered,
-// after a STAP-A of SPS and PPS when pkt starts an IDR without them.
+// after an aggregation packet of the parameter sets when pkt starts a
+// random access picture without them.
 func (p *ParamSets) Process(pkt *rtp.Packet) []*rtp.Packet {
 	if p.learn(pkt.Payload) {
 		p.sent, p.sentTS = true, pkt.Timestamp // this access unit carries its own
 	}
 	var out []*rtp.Packet
-	if p.startsIDR(pkt.Payload) && !(p.sent && p.sentTS == pkt.Timestamp) && p.sps != nil && p.pps != nil {
-		stap := &rtp.Packet{Header: pkt.Header.Clone(), Payload: p.stapA()}
-		stap.Marker = false
-		stap.SequenceNumber = pkt.SequenceNumber + p.shift
+	if p.startsRandomAccess(pkt.Payload) && !(p.sent && p.sentTS == pkt.Timestamp) && p.complete() {
+		agg := &rtp.Packet{Header: pkt.Header.Clone(), Payload: p.aggregate()}
+		agg.Marker = false
+		agg.SequenceNumber = pkt.SequenceNumber + p.shift
 		p.shift++
 		p.sent, p.sentTS = true, pkt.Timestamp
-		out = append(out, stap)
+		out = append(out, agg)
 	}
 	pkt.SequenceNumber += p.shift
 	return append(out, pkt)
 }
 
+func (p *ParamSets) complete() bool {
+	for _, s := range p.sets[:p.syn.nsets] {
+		if len(s) < p.syn.header {
+			return false
+		}
+	}
+	return true
+}
+
 // learn records parameter sets seen in the stream (newer ones win: a
 // camera that changes resolution sends new ones) and reports whether b
-// carried an SPS.
+// carried the key set (the SPS).
 func (p *ParamSets) learn(b []byte) bool {
-	if len(b) == 0 {
+	syn := p.syn
+	if len(b) < syn.header {
 		return false
 	}
-	switch b[0] & 0x1f {
-	case naluSPS:
-		p.sps = append(p.sps[:0], b...)
-		return true
-	case naluPPS:
-		p.pps = append(p.pps[:0], b...)
-	case naluSTAPA:
-		sps := false
-		for rest := b[1:]; len(rest) > 2; {
-			n := int(binary.BigEndian.Uint16(rest))
-			if n == 0 || len(rest) < 2+n {
-				break
-			}
-			sps = p.learn(rest[2:2+n]) || sps
-			rest = rest[2+n:]
+	t := syn.typeOf(b)
+	if i := syn.setIndex(t); i >= 0 {
+		p.sets[i] = append(p.sets[i][:0], b...)
+		return i == syn.keySet
+	}
+	if t != syn.aggregate {
+		return false
+	}
+	key := false
+	for rest := b[syn.header:]; len(rest) > 2; {
+		n := int(binary.BigEndian.Uint16(rest))
+		if n == 0 || len(rest) < 2+n {
+			break
 		}
-		return sps
+		key = p.learn(rest[2:2+n]) || key
+		rest = rest[2+n:]
 	}
-	return false
+	return key
 }
 
-// startsIDR: a single IDR NAL unit, or the first fragment of one.
-func (p *ParamSets) startsIDR(b []byte) bool {
-	if len(b) < 2 {
+// startsRandomAccess: a single random access NAL unit, or the first
+// fragment of one. An aggregate is left alone: one that holds the sets
+// already carries them.
+func (p *ParamSets) startsRandomAccess(b []byte) bool {
+	syn := p.syn
+	if len(b) < syn.header+1 {
 		return false
 	}
-	switch t := b[0] & 0x1f; t {
-	case naluIDR:
-		return true
-	case naluFUA:
-		return b[1]&0x80 != 0 && b[1]&0x1f == naluIDR
-	case naluSTAPA:
-		// An aggregate that holds an SPS already carries the sets.
+	switch t := syn.typeOf(b); t {
+	case syn.fragment:
+		fu := b[syn.header]
+		return fu&0x80 != 0 && syn.random(int(fu&syn.fuMask))
+	case syn.aggregate:
 		return false
+	default:
+		return syn.random(t)
 	}
-	return false
 }
 
-func (p *ParamSets) stapA() []byte {
-	b := make([]byte, 0, 1+2+len(p.sps)+2+len(p.pps))
-	b = append(b, naluSTAPA|(p.sps[0]&0x60)) // NRI of the SPS
-	b = binary.BigEndian.AppendUint16(b, uint16(len(p.sps)))
-	b = append(b, p.sps...)
-	b = binary.BigEndian.AppendUint16(b, uint16(len(p.pps)))
-	return append(b, p.pps...)
+func (p *ParamSets) aggregate() []byte {
+	b := p.syn.aggHeader(p.sets[0])
+	for _, s := range p.sets[:p.syn.nsets] {
+		b = binary.BigEndian.AppendUint16(b, uint16(len(s)))
+		b = append(b, s...)
+	}
+	return b
 }

@@ -41,11 +41,12 @@ func segNames(m Meta) []string {
 	return out
 }
 
-// VP8, VP9 and AV1, the other video codecs browsers send, are recorded
-// into fragmented MP4 too: ffmpeg finds the codec, decodes every frame
-// without an error, and the segments are cut at keyframes.
-func TestRecordsVP8VP9AndAV1(t *testing.T) {
-	for _, codec := range []string{"vp8", "vp9", "av1"} {
+// VP8, VP9, AV1 and H.265, the other video codecs publishers send, are
+// recorded into fragmented MP4 too: ffmpeg finds the codec, decodes every
+// frame without an error, and the segments are cut at keyframes.
+func TestRecordsVP8VP9AV1AndH265(t *testing.T) {
+	probed := map[string]string{"vp8": "vp8", "vp9": "vp9", "av1": "av1", "h265": "hevc"}
+	for _, codec := range []string{"vp8", "vp9", "av1", "h265"} {
 		t.Run(codec, func(t *testing.T) {
 			reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
 			defer reg.Close()
@@ -66,7 +67,7 @@ func TestRecordsVP8VP9AndAV1(t *testing.T) {
 				t.Fatalf("ffprobe: %v", err)
 			}
 			f := strings.Split(strings.TrimSpace(string(out)), ",")
-			if len(f) != 3 || f[0] != codec || f[1] != "640" {
+			if len(f) != 3 || f[0] != probed[codec] || f[1] != "640" {
 				t.Fatalf("ffprobe: %q", out)
 			}
 			if n, _ := strconv.Atoi(f[2]); n != 120 {

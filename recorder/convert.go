@@ -32,6 +32,8 @@ func newConverter(c fanout.Codec) (converter, error) {
 	switch {
 	case strings.EqualFold(c.MimeType, "video/H264"):
 		return &h264Conv{}, nil
+	case strings.EqualFold(c.MimeType, "video/H265"):
+		return &h265Conv{}, nil
 	case strings.EqualFold(c.MimeType, "video/VP8"):
 		return &vp8Conv{}, nil
 	case strings.EqualFold(c.MimeType, "video/VP9"):
@@ -41,7 +43,7 @@ func newConverter(c fanout.Codec) (converter, error) {
 	case strings.EqualFold(c.MimeType, "audio/opus"):
 		return &opusConv{channels: max(int(c.Channels), 2)}, nil
 	}
-	return nil, fmt.Errorf("%s cannot be recorded yet (H.264, VP8, VP9, AV1 and Opus can)", c.MimeType)
+	return nil, fmt.Errorf("%s cannot be recorded yet (H.264, H.265, VP8, VP9, AV1 and Opus can)", c.MimeType)
 }
 
 // h264Conv stores access units as AVCC samples (ISO 14496-15) and takes

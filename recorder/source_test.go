@@ -41,11 +41,21 @@ func newSourceOf(t *testing.T, reg *fanout.Registry, name, codec string) *source
 	}
 	s := &source{}
 	mime, payloader := "video/H264", rtp.Payloader(&codecs.H264Payloader{})
-	if codec == "h264" {
+	switch codec {
+	case "h264":
 		if s.aus, err = whipclient.AccessUnits(h264); err != nil {
 			t.Fatal(err)
 		}
-	} else {
+	case "h265":
+		mime, payloader = "video/H265", &codecs.H265Payloader{}
+		path, err := mediatest.H265(mediatest.Small)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if s.aus, err = mediatest.H265AccessUnits(path); err != nil {
+			t.Fatal(err)
+		}
+	default:
 		mime = map[string]string{"vp8": "video/VP8", "vp9": "video/VP9", "av1": "video/AV1"}[codec]
 		payloader = map[string]rtp.Payloader{"vp8": &codecs.VP8Payloader{EnablePictureID: true}, "vp9": &codecs.VP9Payloader{}, "av1": &codecs.AV1Payloader{}}[codec]
 		s.aus = ivfFrames(t, codec)

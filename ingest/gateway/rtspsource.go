@@ -68,7 +68,7 @@ func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
 	}
 	if len(picks) == 0 {
 		f.c.Close()
-		return nil, errors.New("the source has no track WebRTC can carry (H.264, VP8, VP9, AV1, Opus)")
+		return nil, errors.New("the source has no track WebRTC can carry (H.264, H.265, VP8, VP9, AV1, Opus, G.711)")
 	}
 	for _, p := range picks {
 		if _, err := f.c.Setup(desc.BaseURL, p.m, 0, 0); err != nil {
@@ -79,8 +79,11 @@ func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
 	// Callbacks go on set-up medias only.
 	for i, p := range picks {
 		var ps *ingest.ParamSets
-		if h, ok := p.fm.(*format.H264); ok {
+		switch h := p.fm.(type) {
+		case *format.H264:
 			ps = ingest.NewParamSets(h.SafeParams())
+		case *format.H265:
+			ps = ingest.NewH265ParamSets(h.SafeParams())
 		}
 		f.c.OnPacketRTP(p.m, p.fm, func(pkt *rtp.Packet) {
 			out := []*rtp.Packet{pkt}

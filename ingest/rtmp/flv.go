@@ -41,8 +41,8 @@ const (
 	exMPEG2TSSequence = 5
 )
 
-// parseVideo reads a video tag: legacy AVC, or Enhanced RTMP's AV1 and
-// VP9 (by FourCC); errNotAVC for codecs WebRTC viewers cannot take.
+// parseVideo reads a video tag: legacy AVC, or Enhanced RTMP's AV1, VP9
+// and HEVC (by FourCC); errNotAVC for codecs WebRTC viewers cannot take.
 func parseVideo(b []byte) (videoTag, error) {
 	if len(b) < 1 {
 		return videoTag{}, errors.New("empty video tag")
@@ -52,15 +52,25 @@ func parseVideo(b []byte) (videoTag, error) {
 			return videoTag{}, fmt.Errorf("Enhanced RTMP video tag of %d bytes", len(b))
 		}
 		fourcc := string(b[1:5])
-		if fourcc != "av01" && fourcc != "vp09" {
+		if fourcc != "av01" && fourcc != "vp09" && fourcc != "hvc1" {
 			return videoTag{}, fmt.Errorf("%w: Enhanced RTMP video %q", errNotAVC, fourcc)
 		}
 		tag := videoTag{codec: fourcc, keyframe: (b[0]>>4)&0x07 == frameKeyframe}
 		switch b[0] & 0x0f {
 		case exSequenceStart:
 			tag.header, tag.data = true, b[5:]
-		case exCodedFrames, exCodedFramesX:
-			tag.data = b[5:] // AV1 and VP9 carry no composition time
+		case exCodedFrames:
+			if fourcc != "hvc1" {
+				tag.data = b[5:] // AV1 and VP9 carry no composition time
+				break
+			}
+			if len(b) < 8 {
+				return videoTag{}, fmt.Errorf("Enhanced RTMP HEVC frame of %d bytes", len(b))
+			}
+			tag.cts = int32(uint32(b[5])<<16|uint32(b[6])<<8|uint32(b[7])) << 8 >> 8 // signed 24 bits
+			tag.data = b[8:]
+		case exCodedFramesX: // frames whose composition time is zero
+			tag.data = b[5:]
 		}
 		return tag, nil
 	}
@@ -126,6 +136,46 @@ func avcConfig(b []byte) (sps, pps []byte, lengthSize int, err error) {
 		return nil, nil, 0, errors.New("AVC configuration without SPS or PPS")
 	}
 	return sps, pps, lengthSize, nil
+}
+
+// hevcConfig reads the VPS, SPS and PPS of an HEVCDecoderConfigurationRecord
+// (ISO 14496-15 §8.3.3.1) and its NAL unit length size.
+func hevcConfig(b []byte) (vps, sps, pps []byte, lengthSize int, err error) {
+	if len(b) < 23 || b[0] != 1 {
+		return nil, nil, nil, 0, errors.New("not an HEVCDecoderConfigurationRecord")
+	}
+	lengthSize = int(b[21]&0x03) + 1
+	arrays, p := int(b[22]), 23
+	for i := 0; i < arrays; i++ {
+		if p+3 > len(b) {
+			return nil, nil, nil, 0, errors.New("truncated HEVC configuration")
+		}
+		typ, n := b[p]&0x3f, int(binary.BigEndian.Uint16(b[p+1:]))
+		p += 3
+		for j := 0; j < n; j++ {
+			if p+2 > len(b) {
+				return nil, nil, nil, 0, errors.New("truncated HEVC configuration")
+			}
+			l := int(binary.BigEndian.Uint16(b[p:]))
+			if l < 2 || p+2+l > len(b) {
+				return nil, nil, nil, 0, errors.New("truncated HEVC configuration")
+			}
+			v := b[p+2 : p+2+l]
+			p += 2 + l
+			switch {
+			case typ == 32 && vps == nil:
+				vps = v
+			case typ == 33 && sps == nil:
+				sps = v
+			case typ == 34 && pps == nil:
+				pps = v
+			}
+		}
+	}
+	if vps == nil || sps == nil || pps == nil {
+		return nil, nil, nil, 0, errors.New("HEVC configuration without VPS, SPS or PPS")
+	}
+	return vps, sps, pps, lengthSize, nil
 }
 
 // splitNALUs splits length-prefixed NAL units.

@@ -145,10 +145,10 @@ type publisher struct {
 	bitrate int
 	warned  map[string]bool
 
-	vtrack     *fanout.Track
-	vpk        rtp.Packetizer
-	sps, pps   []byte
-	lengthSize int
+	vtrack        *fanout.Track
+	vpk           rtp.Packetizer
+	vps, sps, pps []byte // vps for HEVC only
+	lengthSize    int
 
 	atrack  *fanout.Track
 	apk     rtp.Packetizer
@@ -169,14 +169,18 @@ func (p *publisher) warn(key, msg string, args ...any) {
 func (p *publisher) video(ts uint32, b []byte) {
 	tag, err := parseVideo(b)
 	if errors.Is(err, errNotAVC) {
-		p.warn("vcodec", "rtmp video dropped: only H.264 reaches WebRTC viewers from RTMP", "err", err)
+		p.warn("vcodec", "rtmp video dropped: H.264, HEVC, AV1 and VP9 reach WebRTC viewers from RTMP", "err", err)
 		return
 	}
 	if err != nil {
 		p.warn("vtag", "rtmp video tag unreadable", "err", err)
 		return
 	}
-	if tag.codec != "avc1" {
+	switch tag.codec {
+	case "hvc1":
+		p.hevc(ts, tag)
+		return
+	case "av01", "vp09":
 		p.enhancedVideo(ts, tag)
 		return
 	}

@@ -141,6 +141,8 @@ func formatOf(c fanout.Codec, pt uint8) format.Format {
 	switch strings.ToLower(c.MimeType) {
 	case "video/h264":
 		return &format.H264{PayloadTyp: pt, PacketizationMode: 1}
+	case "video/h265":
+		return &format.H265{PayloadTyp: pt}
 	case "video/vp8":
 		return &format.VP8{PayloadTyp: pt}
 	case "video/vp9":

@@ -73,7 +73,7 @@ type trackIn struct {
 	media  *description.Media
 	format format.Format
 	track  *fanout.Track
-	h264   *ingest.ParamSets // H.264 only
+	params *ingest.ParamSets // H.264 and H.265
 	aac    *aacIn            // AAC only: transcoded to Opus
 }
 
@@ -137,7 +137,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 		tracks = append(tracks, t)
 	}
 	if len(tracks) == 0 {
-		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, VP8, VP9, AV1, Opus, G.711 and AAC can)")
+		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, H.265, VP8, VP9, AV1, Opus, G.711 and AAC can)")
 	}
 	if s.p.Claim != nil {
 		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
@@ -216,11 +216,11 @@ func (t *trackIn) write(pkt *rtp.Packet) {
 		t.aac.write(t.track, pkt)
 		return
 	}
-	if t.h264 == nil {
+	if t.params == nil {
 		t.track.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
 		return
 	}
-	for _, q := range t.h264.Process(pkt) {
+	for _, q := range t.params.Process(pkt) {
 		t.track.Write(&fanout.Packet{Header: q.Header, Payload: q.Payload})
 	}
 }
@@ -281,7 +281,10 @@ func mapMedia(m *description.Media, opusBitrate int) (*trackIn, string) {
 			return &trackIn{media: m, format: f, aac: a}, ""
 		case *format.H264:
 			sps, pps := f.SafeParams()
-			return &trackIn{media: m, format: f, h264: ingest.NewParamSets(sps, pps)}, ""
+			return &trackIn{media: m, format: f, params: ingest.NewParamSets(sps, pps)}, ""
+		case *format.H265:
+			vps, sps, pps := f.SafeParams()
+			return &trackIn{media: m, format: f, params: ingest.NewH265ParamSets(vps, sps, pps)}, ""
 		case *format.VP8, *format.VP9, *format.AV1, *format.Opus:
 			return &trackIn{media: m, format: f}, ""
 		case *format.G711:
@@ -301,6 +304,11 @@ func CodecOf(f format.Format) fanout.Codec {
 	case *format.H264:
 		sps, _ := f.SafeParams()
 		return fanout.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + ingest.H264ProfileLevelID(sps)}
+	case *format.H265:
+		// Viewers that decode H.265 (Safari, Chrome 136+ with a hardware
+		// decoder, pion) get it as it is; others are told the codec.
+		_, sps, _ := f.SafeParams()
+		return fanout.Codec{MimeType: "video/H265", ClockRate: 90000, Fmtp: ingest.H265Fmtp(sps)}
 	case *format.VP8:
 		return fanout.Codec{MimeType: "video/VP8", ClockRate: 90000}
 	case *format.VP9:

@@ -17,7 +17,8 @@ var videoFeedback = []webrtc.RTCPFeedback{
 
 // PublisherCodecs are the codecs a publisher may send, in the order the node
 // prefers them when an offer has several: H.264 first because every browser
-// and player can decode it, then VP8, VP9 and AV1. RTX is left out on purpose:
+// and player can decode it, then VP8, VP9, AV1, and H.265 last since only
+// some viewers decode it (Safari, Chrome 136+ with a hardware decoder). RTX is left out on purpose:
 // publishers then retransmit on the media SSRC, which needs no mapping.
 func PublisherCodecs() []webrtc.RTPCodecParameters {
 	vf := append([]webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}, {Type: webrtc.TypeRTCPFBGoogREMB}}, videoFeedback...)
@@ -33,6 +34,8 @@ func PublisherCodecs() []webrtc.RTPCodecParameters {
 		{PayloadType: 98, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: vf}},
 		{PayloadType: 100, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: vf}},
 		{PayloadType: 45, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: vf}},
+		{PayloadType: 116, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000,
+			SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", RTCPFeedback: vf}},
 		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
 			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}},
 	}

@@ -76,7 +76,9 @@ func OfferedCodecs(m *sdp.MediaDescription) []Offered {
 // Compatible reports whether a codec offered by a peer can carry a stream
 // encoded as want: same name and clock rate; for H.264 packetization-mode 1
 // and the same profile (profile_idc and constraint flags, RFC 6184 §8.1; the
-// level may differ); for VP9 the same profile-id.
+// level may differ); for VP9 the same profile-id; for H.265 the same
+// profile-id, tier-flag and tx-mode, not level-id (draft-ietf-avtcore-hevc-webrtc
+// §2.1, as browsers and pion match them).
 func Compatible(o Offered, wantMime string, wantClock uint32, wantFmtp string) bool {
 	if !strings.EqualFold(o.MimeType, wantMime) || o.Clock != wantClock {
 		return false
@@ -90,6 +92,12 @@ func Compatible(o Offered, wantMime string, wantClock uint32, wantFmtp string) b
 		return len(a) == 6 && len(b) == 6 && strings.EqualFold(a[:4], b[:4])
 	case "video/vp9":
 		return FmtpValue(o.Fmtp, "profile-id", "0") == FmtpValue(wantFmtp, "profile-id", "0")
+	case "video/h265":
+		for _, p := range [][2]string{{"profile-id", "1"}, {"tier-flag", "0"}, {"tx-mode", "SRST"}} {
+			if !strings.EqualFold(FmtpValue(o.Fmtp, p[0], p[1]), FmtpValue(wantFmtp, p[0], p[1])) {
+				return false
+			}
+		}
 	}
 	return true
 }

@@ -35,6 +35,10 @@ func TestOfferedCodecsAndCompatible(t *testing.T) {
 		{"vp8", got[0], "video/vp8", "", true},
 		{"vp8 vs av1", got[2], "video/VP8", "", false},
 		{"vp9 profiles", Offered{MimeType: "video/VP9", Clock: 90000, Fmtp: "profile-id=2"}, "video/VP9", "profile-id=0", false},
+		{"h265 other level", Offered{MimeType: "video/H265", Clock: 90000, Fmtp: "level-id=180;profile-id=1;tier-flag=0;tx-mode=SRST"}, "video/H265", "level-id=93;profile-id=1", true},
+		{"h265 defaults", Offered{MimeType: "video/H265", Clock: 90000}, "video/H265", "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", true},
+		{"h265 main 10", Offered{MimeType: "video/H265", Clock: 90000, Fmtp: "profile-id=2"}, "video/H265", "profile-id=1", false},
+		{"h265 high tier", Offered{MimeType: "video/H265", Clock: 90000, Fmtp: "tier-flag=1"}, "video/H265", "profile-id=1", false},
 	}
 	for _, c := range cases {
 		if Compatible(c.o, c.mime, 90000, c.fmtp) != c.ok {

@@ -55,6 +55,7 @@ func TestCodecsNegotiatedPerViewer(t *testing.T) {
 		{"vp9", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0"}, vp8Cap},
 		{"av1", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000}, vp8Cap},
 		{"h264-high", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH264, ClockRate: 90000, SDPFmtpLine: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=640032"}, h264Cap},
+		{"h265", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000, SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST"}, h264Cap},
 	}
 	for _, c := range cases {
 		t.Run(c.name, func(t *testing.T) {

@@ -220,7 +220,7 @@ type rx struct {
 	size   int
 	at     time.Time
 	sum    uint64 // FNV-1a of the payload
-	head   [4]byte
+	head   [6]byte
 	audio  []byte // the payload, kept for audio only
 }
 
@@ -290,7 +290,7 @@ func watchWith(t *testing.T, hc *http.Client, base, stream string, o whipclient.
 					return
 				}
 				v.mu.Lock()
-				r := rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now(), fnv64(p.Payload), [4]byte{}, nil}
+				r := rx{p.SSRC, p.SequenceNumber, p.Timestamp, p.Marker, len(p.Payload), time.Now(), fnv64(p.Payload), [6]byte{}, nil}
 				copy(r.head[:], p.Payload)
 				if kind == "audio" {
 					r.audio = append([]byte(nil), p.Payload...)

@@ -52,15 +52,21 @@ func ffmpegPush(t *testing.T, url, transport string, seconds int) *exec.Cmd {
 // ffmpegPushAudio is ffmpegPush with other audio encoder arguments.
 func ffmpegPushAudio(t *testing.T, url, transport string, seconds int, audio ...string) *exec.Cmd {
 	t.Helper()
+	video := []string{"-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency"}
+	return ffmpegPushCodecs(t, url, transport, seconds, video, audio)
+}
+
+// ffmpegPushCodecs is ffmpegPush with other encoder arguments.
+func ffmpegPushCodecs(t *testing.T, url, transport string, seconds int, video, audio []string) *exec.Cmd {
+	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is needed (make test installs Debian's ffmpeg)")
 	}
 	ctx, cancel := context.WithCancel(context.Background())
 	args := []string{"-v", "error", "-re",
 		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=48000",
-		"-t", strconv.Itoa(seconds), "-c:v", "libx264", "-profile:v", "baseline", "-preset", "ultrafast", "-tune", "zerolatency",
-		"-pix_fmt", "yuv420p", "-g", "30"}
-	args = append(append(args, audio...), "-f", "rtsp", "-rtsp_transport", transport, url)
+		"-t", strconv.Itoa(seconds), "-pix_fmt", "yuv420p", "-g", "30"}
+	args = append(append(append(args, video...), audio...), "-f", "rtsp", "-rtsp_transport", transport, url)
 	cmd := exec.CommandContext(ctx, "ffmpeg", args...)
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
