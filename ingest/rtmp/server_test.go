@@ -11,9 +11,9 @@ import (
 	"github.com/relaymesh/relaymesh/fanout"
 )
 
-// handshake does the client side of the RTMP handshake (C0+C1, S0+S1+S2,
+// clientHandshake does the client side of the RTMP handshake (C0+C1, S0+S1+S2,
 // C2), as any encoder does.
-func handshake(t *testing.T, c net.Conn) {
+func clientHandshake(t *testing.T, c net.Conn) {
 	t.Helper()
 	c1 := make([]byte, 1536)
 	_, _ = rand.Read(c1[8:])
@@ -48,7 +48,7 @@ func TestAbsurdChunkSizesAreRefused(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		handshake(t, c)
+		clientHandshake(t, c)
 		_, _ = c.Write(msg)
 		_ = c.SetReadDeadline(time.Now().Add(5 * time.Second))
 		buf := make([]byte, 4096)
@@ -71,6 +71,6 @@ func TestAbsurdChunkSizesAreRefused(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	handshake(t, c)
+	clientHandshake(t, c)
 	c.Close()
 }
