@@ -30,7 +30,7 @@ func TestMain(m *testing.M) {
 		panic(err)
 	}
 	ingestBin = filepath.Join(dir, "ingest")
-	if out, err := exec.Command("go", "build", "-o", ingestBin, ".").CombinedOutput(); err != nil {
+	if out, err := exec.Command("go", "build", "-tags", nodeproc.Tags(), "-o", ingestBin, ".").CombinedOutput(); err != nil {
 		panic(string(out))
 	}
 	code := m.Run()
@@ -173,5 +173,53 @@ func TestIngestPlaysFiles(t *testing.T) {
 	waitCount(t, w, 60, &out)
 	if out, err := exec.Command(ingestBin, "-source", "notes.txt", "-whip", origin.Base+"/whip/x", "-check-config").CombinedOutput(); err == nil || !strings.Contains(string(out), ".h264") {
 		t.Fatalf("-source notes.txt: %v %s", err, out)
+	}
+}
+
+// bin/ingest pulls an RTMP URL: ffmpeg serves H.264 with B-frames and AAC
+// in its listen mode, and the origin gets the video and the audio as Opus;
+// a WHEP viewer gets the video.
+func TestIngestPullsRTMP(t *testing.T) {
+	if _, err := exec.LookPath("ffmpeg"); err != nil {
+		t.Fatal("ffmpeg is needed (make test installs Debian's ffmpeg)")
+	}
+	origin, err := nodeproc.Start(t.Context(), originBin, "origin", nodeproc.Options{LogDir: t.TempDir()})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Kill()
+	src := "rtmp://127.0.0.1:" + strconv.Itoa(freePort(t)) + "/live/cam"
+	ff := exec.Command("ffmpeg", "-v", "error", "-re",
+		"-f", "lavfi", "-i", "testsrc2=size=320x240:rate=30", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100",
+		"-t", "20", "-c:v", "libx264", "-preset", "ultrafast", "-pix_fmt", "yuv420p", "-g", "30", "-bf", "2",
+		"-c:a", "aac", "-b:a", "96k", "-f", "flv", "-listen", "1", src)
+	if err := ff.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = ff.Process.Kill(); _ = ff.Wait() }()
+	var out syncBuffer
+	cmd := exec.Command(ingestBin, "-source", src, "-whip", origin.Base+"/whip/pulled", "-loopback")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	var w *whipclient.Watcher
+	for deadline := time.Now().Add(15 * time.Second); w == nil; time.Sleep(200 * time.Millisecond) {
+		if w, err = whipclient.Watch(t.Context(), origin.Base+"/whep/pulled", whipclient.Options{}); err != nil && time.Now().After(deadline) {
+			t.Fatalf("watching the pulled stream: %v\n%s", err, out.String())
+		}
+	}
+	defer w.Close()
+	waitCount(t, w, 60, &out)
+	res, err := http.Get(origin.Base + "/api/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body bytes.Buffer
+	_, _ = body.ReadFrom(res.Body)
+	if !strings.Contains(body.String(), `"codec":"opus"`) || !strings.Contains(body.String(), `profile-level-id=4d001f`) {
+		t.Fatalf("the origin's stream is not H.264 Main (as the source) and Opus: %s", body.String())
 	}
 }

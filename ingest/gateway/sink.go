@@ -24,7 +24,18 @@ type sink struct {
 }
 
 func publish(ctx context.Context, p Params, codecs []fanout.Codec) (*sink, error) {
-	api, err := whipclient.NewAPI(whipclient.Options{Settings: p.Settings})
+	// Offer exactly the source's codecs (NACK and keyframe requests on
+	// video): offered pion's defaults, the origin could pick an H.264
+	// profile other than the one the source sends.
+	var offer []whipclient.Codec
+	for _, c := range codecs {
+		wc := whipclient.Codec{Kind: webrtcsub.CodecType(kindOf(c)), Codec: webrtcsub.Capability(c)}
+		if wc.Kind == webrtc.RTPCodecTypeVideo {
+			wc.Codec.RTCPFeedback = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"}, {Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"}}
+		}
+		offer = append(offer, wc)
+	}
+	api, err := whipclient.NewAPI(whipclient.Options{Settings: p.Settings, Codecs: offer})
 	if err != nil {
 		return nil, err
 	}

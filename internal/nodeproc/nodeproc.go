@@ -23,12 +23,8 @@ import (
 // root into dir and returns their paths.
 func Build(root, dir string) (origin, relay string, err error) {
 	origin, relay = filepath.Join(dir, "origin"), filepath.Join(dir, "relay")
-	tags := ""
-	if transcode.Available() {
-		tags = "transcode" // the binaries transcode AAC like the test does
-	}
 	for bin, pkg := range map[string]string{origin: "./cmd/origin", relay: "./cmd/relay"} {
-		cmd := exec.Command("go", "build", "-tags", tags, "-o", bin, pkg)
+		cmd := exec.Command("go", "build", "-tags", Tags(), "-o", bin, pkg)
 		cmd.Dir = root
 		if out, err := cmd.CombinedOutput(); err != nil {
 			return "", "", fmt.Errorf("go build %s: %v: %s", pkg, err, out)
@@ -172,3 +168,12 @@ func freePorts(n int) ([]int, error) {
 
 // Signal sends sig to the process.
 func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
+
+// Tags are the build tags for binaries under test: "transcode" when the
+// test binary itself transcodes AAC, so the binaries do like the test.
+func Tags() string {
+	if transcode.Available() {
+		return "transcode"
+	}
+	return ""
+}

@@ -49,6 +49,16 @@ type Options struct {
 	// Light skips pion's default interceptors (NACK, reports, TWCC): the
 	// load tool's viewers use it to measure the server, not the client.
 	Light bool
+	// Codecs, if set, are the only codecs offered (a sender offers exactly
+	// what it has, so the other side cannot pick a profile it does not
+	// send); otherwise pion's defaults.
+	Codecs []Codec
+}
+
+// Codec is one codec to offer, with its kind.
+type Codec struct {
+	Kind  webrtc.RTPCodecType
+	Codec webrtc.RTPCodecCapability
 }
 
 // NewAPI builds the client's pion API: default codecs, and by default the
@@ -56,8 +66,15 @@ type Options struct {
 // 127.0.0.1).
 func NewAPI(o Options) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
-		return nil, err
+	for i, c := range o.Codecs {
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.Codec, PayloadType: webrtc.PayloadType(96 + i)}, c.Kind); err != nil {
+			return nil, err
+		}
+	}
+	if len(o.Codecs) == 0 {
+		if err := m.RegisterDefaultCodecs(); err != nil {
+			return nil, err
+		}
 	}
 	ir := &interceptor.Registry{}
 	if !o.Light {

@@ -37,6 +37,7 @@ type Config struct {
 	Loopback    bool
 	HTTP        string
 	MaxBackoff  time.Duration
+	OpusBitrate int
 	LogFormat   string
 	LogLevel    string
 	CheckConfig bool
@@ -44,9 +45,10 @@ type Config struct {
 
 func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` with settings by flag name (flags > env > file > defaults)")
-	fs.StringVar(&c.Source, "source", "", "what to pull: an rtsp:// or rtsps:// `URL` (credentials in the URL), or a video file played in a loop (.h264 Annex B, .ivf VP8/VP9/AV1)")
+	fs.StringVar(&c.Source, "source", "", "what to pull: an rtsp://, rtsps:// or rtmp:// `URL` (credentials in the URL, an RTMP token in the stream name's query), or a video file played in a loop (.h264 Annex B, .ivf VP8/VP9/AV1)")
 	fs.StringVar(&c.Audio, "audio", "", "with a video file: an Ogg Opus `file` played alongside")
 	fs.IntVar(&c.FPS, "fps", 30, "with an .h264 file: its frame rate")
+	fs.IntVar(&c.OpusBitrate, "opus-bitrate", 128000, "bit/s of the Opus audio that an RTMP source's AAC is transcoded to")
 	fs.StringVar(&c.WHIP, "whip", "", "the origin's WHIP endpoint `URL`, e.g. http://origin:8080/whip/cam1")
 	fs.StringVar(&c.Token, "token", "", "publish `token` the origin asks for (-publish-token there)")
 	fs.StringVar(&c.HTTP, "http", "", "serve /healthz and /readyz (ready while media flows) on this `address`; off when empty")
@@ -61,9 +63,12 @@ func (c *Config) flags(fs *flag.FlagSet) {
 func (c *Config) isFile() bool { return c.Source != "" && !strings.Contains(c.Source, "://") }
 
 // source builds the gateway's source.
-func (c *Config) source() gateway.Source {
+func (c *Config) source(log *slog.Logger) gateway.Source {
 	if c.isFile() {
 		return gateway.FileSource{Video: c.Source, Audio: c.Audio, FPS: c.FPS}
+	}
+	if strings.HasPrefix(c.Source, "rtmp://") {
+		return gateway.RTMPSource{URL: c.Source, AudioBitrate: c.OpusBitrate, Log: log}
 	}
 	return gateway.RTSPSource{URL: c.Source}
 }
@@ -80,10 +85,15 @@ func (c *Config) validate() error {
 		if c.FPS < 1 || c.FPS > 240 {
 			errs = append(errs, fmt.Errorf("-fps %d: want 1 to 240", c.FPS))
 		}
-	} else if u, err := url.Parse(c.Source); c.Source == "" || err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("-source %q: want an rtsp:// or rtsps:// URL, or a video file", c.Source))
+	} else if u, err := url.Parse(c.Source); c.Source == "" || err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps" && u.Scheme != "rtmp") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("-source %q: want an rtsp://, rtsps:// or rtmp:// URL, or a video file", c.Source))
+	} else if app, stream, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); u.Scheme == "rtmp" && (app == "" || stream == "") {
+		errs = append(errs, fmt.Errorf("-source %q: an RTMP URL names the application and the stream: rtmp://HOST/APP/STREAM", c.Source))
 	} else if c.Audio != "" {
-		errs = append(errs, errors.New("-audio goes with a video file; an RTSP source brings its own audio"))
+		errs = append(errs, errors.New("-audio goes with a video file; an RTSP or RTMP source brings its own audio"))
+	}
+	if c.OpusBitrate < 6000 || c.OpusBitrate > 510000 {
+		errs = append(errs, fmt.Errorf("-opus-bitrate %d: Opus takes 6000 to 510000 bit/s", c.OpusBitrate))
 	}
 	if u, err := url.Parse(c.WHIP); c.WHIP == "" || err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || !strings.Contains(u.Path, "/whip/") {
 		errs = append(errs, fmt.Errorf("-whip %q: want the origin's WHIP URL, http(s)://HOST:PORT/whip/STREAM", c.WHIP))
@@ -110,7 +120,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 	fs.SetOutput(stderr)
 	c.flags(fs)
 	fs.Usage = func() {
-		fmt.Fprintf(stderr, "Usage: ingest -source rtsp://... -whip http://origin:8080/whip/NAME\n\nEvery flag can also be set as %sNAME or in the -config YAML file. Flags:\n\n", config.EnvPrefix)
+		fmt.Fprintf(stderr, "Usage: ingest -source rtsp://...|rtmp://...|FILE -whip http://origin:8080/whip/NAME\n\nEvery flag can also be set as %sNAME or in the -config YAML file. Flags:\n\n", config.EnvPrefix)
 		fs.PrintDefaults()
 	}
 	if err := config.Load(fs, args, os.LookupEnv); err != nil {
@@ -153,7 +163,7 @@ func Main(args []string, stdout, stderr io.Writer) int {
 		}
 		defer stopHealth()
 	}
-	err := gateway.Run(ctx, gateway.Params{Source: c.source(), WHIP: c.WHIP, Token: c.Token,
+	err := gateway.Run(ctx, gateway.Params{Source: c.source(log), WHIP: c.WHIP, Token: c.Token,
 		Settings: se, Log: log, MaxBackoff: c.MaxBackoff}, st)
 	stop()
 	wg.Wait()
