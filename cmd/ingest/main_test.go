@@ -2,6 +2,7 @@ package main
 
 import (
 	"bytes"
+	"encoding/json"
 	"net/http"
 	"os"
 	"os/exec"
@@ -171,6 +172,25 @@ func TestIngestPlaysFiles(t *testing.T) {
 	}
 	defer w.Close()
 	waitCount(t, w, 60, &out)
+	_ = cmd.Process.Kill()
+	_ = cmd.Wait()
+
+	// An AAC file is transcoded to Opus once, then looped like the rest.
+	aac := filepath.Join(t.TempDir(), "tone.aac")
+	if b, err := exec.Command("ffmpeg", "-v", "error", "-f", "lavfi", "-i", "sine=frequency=440:sample_rate=44100", "-t", "2",
+		"-c:a", "aac", "-f", "adts", aac).CombinedOutput(); err != nil {
+		t.Fatalf("ffmpeg: %v %s", err, b)
+	}
+	cmd = exec.Command(ingestBin, "-source", h264, "-audio", aac, "-whip", origin.Base+"/whip/aacloop", "-loopback")
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	for deadline := time.Now().Add(15 * time.Second); packetsIn(t, origin.Base, "aacloop", "opus") < 50; time.Sleep(200 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("no Opus track from the AAC file: %s\n%s", streams(t, origin.Base), out.String())
+		}
+	}
 	if out, err := exec.Command(ingestBin, "-source", "notes.txt", "-whip", origin.Base+"/whip/x", "-check-config").CombinedOutput(); err == nil || !strings.Contains(string(out), ".h264") {
 		t.Fatalf("-source notes.txt: %v %s", err, out)
 	}
@@ -212,14 +232,46 @@ func TestIngestPullsRTMP(t *testing.T) {
 	}
 	defer w.Close()
 	waitCount(t, w, 60, &out)
-	res, err := http.Get(origin.Base + "/api/streams")
+	if body := streams(t, origin.Base); !strings.Contains(body, `"codec":"opus"`) || !strings.Contains(body, `profile-level-id=4d001f`) {
+		t.Fatalf("the origin's stream is not H.264 Main (as the source) and Opus: %s", body)
+	}
+}
+
+// packetsIn is how many packets the origin took in on the stream's track
+// of codec.
+func packetsIn(t *testing.T, base, stream, codec string) int {
+	t.Helper()
+	var list struct {
+		Streams []struct {
+			Name   string
+			Tracks []struct {
+				Codec     string
+				PacketsIn int `json:"packets_in"`
+			}
+		}
+	}
+	if err := json.Unmarshal([]byte(streams(t, base)), &list); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range list.Streams {
+		for _, tr := range s.Tracks {
+			if s.Name == stream && tr.Codec == codec {
+				return tr.PacketsIn
+			}
+		}
+	}
+	return 0
+}
+
+// streams is the origin's GET /api/streams.
+func streams(t *testing.T, base string) string {
+	t.Helper()
+	res, err := http.Get(base + "/api/streams")
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer res.Body.Close()
 	var body bytes.Buffer
 	_, _ = body.ReadFrom(res.Body)
-	if !strings.Contains(body.String(), `"codec":"opus"`) || !strings.Contains(body.String(), `profile-level-id=4d001f`) {
-		t.Fatalf("the origin's stream is not H.264 Main (as the source) and Opus: %s", body.String())
-	}
+	return body.String()
 }

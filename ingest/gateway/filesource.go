@@ -21,10 +21,12 @@ import (
 
 // FileSource plays local files in a loop, in real time: a video file of
 // H.264 (Annex B: .h264, .264) or VP8, VP9 or AV1 (.ivf), and optionally
-// an Ogg Opus audio file. The files are read into memory once.
+// an audio file, Ogg Opus (.ogg, .opus) or AAC in ADTS (.aac, transcoded to
+// Opus once). The files are read into memory once.
 type FileSource struct {
 	Video, Audio string
 	FPS          int // H.264 frame rate; IVF files carry theirs
+	AudioBitrate int // Opus bitrate for an AAC file; zero means 128 kbit/s
 }
 
 func (s FileSource) String() string {
@@ -88,9 +90,15 @@ func (s FileSource) Open(ctx context.Context) (Feed, error) {
 		return nil, fmt.Errorf("video file %s: want .h264 (Annex B) or .ivf", s.Video)
 	}
 	if s.Audio != "" {
-		pkts, err := whipclient.OpusPackets(s.Audio)
+		var pkts [][]byte
+		var err error
+		if strings.EqualFold(filepath.Ext(s.Audio), ".aac") {
+			pkts, err = aacFile(s.Audio, s.AudioBitrate)
+		} else {
+			pkts, err = whipclient.OpusPackets(s.Audio)
+		}
 		if err != nil {
-			return nil, fmt.Errorf("audio file %s (want Ogg Opus): %w", s.Audio, err)
+			return nil, fmt.Errorf("audio file %s (want Ogg Opus or ADTS AAC): %w", s.Audio, err)
 		}
 		f.add(fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},
 			pkts, &codecs.OpusPayloader{}, 20*time.Millisecond, 48000)

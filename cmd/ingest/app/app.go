@@ -46,9 +46,9 @@ type Config struct {
 func (c *Config) flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` with settings by flag name (flags > env > file > defaults)")
 	fs.StringVar(&c.Source, "source", "", "what to pull: an rtsp://, rtsps:// or rtmp:// `URL` (credentials in the URL, an RTMP token in the stream name's query), or a video file played in a loop (.h264 Annex B, .ivf VP8/VP9/AV1)")
-	fs.StringVar(&c.Audio, "audio", "", "with a video file: an Ogg Opus `file` played alongside")
+	fs.StringVar(&c.Audio, "audio", "", "with a video file: an audio `file` played alongside, Ogg Opus (.ogg, .opus) or AAC in ADTS (.aac, transcoded to Opus)")
 	fs.IntVar(&c.FPS, "fps", 30, "with an .h264 file: its frame rate")
-	fs.IntVar(&c.OpusBitrate, "opus-bitrate", 128000, "bit/s of the Opus audio that an RTMP source's AAC is transcoded to")
+	fs.IntVar(&c.OpusBitrate, "opus-bitrate", 128000, "bit/s of the Opus audio that AAC (an RTMP source's, an .aac file's) is transcoded to")
 	fs.StringVar(&c.WHIP, "whip", "", "the origin's WHIP endpoint `URL`, e.g. http://origin:8080/whip/cam1")
 	fs.StringVar(&c.Token, "token", "", "publish `token` the origin asks for (-publish-token there)")
 	fs.StringVar(&c.HTTP, "http", "", "serve /healthz and /readyz (ready while media flows) on this `address`; off when empty")
@@ -65,7 +65,7 @@ func (c *Config) isFile() bool { return c.Source != "" && !strings.Contains(c.So
 // source builds the gateway's source.
 func (c *Config) source(log *slog.Logger) gateway.Source {
 	if c.isFile() {
-		return gateway.FileSource{Video: c.Source, Audio: c.Audio, FPS: c.FPS}
+		return gateway.FileSource{Video: c.Source, Audio: c.Audio, FPS: c.FPS, AudioBitrate: c.OpusBitrate}
 	}
 	if strings.HasPrefix(c.Source, "rtmp://") {
 		return gateway.RTMPSource{URL: c.Source, AudioBitrate: c.OpusBitrate, Log: log}
@@ -79,8 +79,8 @@ func (c *Config) validate() error {
 		if ext := strings.ToLower(filepath.Ext(c.Source)); ext != ".h264" && ext != ".264" && ext != ".ivf" {
 			errs = append(errs, fmt.Errorf("-source %q: a file must be .h264 (Annex B) or .ivf", c.Source))
 		}
-		if c.Audio != "" && strings.ToLower(filepath.Ext(c.Audio)) != ".ogg" {
-			errs = append(errs, fmt.Errorf("-audio %q: want an Ogg Opus file (.ogg)", c.Audio))
+		if ext := strings.ToLower(filepath.Ext(c.Audio)); c.Audio != "" && ext != ".ogg" && ext != ".opus" && ext != ".aac" {
+			errs = append(errs, fmt.Errorf("-audio %q: want an Ogg Opus file (.ogg, .opus) or ADTS AAC (.aac)", c.Audio))
 		}
 		if c.FPS < 1 || c.FPS > 240 {
 			errs = append(errs, fmt.Errorf("-fps %d: want 1 to 240", c.FPS))
