@@ -43,6 +43,7 @@ test: test-deps
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
+	./$(BIN)/loadtest -floor 300 -duration 15s
 	./$(BIN)/loadtest -chain 3 -per-depth 10 -duration 15s
 	./$(BIN)/loadtest -failover 5 -below 10
 	./$(BIN)/loadtest -ingest 4 -duration 15s

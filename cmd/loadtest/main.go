@@ -38,8 +38,30 @@ func main() {
 		failover = flag.Int("failover", 0, "instead: this many rounds of kill -9 of a middle relay, measuring the viewers' gap below it")
 		below    = flag.Int("below", 10, "with -failover: viewers below the killed relay")
 		ingest   = flag.Int("ingest", 0, "instead: RTMP ingest, latency added and origin CPU per stream with this many streams")
+		floor    = flag.Int("floor", 0, "instead: the kernel's floor: a bare sender sends this many loopback sockets what the origin sends each viewer")
+		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
 	)
 	flag.Parse()
+	if *sendPlan != "" {
+		if err := floorSend(*sendPlan); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: floor sender: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
+	if *floor > 0 {
+		if *floor > 1000 {
+			fmt.Fprintln(os.Stderr, "loadtest: -floor from 1 to 1000 sockets")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 3*(*duration)+time.Minute)
+		defer cancel()
+		if err := runFloor(ctx, *floor, *duration); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: floor: %v\n", err)
+			os.Exit(1)
+		}
+		return
+	}
 	logrus.SetOutput(io.Discard) // go-rtmp's client chatter
 	if *origin == "" {
 		self, _ := os.Executable()
