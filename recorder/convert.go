@@ -79,20 +79,27 @@ func (h *h264Conv) sample(au []byte, pts int64) ([]byte, bool, int64, bool) {
 			}
 		}
 	}
-	b, err := h264.AVCC(nalus).Marshal()
-	if err != nil {
-		return nil, false, 0, false
-	}
 	if h.dtsx == nil {
 		h.dtsx = &h264.DTSExtractor{}
 		h.dtsx.Initialize()
 	}
-	dts, err := h.dtsx.Extract(nalus, pts)
-	if err != nil || dts > pts {
-		dts = min(pts, h.lastDTS+1) // a picture it cannot place: keep decode order
+	return nalSample(nalus, pts, h.dtsx.Extract, &h.lastDTS, h264.IsRandomAccess(nalus))
+}
+
+// nalSample is what H.264 and H.265 samples share: length-prefixed NAL
+// units (ISO 14496-15), and a decode time from the codec's extractor or,
+// for a picture it cannot place, the next in decode order.
+func nalSample(nalus [][]byte, pts int64, extract func([][]byte, int64) (int64, error), lastDTS *int64, key bool) ([]byte, bool, int64, bool) {
+	b, err := h264.AVCC(nalus).Marshal()
+	if err != nil {
+		return nil, false, 0, false
 	}
-	h.lastDTS = dts
-	return b, h264.IsRandomAccess(nalus), dts, true
+	dts, err := extract(nalus, pts)
+	if err != nil || dts > pts {
+		dts = min(pts, *lastDTS+1)
+	}
+	*lastDTS = dts
+	return b, key, dts, true
 }
 
 func (h *h264Conv) codec() codecs.Codec {

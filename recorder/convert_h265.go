@@ -45,19 +45,10 @@ func (h *h265Conv) sample(au []byte, pts int64) ([]byte, bool, int64, bool) {
 			}
 		}
 	}
-	b, err := h264.AVCC(nalus).Marshal()
-	if err != nil {
-		return nil, false, 0, false
-	}
 	if h.dtsx == nil {
 		h.dtsx = h265.NewDTSExtractor()
 	}
-	dts, err := h.dtsx.Extract(nalus, pts)
-	if err != nil || dts > pts {
-		dts = min(pts, h.lastDTS+1) // a picture it cannot place: keep decode order
-	}
-	h.lastDTS = dts
-	return b, h265.IsRandomAccess(nalus), dts, true
+	return nalSample(nalus, pts, h.dtsx.Extract, &h.lastDTS, h265.IsRandomAccess(nalus))
 }
 
 func (h *h265Conv) codec() codecs.Codec {

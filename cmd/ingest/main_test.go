@@ -136,6 +136,21 @@ func TestIngestPullsRTSPIntoWHIP(t *testing.T) {
 	}
 }
 
+// watchPackets watches url, retrying until the stream is there, until n
+// video packets have arrived.
+func watchPackets(t *testing.T, url string, n int, out *syncBuffer) {
+	t.Helper()
+	var w *whipclient.Watcher
+	var err error
+	for deadline := time.Now().Add(15 * time.Second); w == nil; time.Sleep(200 * time.Millisecond) {
+		if w, err = whipclient.Watch(t.Context(), url, whipclient.Options{}); err != nil && time.Now().After(deadline) {
+			t.Fatalf("watching %s: %v\n%s", url, err, out.String())
+		}
+	}
+	defer w.Close()
+	waitCount(t, w, n, out)
+}
+
 func waitCount(t *testing.T, w *whipclient.Watcher, n int, out *syncBuffer) {
 	t.Helper()
 	for end := time.Now().Add(15 * time.Second); w.Count() < n; time.Sleep(50 * time.Millisecond) {
@@ -164,14 +179,7 @@ func TestIngestPlaysFiles(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var w *whipclient.Watcher
-	for deadline := time.Now().Add(15 * time.Second); w == nil; time.Sleep(200 * time.Millisecond) {
-		if w, err = whipclient.Watch(t.Context(), origin.Base+"/whep/loop", whipclient.Options{}); err != nil && time.Now().After(deadline) {
-			t.Fatalf("watching the file: %v\n%s", err, out.String())
-		}
-	}
-	defer w.Close()
-	waitCount(t, w, 60, &out)
+	watchPackets(t, origin.Base+"/whep/loop", 60, &out)
 	_ = cmd.Process.Kill()
 	_ = cmd.Wait()
 
@@ -224,14 +232,7 @@ func TestIngestPullsRTMP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
-	var w *whipclient.Watcher
-	for deadline := time.Now().Add(15 * time.Second); w == nil; time.Sleep(200 * time.Millisecond) {
-		if w, err = whipclient.Watch(t.Context(), origin.Base+"/whep/pulled", whipclient.Options{}); err != nil && time.Now().After(deadline) {
-			t.Fatalf("watching the pulled stream: %v\n%s", err, out.String())
-		}
-	}
-	defer w.Close()
-	waitCount(t, w, 60, &out)
+	watchPackets(t, origin.Base+"/whep/pulled", 60, &out)
 	if body := streams(t, origin.Base); !strings.Contains(body, `"codec":"opus"`) || !strings.Contains(body, `profile-level-id=4d001f`) {
 		t.Fatalf("the origin's stream is not H.264 Main (as the source) and Opus: %s", body)
 	}

@@ -31,12 +31,10 @@ func (s RTMPSource) String() string { return s.URL }
 const settleTimeout = 10 * time.Second
 
 type rtmpFeed struct {
+	queue
 	reg    *fanout.Registry
 	subs   []*fanout.Subscriber
 	codecs []fanout.Codec
-	pkts   chan indexed
-	done   chan struct{} // closed when Pull has returned
-	err    error
 	cancel context.CancelFunc
 	wg     sync.WaitGroup
 }
@@ -45,7 +43,7 @@ type rtmpFeed struct {
 // (its sequence headers and first coded frame have arrived).
 func (s RTMPSource) Open(ctx context.Context) (Feed, error) {
 	changed := make(chan struct{}, 1)
-	f := &rtmpFeed{pkts: make(chan indexed, 1024), done: make(chan struct{})}
+	f := &rtmpFeed{queue: newQueue()}
 	f.reg = fanout.NewRegistry(fanout.RegistryParams{OnChange: func() {
 		select {
 		case changed <- struct{}{}:
@@ -118,17 +116,6 @@ func (w *feedWriter) WritePacket(p *fanout.Packet) error {
 }
 
 func (f *rtmpFeed) Codecs() []fanout.Codec { return f.codecs }
-
-func (f *rtmpFeed) Next(ctx context.Context) (int, *rtp.Packet, error) {
-	select {
-	case p := <-f.pkts:
-		return p.i, p.pkt, nil
-	case <-f.done:
-		return 0, nil, fmt.Errorf("the source ended: %w", f.err)
-	case <-ctx.Done():
-		return 0, nil, ctx.Err()
-	}
-}
 
 // Close stops the pull and waits for it and for the subscribers.
 func (f *rtmpFeed) Close() {

@@ -24,17 +24,10 @@ type RTSPSource struct{ URL string }
 func (s RTSPSource) String() string { return s.URL }
 
 type rtspFeed struct {
+	queue
 	c      *gortsplib.Client
 	codecs []fanout.Codec
-	pkts   chan indexed
-	done   chan struct{} // closed when the client has ended
-	err    error
 	wg     sync.WaitGroup
-}
-
-type indexed struct {
-	i   int
-	pkt *rtp.Packet
 }
 
 // Open connects, describes and plays the medias WebRTC can carry.
@@ -44,7 +37,7 @@ func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
 		return nil, err
 	}
 	tcp := gortsplib.ProtocolTCP
-	f := &rtspFeed{c: &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}, pkts: make(chan indexed, 1024), done: make(chan struct{})}
+	f := &rtspFeed{c: &gortsplib.Client{Scheme: u.Scheme, Host: u.Host, Protocol: &tcp}, queue: newQueue()}
 	if err := f.c.Start(); err != nil {
 		return nil, err
 	}
@@ -108,17 +101,6 @@ func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
 }
 
 func (f *rtspFeed) Codecs() []fanout.Codec { return f.codecs }
-
-func (f *rtspFeed) Next(ctx context.Context) (int, *rtp.Packet, error) {
-	select {
-	case p := <-f.pkts:
-		return p.i, p.pkt, nil
-	case <-f.done:
-		return 0, nil, fmt.Errorf("the source ended: %w", f.err)
-	case <-ctx.Done():
-		return 0, nil, ctx.Err()
-	}
-}
 
 func (f *rtspFeed) Close() {
 	f.c.Close()

@@ -201,22 +201,32 @@ func (p *publisher) video(ts uint32, b []byte) {
 	if p.vtrack == nil || tag.data == nil {
 		return // coded frames before the configuration cannot be decoded
 	}
+	// SPS and PPS before an IDR that lacks them (RFC 6184 §8.4: a receiver
+	// joining there needs them).
+	p.nalFrame(ts, tag, hasSPS, p.sps, p.pps)
+}
+
+// nalFrame sends one frame of length-prefixed NAL units (H.264, HEVC) as
+// Annex B for the payloader, at its presentation time on the 90 kHz clock,
+// with the parameter sets in front when it is a keyframe that does not
+// carry its own.
+func (p *publisher) nalFrame(ts uint32, tag videoTag, carries func([][]byte) bool, sets ...[]byte) {
 	nalus, err := splitNALUs(tag.data, p.lengthSize)
 	if err != nil {
 		p.warn("vnalu", "rtmp video frame unreadable", "err", err)
 		return
 	}
 	p.settle()
-	// Annex B for the payloader, with SPS and PPS before an IDR that lacks
-	// them (RFC 6184 §8.4: a receiver joining there needs them).
 	var annexB []byte
-	if tag.keyframe && !hasSPS(nalus) {
-		annexB = appendNALU(appendNALU(annexB, p.sps), p.pps)
+	if tag.keyframe && !carries(nalus) {
+		for _, s := range sets {
+			annexB = appendNALU(annexB, s)
+		}
 	}
 	for _, n := range nalus {
 		annexB = appendNALU(annexB, n)
 	}
-	rtpTS := uint32((int64(ts) + int64(tag.cts)) * 90) // presentation time on the 90 kHz clock
+	rtpTS := uint32((int64(ts) + int64(tag.cts)) * 90)
 	for _, pkt := range p.vpk.Packetize(annexB, 0) {
 		pkt.Timestamp = rtpTS
 		p.vtrack.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})

@@ -33,24 +33,7 @@ func (p *publisher) hevc(ts uint32, tag videoTag) {
 	if p.vtrack == nil || p.vps == nil || len(tag.data) == 0 {
 		return // coded frames before the configuration cannot be decoded
 	}
-	nalus, err := splitNALUs(tag.data, p.lengthSize)
-	if err != nil {
-		p.warn("vnalu", "rtmp video frame unreadable", "err", err)
-		return
-	}
-	p.settle()
-	var annexB []byte
-	if tag.keyframe && !hasVPS(nalus) {
-		annexB = appendNALU(appendNALU(appendNALU(annexB, p.vps), p.sps), p.pps)
-	}
-	for _, n := range nalus {
-		annexB = appendNALU(annexB, n)
-	}
-	rtpTS := uint32((int64(ts) + int64(tag.cts)) * 90)
-	for _, pkt := range p.vpk.Packetize(annexB, 0) {
-		pkt.Timestamp = rtpTS
-		p.vtrack.Write(&fanout.Packet{Header: pkt.Header, Payload: pkt.Payload})
-	}
+	p.nalFrame(ts, tag, hasVPS, p.vps, p.sps, p.pps)
 }
 
 func hasVPS(nalus [][]byte) bool {
