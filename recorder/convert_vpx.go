@@ -2,9 +2,11 @@ package recorder
 
 import (
 	"bytes"
+	"errors"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
 	"github.com/bluenviron/mediacommon/v2/pkg/codecs/vp9"
+	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/mp4/codecs"
 	"github.com/pion/rtp"
 	rtpcodecs "github.com/pion/rtp/codecs"
@@ -114,6 +116,23 @@ func (v *vp8Conv) codec() codecs.Codec {
 // patchInit renames the sample entry from 'vp09' to 'vp08'.
 func (v *vp8Conv) patchInit(init []byte) []byte {
 	return bytes.Replace(init, []byte("vp09"), []byte("vp08"), 1)
+}
+
+// ParseInit reads an init segment this package wrote. mediacommon does not
+// know the 'vp08' sample entry of VP8 recordings, so it is read as the
+// 'vp09' it was written as; vp8 says the recording's VP9 track is VP8.
+func ParseInit(raw []byte) (init *fmp4.Init, vp8 bool, err error) {
+	if bytes.Contains(raw, []byte("vp08")) {
+		raw, vp8 = bytes.Replace(bytes.Clone(raw), []byte("vp08"), []byte("vp09"), 1), true
+	}
+	init = &fmp4.Init{}
+	if err := init.Unmarshal(bytes.NewReader(raw)); err != nil {
+		return nil, false, err
+	}
+	if len(init.Tracks) == 0 {
+		return nil, false, errors.New("an init segment without tracks")
+	}
+	return init, vp8, nil
 }
 
 func (v *vp8Conv) depacketizer() rtp.Depacketizer { return &rtpcodecs.VP8Packet{} }

@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bytes"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -60,8 +59,8 @@ func scan(dir, stream, id string) (*Meta, error) {
 	if err != nil {
 		return nil, err
 	}
-	var init fmp4.Init
-	if err := init.Unmarshal(bytes.NewReader(raw)); err != nil || len(init.Tracks) == 0 {
+	init, vp8, err := ParseInit(raw)
+	if err != nil {
 		return nil, fmt.Errorf("init.mp4: %v", err)
 	}
 	m := &Meta{Stream: stream, ID: id, Segments: []Segment{}}
@@ -72,7 +71,7 @@ func scan(dir, stream, id string) (*Meta, error) {
 	}
 	lead := init.Tracks[0]
 	for _, t := range init.Tracks {
-		m.Codecs = append(m.Codecs, codecName(t.Codec))
+		m.Codecs = append(m.Codecs, codecName(t.Codec, vp8))
 		if t.Codec.IsVideo() && !lead.Codec.IsVideo() {
 			lead = t
 		}
@@ -129,7 +128,7 @@ func readSegment(path string, lead *fmp4.InitTrack) (Segment, error) {
 	return Segment{Name: filepath.Base(path), StartS: float64(base) / ts, DurationS: float64(dur) / ts, Size: int64(len(raw))}, nil
 }
 
-func codecName(c codecs.Codec) string {
+func codecName(c codecs.Codec, vp8 bool) string {
 	switch c.(type) {
 	case *codecs.H264:
 		return "H264"
@@ -138,6 +137,9 @@ func codecName(c codecs.Codec) string {
 	case *codecs.AV1:
 		return "AV1"
 	case *codecs.VP9:
+		if vp8 {
+			return "VP8"
+		}
 		return "VP9"
 	case *codecs.Opus:
 		return "opus"

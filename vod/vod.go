@@ -7,6 +7,8 @@
 //	GET    /vod/{stream}/{id}             metadata
 //	GET    /vod/{stream}/{id}.mp4         the whole recording
 //	GET    /vod/{stream}/{id}.m3u8        HLS (fMP4 segments)
+//	GET    /vod/{stream}/{id}.ivf         the video as IVF (VP8, VP9, AV1)
+//	GET    /vod/{stream}/{id}.ogg         the audio as Ogg (Opus)
 //	GET    /vod/{stream}/{id}/{file}      init.mp4 and segments, for HLS
 //	DELETE /vod/{stream}/{id}             delete a finished recording
 package vod
@@ -62,7 +64,8 @@ func (s *Server) list(w http.ResponseWriter, r *http.Request) {
 	writeJSON(w, map[string]any{"recordings": out})
 }
 
-// get is GET /vod/{stream}/{name}: name is ID, ID.mp4 or ID.m3u8.
+// get is GET /vod/{stream}/{name}: name is ID, ID.mp4, ID.m3u8, ID.ivf or
+// ID.ogg.
 func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	name := r.PathValue("name")
 	id, kind := name, ""
@@ -80,8 +83,10 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 		s.serveWhole(w, r, m, dir)
 	case "m3u8":
 		servePlaylist(w, m)
+	case "ivf", "ogg":
+		s.serveExport(w, m, dir, kind)
 	default:
-		httpError(w, http.StatusNotFound, fmt.Sprintf("no %q view of a recording: use %s, %s.mp4 or %s.m3u8", kind, id, id, id))
+		httpError(w, http.StatusNotFound, fmt.Sprintf("no %q view of a recording: use %s, %s.mp4, %s.m3u8, %s.ivf or %s.ogg", kind, id, id, id, id, id))
 	}
 }
 

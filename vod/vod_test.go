@@ -30,12 +30,26 @@ import (
 // serves it.
 func recorded(t *testing.T, seconds int) (*recorder.Recorder, *httptest.Server, recorder.Meta) {
 	t.Helper()
+	return recordedAs(t, seconds, "h264")
+}
+
+// recordedAs is recorded with the video in codec: h264, or vp8, vp9, av1.
+func recordedAs(t *testing.T, seconds int, codec string) (*recorder.Recorder, *httptest.Server, recorder.Meta) {
+	t.Helper()
 	h264, ogg, err := mediatest.Files(mediatest.Small)
 	if err != nil {
 		t.Fatal(err)
 	}
 	aus, _ := whipclient.AccessUnits(h264)
 	opus, _ := whipclient.OpusPackets(ogg)
+	mime, pay := "video/H264", rtp.Payloader(&codecs.H264Payloader{})
+	if codec != "h264" {
+		if aus, err = ivfFrames(codec); err != nil {
+			t.Fatal(err)
+		}
+		mime = map[string]string{"vp8": "video/VP8", "vp9": "video/VP9", "av1": "video/AV1"}[codec]
+		pay = map[string]rtp.Payloader{"vp8": &codecs.VP8Payloader{EnablePictureID: true}, "vp9": &codecs.VP9Payloader{}, "av1": &codecs.AV1Payloader{}}[codec]
+	}
 	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
 	t.Cleanup(reg.Close)
 	log := slog.New(slog.NewTextHandler(io.Discard, nil))
@@ -45,11 +59,11 @@ func recorded(t *testing.T, seconds int) (*recorder.Recorder, *httptest.Server, 
 	}
 	t.Cleanup(rec.Close)
 	pub, _ := reg.Publish("cam")
-	v := pub.Track(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo, Codec: fanout.Codec{MimeType: "video/H264", ClockRate: 90000}})
+	v := pub.Track(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo, Codec: fanout.Codec{MimeType: mime, ClockRate: 90000}})
 	a := pub.Track(fanout.TrackParams{ID: "audio", Kind: fanout.KindAudio, Codec: fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2}})
 	pub.Settle()
 	wait(t, "the recording to start", func() bool { _, ok := rec.Recording("cam"); return ok })
-	vp := rtp.NewPacketizer(1200, 102, 1, &codecs.H264Payloader{}, rtp.NewRandomSequencer(), 90000)
+	vp := rtp.NewPacketizer(1200, 102, 1, pay, rtp.NewRandomSequencer(), 90000)
 	ap := rtp.NewPacketizer(1200, 111, 2, &codecs.OpusPayloader{}, rtp.NewRandomSequencer(), 48000)
 	for f, n := 0, 0; f < seconds*30; f++ {
 		for _, p := range vp.Packetize(aus[f%len(aus)], 3000) {

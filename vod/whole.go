@@ -28,8 +28,8 @@ func (s *Server) serveWhole(w http.ResponseWriter, r *http.Request, m *recorder.
 		httpError(w, http.StatusNotFound, "this recording's init.mp4 is missing")
 		return
 	}
-	var init fmp4.Init
-	if err := init.Unmarshal(bytes.NewReader(initRaw)); err != nil || len(init.Tracks) == 0 {
+	init, _, err := recorder.ParseInit(initRaw)
+	if err != nil {
 		s.Log.Error("recording's init.mp4 is unreadable", "stream", m.Stream, "id", m.ID, "err", err)
 		httpError(w, http.StatusNotFound, "this recording's init.mp4 is unreadable")
 		return
