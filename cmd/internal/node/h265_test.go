@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
 )
 
@@ -97,5 +98,30 @@ func TestRTSPH265ReachesViewersRecordingAndReaders(t *testing.T) {
 	}
 	if dec, err := exec.Command("ffmpeg", "-v", "error", "-i", base+rec.URL, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(dec))) > 0 {
 		t.Fatalf("decoding the recording: %v\n%s", err, dec)
+	}
+}
+
+// A relay carries H.265 like any codec: its upstream link offers it, and a
+// viewer of the relay that takes H.265 gets the packets the origin got.
+func TestRelayCarriesH265(t *testing.T) {
+	origin, baseO := startNode(t, "-node-id", "origin-1", "-nats-listen", "127.0.0.1:0")
+	relay, baseR := startRelay(t, origin.NATSURL())
+	hc := newHTTPClient(t)
+	tr := publishRTP(t, hc, baseO, "hevc", webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000,
+		SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST"})
+	v, err := watch(t, hc, baseR, "hevc")
+	if err != nil {
+		t.Fatalf("an H.265 viewer on the relay: %v", err)
+	}
+	seq := uint16(0)
+	waitUntil(t, 10*time.Second, "H.265 packets at the relay's viewer", func() bool {
+		// A trailing picture's single NAL unit (type 1), one per frame.
+		_ = tr.WriteRTP(&rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: uint32(seq) * 3000, Marker: true}, Payload: []byte{0x02, 0x01, 0xd0, byte(seq)}})
+		seq++
+		return len(v.packets("video")) >= 20
+	})
+	s, ok := relay.Registry().Get("hevc")
+	if !ok || len(s.Tracks()) != 1 || s.Tracks()[0].Codec().MimeType != "video/H265" {
+		t.Fatalf("the relay's stream: %v", ok)
 	}
 }
