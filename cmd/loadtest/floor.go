@@ -23,9 +23,11 @@ import (
 // The floor is what the viewers load costs a sender that does nothing but
 // send: the same packets as the origin sends each viewer (the load's 720p30
 // H.264 and Opus, packetized the same way, with the SRTP overhead), from
-// one goroutine, to as many loopback sockets in this process. No server
-// can spend less CPU per viewer on this machine, so it tells how much of
-// the origin's figure is the kernel's.
+// one goroutine, to as many loopback sockets in this process: with sendto
+// on one socket (as the origin's one UDP port does), with sendmmsg, and
+// with a connected socket per receiver. No server can spend less CPU per
+// viewer on this machine, so it tells how much of the origin's figure is
+// the kernel's.
 
 // floorPlan is what the sender child is told.
 type floorPlan struct {
@@ -33,7 +35,7 @@ type floorPlan struct {
 	Video [][]int // per frame, its packets' sizes
 	Audio []int
 	For   time.Duration
-	Batch bool // sendmmsg: one call per frame for all receivers
+	Mode  string // sendto; sendmmsg, one call per frame for all receivers; connected, a connected socket per receiver
 }
 
 // srtpOverhead is what SRTP adds to an RTP packet with AES-GCM (RFC 7714:
@@ -93,20 +95,16 @@ func runFloor(ctx context.Context, n int, d time.Duration) error {
 			}
 		}()
 	}
-	fmt.Println("receivers  mode      pps/receiver  sender_mcores  mcores/receiver")
-	for _, batch := range []bool{false, true} {
-		plan.Batch = batch
+	fmt.Println("receivers  mode       pps/receiver  sender_mcores  mcores/receiver")
+	for _, mode := range []string{"sendto", "sendmmsg", "connected"} {
+		plan.Mode = mode
 		before := got.Load()
 		cpu, err := floorChild(ctx, plan)
 		if err != nil {
 			return err
 		}
-		mode := "sendto"
-		if batch {
-			mode = "sendmmsg"
-		}
 		pps := float64(got.Load()-before) / d.Seconds() / float64(n)
-		fmt.Printf("%9d  %-8s  %12.0f  %13.0f  %15.2f\n", n, mode, pps, cpu*1000/d.Seconds(), cpu*1000/d.Seconds()/float64(n))
+		fmt.Printf("%9d  %-9s  %12.0f  %13.0f  %15.2f\n", n, mode, pps, cpu*1000/d.Seconds(), cpu*1000/d.Seconds()/float64(n))
 	}
 	return nil
 }
@@ -167,13 +165,32 @@ func floorSend(path string) error {
 		addrs, uaddrs = append(addrs, ap), append(uaddrs, net.UDPAddrFromAddrPort(ap))
 	}
 	pc := ipv4.NewPacketConn(c)
+	var connected []*net.UDPConn
+	if plan.Mode == "connected" {
+		for _, a := range uaddrs {
+			cc, err := net.DialUDP("udp4", nil, a)
+			if err != nil {
+				return err
+			}
+			defer cc.Close()
+			connected = append(connected, cc)
+		}
+	}
 	buf := make([]byte, 1500)
 	var msgs []ipv4.Message
 	send := func(sizes []int) {
-		if !plan.Batch {
+		switch plan.Mode {
+		case "sendto":
 			for _, a := range addrs {
 				for _, s := range sizes {
 					_, _ = c.WriteToUDPAddrPort(buf[:s], a)
+				}
+			}
+			return
+		case "connected":
+			for _, cc := range connected {
+				for _, s := range sizes {
+					_, _ = cc.Write(buf[:s])
 				}
 			}
 			return
