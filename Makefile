@@ -68,6 +68,7 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOfferedCodecs$$' -fuzztime $(FUZZTIME) ./internal/rtc/
 	$(GO) test -run '^$$' -fuzz '^FuzzIsKeyframe$$' -fuzztime $(FUZZTIME) ./fanout/
 	$(GO) test -run '^$$' -fuzz '^FuzzFLVTags$$' -fuzztime $(FUZZTIME) ./ingest/rtmp/
+	$(GO) test -run '^$$' -fuzz '^FuzzChunkReader$$' -fuzztime $(FUZZTIME) ./ingest/rtmp/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz '^FuzzAACDepacketize$$' -fuzztime $(FUZZTIME) ./ingest/rtsp/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz '^FuzzAACToOpus$$' -fuzztime $(FUZZTIME) ./ingest/transcode/
 
