@@ -61,7 +61,8 @@ func TestPullFromFFmpeg(t *testing.T) {
 	defer cancel()
 	go func() {
 		var err error
-		for try := 0; try < 50; try++ { // ffmpeg needs a moment to listen
+		// ffmpeg needs a moment to listen; a loaded machine, several.
+		for deadline := time.Now().Add(15 * time.Second); time.Now().Before(deadline); {
 			pub, perr := reg.Publish("cam") // Pull ends its publication
 			if perr != nil {
 				done <- perr
@@ -77,7 +78,7 @@ func TestPullFromFFmpeg(t *testing.T) {
 	}()
 	var vc, ac counter
 	var subs []*fanout.Subscriber
-	deadline := time.Now().Add(10 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for len(subs) < 2 && time.Now().Before(deadline) {
 		var tr []*fanout.Track
 		if s, ok := reg.Get("cam"); ok {
