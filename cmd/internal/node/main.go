@@ -81,6 +81,12 @@ func printWelcome(w io.Writer, n *Node, role Role) {
 	fmt.Fprintf(w, "  web page:    http://%s/  (publish your camera, watch, stream list)\n", host)
 	if role == RoleOrigin {
 		fmt.Fprintf(w, "  publish:     WHIP  http://%s/whip/{stream}   (OBS: Settings > Stream > WHIP)\n", host)
+		if n.rtmp != nil {
+			fmt.Fprintf(w, "               RTMP  rtmp://%s/live   (OBS: Custom server, stream key {stream})\n", hostFor(n.rtmp.Addr().String()))
+		}
+		if n.rtsp != nil {
+			fmt.Fprintf(w, "               RTSP  rtsp://%s/{stream}   (ffmpeg -f rtsp; readers play the same URL)\n", hostFor(n.rtsp.Addr().String()))
+		}
 	}
 	fmt.Fprintf(w, "  watch:       WHEP  http://%s/whep/{stream}\n", host)
 	fmt.Fprintf(w, "  media:       UDP %d (all WebRTC traffic)\n", n.UDPPort())
