@@ -40,7 +40,10 @@ func (s *Server) serveExport(w http.ResponseWriter, m *recorder.Meta, dir, kind 
 		switch t.Codec.(type) {
 		case *codecs.VP9:
 			if kind == "ivf" {
-				track, mime = t, map[bool]string{true: "video/VP8", false: "video/VP9"}[vp8]
+				track, mime = t, "video/VP9"
+				if vp8 {
+					mime = "video/VP8"
+				}
 			}
 		case *codecs.AV1:
 			if kind == "ivf" {
