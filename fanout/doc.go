@@ -14,5 +14,5 @@
 // payload type) copy the header, never the packet.
 //
 // fanout imports no HTTP, no NATS and no WebRTC; those live in the packages
-// that feed it (ingest) and drain it (fanout/webrtcsub, recorder).
+// that feed it (ingest) and drain it (fanout/egress, fanout/whep, recorder).
 package fanout

@@ -1,6 +1,10 @@
 package fanout
 
-import "github.com/pion/rtp"
+import (
+	"github.com/pion/rtp"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
+)
 
 // Packet is one RTP packet as it travels through a node. Sources allocate it
 // per read; after Track.Write it is shared by every subscriber and must not
@@ -14,29 +18,15 @@ type Packet struct {
 	Received int64
 }
 
-// Kind tells audio from video.
-type Kind uint8
+// Kind tells audio from video; Codec says what a track carries. Both are
+// the codec table's (internal/codec), named here for the hub's users.
+type (
+	Kind  = codec.Kind
+	Codec = codec.Codec
+)
 
 // The kinds of Track.
 const (
-	KindAudio Kind = iota + 1
-	KindVideo
+	KindAudio = codec.Audio
+	KindVideo = codec.Video
 )
-
-func (k Kind) String() string {
-	switch k {
-	case KindAudio:
-		return "audio"
-	case KindVideo:
-		return "video"
-	}
-	return "unknown"
-}
-
-// Codec describes what a track carries, in SDP terms.
-type Codec struct {
-	MimeType  string // "video/H264", "audio/opus", ...
-	ClockRate uint32
-	Channels  uint16
-	Fmtp      string // the publisher's a=fmtp parameters, verbatim
-}

@@ -3,6 +3,8 @@ package fanout
 import (
 	"sync"
 	"time"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // Stream is a named broadcast: the tracks one publisher sends. It outlives a
@@ -62,6 +64,14 @@ func (p *Publication) Stream() *Stream { return p.s }
 // another codec is closed, since its viewers negotiated the old codec.
 func (p *Publication) Track(params TrackParams) *Track {
 	s := p.s
+	var stale *Track
+	defer func() {
+		// Closing waits for the stale track's subscriber goroutines, whose
+		// writers may call back into the stream: never under s.mu.
+		if stale != nil {
+			stale.Close()
+		}
+	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.pub != p || s.closed {
@@ -74,11 +84,11 @@ func (p *Publication) Track(params TrackParams) *Track {
 		if t.id != params.ID {
 			continue
 		}
-		if t.kind == params.Kind && sameCodec(t.codec, params.Codec) && !p.claimed[t] {
+		if t.kind == params.Kind && codec.Same(t.codec, params.Codec) && !p.claimed[t] {
 			p.claimed[t] = true
 			return t
 		}
-		t.Close()
+		stale = t
 		s.tracks = append(s.tracks[:i], s.tracks[i+1:]...)
 		break
 	}
@@ -98,16 +108,19 @@ func (p *Publication) Settle() {
 		s.mu.Unlock()
 		return
 	}
-	keep := s.tracks[:0]
+	var keep, stale []*Track
 	for _, t := range s.tracks {
 		if p.claimed[t] {
 			keep = append(keep, t)
 		} else {
-			t.Close()
+			stale = append(stale, t)
 		}
 	}
 	s.tracks = keep
 	s.mu.Unlock()
+	for _, t := range stale {
+		t.Close() // waits for subscriber goroutines: not under s.mu
+	}
 	s.reg.changed() // without the lock: OnChange may read the stream
 }
 
@@ -139,10 +152,6 @@ func (p *Publication) End() {
 func (p *Publication) EndNow() {
 	p.End()
 	p.s.reg.expire(p.s)
-}
-
-func sameCodec(a, b Codec) bool {
-	return a.MimeType == b.MimeType && a.ClockRate == b.ClockRate && a.Channels == b.Channels && a.Fmtp == b.Fmtp
 }
 
 // close ends every track; the registry has already forgotten the stream.

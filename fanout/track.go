@@ -5,6 +5,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // ErrTrackClosed is returned when subscribing to a track that has ended.
@@ -96,7 +98,7 @@ func NewTrack(p TrackParams) *Track {
 	}
 	t := &Track{id: p.ID, kind: p.Kind, codec: p.Codec, queueLen: p.QueueLen, done: make(chan struct{})}
 	if p.Kind == KindVideo {
-		t.isKey = keyframeFunc(p.Codec.MimeType)
+		t.isKey = codec.KeyframeFunc(p.Codec.MimeType)
 	}
 	t.rw.clockRate = p.Codec.ClockRate
 	t.kf.interval = p.KeyframeInterval
@@ -134,6 +136,11 @@ func (t *Track) Write(p *Packet) {
 	if t.newSrc.Swap(false) {
 		t.rw.markNewSource()
 	}
+	// Extension ids are per leg (RFC 8285 §6) and padding belongs to the
+	// sender's own pacing (RFC 3550 §5.1): neither travels on, whatever
+	// the source (a WHIP leg, an RTSP camera, an RTMP converter).
+	p.Header.Extension, p.Header.Extensions, p.Header.ExtensionProfile = false, nil, 0
+	p.Header.Padding, p.Header.PaddingSize = false, 0
 	h := headerFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
 	t.rw.rewrite(&h, now)
 	p.Header.SSRC, p.Header.SequenceNumber, p.Header.Timestamp = h.SSRC, h.Seq, h.TS

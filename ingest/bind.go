@@ -2,13 +2,13 @@ package ingest
 
 import (
 	"errors"
-	"fmt"
 	"sync"
 
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/rtc"
 )
 
 // Section is what a source decided for one received media section: the
@@ -52,8 +52,11 @@ func NewLegs(pc *webrtc.PeerConnection, wg *sync.WaitGroup) *Legs {
 	return ls
 }
 
-// ErrNoMedia is returned by Bind when no section receives audio or video.
+// ErrNoMedia is returned when an offer sends or receives no audio or video.
 var ErrNoMedia = errors.New("no audio or video is received")
+
+// ErrCodec is returned when a media section has no codec the node takes.
+var ErrCodec = errors.New("no usable codec")
 
 // Bind makes the publication's tracks for every receiving section of the
 // PeerConnection, described by desc (the remote description), and settles
@@ -69,7 +72,7 @@ func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choo
 	}
 	ls.mu.Lock()
 	defer ls.mu.Unlock()
-	count := map[fanout.Kind]int{}
+	ids := TrackIDs{}
 	for _, t := range ls.pc.GetTransceivers() {
 		m := byMid[t.Mid()]
 		if m == nil || t.Direction() != webrtc.RTPTransceiverDirectionRecvonly {
@@ -79,13 +82,8 @@ func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choo
 		if err != nil {
 			return 0, err
 		}
-		kind := KindOf(t.Kind())
-		id := kind.String()
-		if n := count[kind]; n > 0 {
-			id = fmt.Sprintf("%s%d", id, n)
-		}
-		count[kind]++
-		tr := pub.Track(fanout.TrackParams{ID: id, Kind: kind, Codec: sec.Codec})
+		kind := rtc.KindOf(t.Kind())
+		tr := pub.Track(fanout.TrackParams{ID: ids.Next(kind), Kind: kind, Codec: sec.Codec})
 		if tr == nil {
 			return 0, errors.New("the stream ended while its tracks were being made")
 		}
@@ -98,12 +96,4 @@ func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choo
 	}
 	pub.Settle()
 	return len(ls.byRecv), nil
-}
-
-// KindOf maps a WebRTC media kind to a fanout track kind.
-func KindOf(k webrtc.RTPCodecType) fanout.Kind {
-	if k == webrtc.RTPCodecTypeVideo {
-		return fanout.KindVideo
-	}
-	return fanout.KindAudio
 }

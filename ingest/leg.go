@@ -63,11 +63,6 @@ func (l *Leg) ReadLoop(remote *webrtc.TrackRemote) {
 		if err := rp.Unmarshal(buf[:n]); err != nil {
 			continue
 		}
-		p := &fanout.Packet{Header: rp.Header, Payload: rp.Payload}
-		// Extension ids are per leg (RFC 8285 §6) and padding was stripped by
-		// Unmarshal: neither travels on.
-		p.Header.Extension, p.Header.Extensions = false, nil
-		p.Header.Padding, p.Header.PaddingSize = false, 0
-		l.Track.Write(p)
+		l.Track.Write(&fanout.Packet{Header: rp.Header, Payload: rp.Payload}) // the hub strips extensions and padding
 	}
 }

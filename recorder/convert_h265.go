@@ -46,7 +46,8 @@ func (h *h265Conv) sample(au []byte, pts int64) ([]byte, bool, int64, bool) {
 		}
 	}
 	if h.dtsx == nil {
-		h.dtsx = h265.NewDTSExtractor()
+		h.dtsx = &h265.DTSExtractor{}
+		h.dtsx.Initialize()
 	}
 	return nalSample(nalus, pts, h.dtsx.Extract, &h.lastDTS, h265.IsRandomAccess(nalus))
 }

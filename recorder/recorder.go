@@ -216,7 +216,7 @@ func (r *Recorder) wrote(n int64) { r.stats.Bytes.Add(uint64(n)) }
 // discard removes the folder of a recording that never wrote a segment.
 func (r *Recorder) discard(dir string) { _ = os.RemoveAll(dir) }
 
-func (r *Recorder) segmentUnits(tr *trackRec) int64 {
+func (r *Recorder) segmentUnits(tr *mp4Track) int64 {
 	return r.p.Segment.Nanoseconds() * int64(tr.timescale) / int64(time.Second)
 }
 

@@ -13,11 +13,12 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // inPacket is a copy of a fanout packet for the session's goroutine.
 type inPacket struct {
-	tr *trackRec
+	tr *mp4Track
 	p  rtp.Packet
 	at time.Time
 }
@@ -28,7 +29,7 @@ type inPacket struct {
 // recording alone, never for viewers.
 type trackWriter struct {
 	s  *session
-	tr *trackRec
+	tr *mp4Track
 }
 
 func (w *trackWriter) WritePacket(p *fanout.Packet) error {
@@ -48,8 +49,8 @@ type session struct {
 	stream *fanout.Stream
 	dir    string
 	meta   Meta
-	tracks []*trackRec
-	video  *trackRec // the track that cuts segments: video if any
+	tracks []*mp4Track
+	video  *mp4Track // the track that cuts segments: video if any
 
 	subs     []*fanout.Subscriber
 	in       chan inPacket
@@ -160,7 +161,7 @@ var (
 func (s *session) packet(in inPacket) error {
 	tr := in.tr
 	if s.t0.IsZero() {
-		if tr != s.video || (tr.kind == fanout.KindVideo && !fanout.IsKeyframe(tr.mime, in.p.Payload)) {
+		if tr != s.video || (tr.kind == fanout.KindVideo && !codec.IsKeyframe(tr.mime, in.p.Payload)) {
 			return nil
 		}
 		s.t0 = in.at

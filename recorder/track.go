@@ -14,12 +14,12 @@ import (
 // (about half a second of 2 Mbit/s video) before giving the frame up.
 const maxLate = 256
 
-// trackRec is one track of a recording: a reorder buffer (pion's
+// mp4Track is one track of a recording: a reorder buffer (pion's
 // samplebuilder), then timing. Sample times come from the track's own RTP
 // timestamps, so the recording keeps the publisher's clock and does not
 // drift against it however long it runs; only the offset between tracks,
 // taken once at the start from arrival times, uses the wall clock.
-type trackRec struct {
+type mp4Track struct {
 	id        int // MP4 track id, from 1
 	kind      fanout.Kind
 	mime      string
@@ -44,18 +44,18 @@ type timed struct {
 	s   *fmp4.Sample
 }
 
-func newTrackRec(id int, t *fanout.Track) (*trackRec, error) {
+func newTrackRec(id int, t *fanout.Track) (*mp4Track, error) {
 	conv, err := newConverter(t.Codec())
 	if err != nil {
 		return nil, err
 	}
-	return &trackRec{id: id, kind: t.Kind(), mime: t.Codec().MimeType, timescale: t.Codec().ClockRate, conv: conv,
+	return &mp4Track{id: id, kind: t.Kind(), mime: t.Codec().MimeType, timescale: t.Codec().ClockRate, conv: conv,
 		sb: samplebuilder.New(maxLate, conv.depacketizer(), t.Codec().ClockRate)}, nil
 }
 
 // begin anchors the track at its first kept packet, received at `at`, with
 // the recording started at t0.
-func (tr *trackRec) begin(p *rtp.Packet, at, t0 time.Time) {
+func (tr *mp4Track) begin(p *rtp.Packet, at, t0 time.Time) {
 	tr.started = true
 	tr.last, tr.ext, tr.base = p.Timestamp, int64(p.Timestamp), int64(p.Timestamp)
 	tr.offset = at.Sub(t0).Nanoseconds() * int64(tr.timescale) / int64(time.Second)
@@ -63,7 +63,7 @@ func (tr *trackRec) begin(p *rtp.Packet, at, t0 time.Time) {
 }
 
 // unwrap extends a 32-bit RTP timestamp to 64 bits, near the last one.
-func (tr *trackRec) unwrap(ts uint32) int64 {
+func (tr *mp4Track) unwrap(ts uint32) int64 {
 	tr.ext += int64(int32(ts - tr.last))
 	tr.last = ts
 	return tr.ext
@@ -71,14 +71,14 @@ func (tr *trackRec) unwrap(ts uint32) int64 {
 
 // push adds a packet and returns the samples it completed, with their
 // times.
-func (tr *trackRec) push(p *rtp.Packet) []timed {
+func (tr *mp4Track) push(p *rtp.Packet) []timed {
 	tr.unwrap(p.Timestamp)
 	tr.sb.Push(p)
 	return tr.pop()
 }
 
 // pop takes the samples the reorder buffer has completed.
-func (tr *trackRec) pop() []timed {
+func (tr *mp4Track) pop() []timed {
 	var out []timed
 	for s := tr.sb.Pop(); s != nil; s = tr.sb.Pop() {
 		pts := tr.offset + tr.unwrapSample(s.PacketTimestamp) - tr.base
@@ -100,12 +100,12 @@ func (tr *trackRec) pop() []timed {
 
 // unwrapSample extends a sample's timestamp without moving the packet
 // reference (samples pop in timestamp order, behind the packets).
-func (tr *trackRec) unwrapSample(ts uint32) int64 {
+func (tr *mp4Track) unwrapSample(ts uint32) int64 {
 	return tr.ext + int64(int32(ts-tr.last))
 }
 
 // add appends the pending sample now that the next one's time is known.
-func (tr *trackRec) add(t timed) {
+func (tr *mp4Track) add(t timed) {
 	if tr.pending != nil {
 		d := t.dts - tr.pending.dts
 		if d <= 0 {
@@ -117,7 +117,7 @@ func (tr *trackRec) add(t timed) {
 	tr.pending = &t
 }
 
-func (tr *trackRec) appendSample(t timed) {
+func (tr *mp4Track) appendSample(t timed) {
 	if len(tr.samples) == 0 {
 		tr.segBase = t.dts
 	}
@@ -127,7 +127,7 @@ func (tr *trackRec) appendSample(t timed) {
 // finish ends the track: the reorder buffer gives up the frame it holds
 // back (it waits for the next frame's first packet to know one is
 // complete), and the last sample gets the previous one's duration.
-func (tr *trackRec) finish() {
+func (tr *mp4Track) finish() {
 	if tr.started {
 		tr.sb.Flush()
 		for _, t := range tr.pop() {
@@ -137,7 +137,7 @@ func (tr *trackRec) finish() {
 	tr.flushPending()
 }
 
-func (tr *trackRec) flushPending() {
+func (tr *mp4Track) flushPending() {
 	if tr.pending == nil {
 		return
 	}
@@ -151,7 +151,7 @@ func (tr *trackRec) flushPending() {
 }
 
 // duration is the length of the open segment's samples, in timescale units.
-func (tr *trackRec) duration() int64 {
+func (tr *mp4Track) duration() int64 {
 	var d int64
 	for _, s := range tr.samples {
 		d += int64(s.Duration)
@@ -160,7 +160,7 @@ func (tr *trackRec) duration() int64 {
 }
 
 // take hands over the open segment's samples.
-func (tr *trackRec) take() *fmp4.PartTrack {
+func (tr *mp4Track) take() *fmp4.PartTrack {
 	if len(tr.samples) == 0 {
 		return nil
 	}

@@ -10,7 +10,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/codec"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -122,7 +122,7 @@ func timeToFirstFrame(ctx context.Context, url string) (first, key time.Duration
 				if t.first == 0 {
 					t.first = time.Since(start)
 				}
-				if fanout.IsKeyframe("video/H264", p.Payload) {
+				if codec.IsKeyframe("video/H264", p.Payload) {
 					t.key = time.Since(start)
 					got <- t
 					return

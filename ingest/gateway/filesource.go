@@ -15,7 +15,7 @@ import (
 	"github.com/pion/webrtc/v4/pkg/media/ivfreader"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/codec"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -41,12 +41,14 @@ const maxFile = 512 << 20
 
 type fileFeed struct {
 	codecs []fanout.Codec
-	tracks []*fileTrack
+	elems  []*elementary
 	start  time.Time
 	queue  []indexed
 }
 
-type fileTrack struct {
+// elementary is one elementary stream of a file (its video, its audio):
+// the frames, packetized and paced on their own clock.
+type elementary struct {
 	frames [][]byte
 	pk     rtp.Packetizer
 	every  time.Duration
@@ -76,8 +78,7 @@ func (s FileSource) Open(ctx context.Context) (Feed, error) {
 				}
 			}
 		}
-		f.add(fanout.Codec{MimeType: "video/H264", ClockRate: 90000,
-			Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + ingest.H264ProfileLevelID(sps)},
+		f.add(codec.H264FromSPS(sps),
 			aus, &codecs.H264Payloader{}, time.Second/time.Duration(fps), 90000)
 	case ".ivf":
 		c, frames, every, err := readIVF(s.Video)
@@ -100,7 +101,7 @@ func (s FileSource) Open(ctx context.Context) (Feed, error) {
 		if err != nil {
 			return nil, fmt.Errorf("audio file %s (want Ogg Opus or ADTS AAC): %w", s.Audio, err)
 		}
-		f.add(fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"},
+		f.add(codec.Opus,
 			pkts, &codecs.OpusPayloader{}, 20*time.Millisecond, 48000)
 	}
 	return f, nil
@@ -108,8 +109,8 @@ func (s FileSource) Open(ctx context.Context) (Feed, error) {
 
 func (f *fileFeed) add(c fanout.Codec, frames [][]byte, pay rtp.Payloader, every time.Duration, clock uint32) {
 	f.codecs = append(f.codecs, c)
-	f.tracks = append(f.tracks, &fileTrack{frames: frames, every: every, clock: clock,
-		pk: rtp.NewPacketizer(1200, 96, uint32(0x1000+len(f.tracks)), pay, rtp.NewRandomSequencer(), clock)})
+	f.elems = append(f.elems, &elementary{frames: frames, every: every, clock: clock,
+		pk: rtp.NewPacketizer(1200, 96, uint32(0x1000+len(f.elems)), pay, rtp.NewRandomSequencer(), clock)})
 }
 
 func (f *fileFeed) Codecs() []fanout.Codec { return f.codecs }
@@ -119,7 +120,7 @@ func (f *fileFeed) Codecs() []fanout.Codec { return f.codecs }
 func (f *fileFeed) Next(ctx context.Context) (int, *rtp.Packet, error) {
 	for len(f.queue) == 0 {
 		which, due := -1, time.Time{}
-		for i, t := range f.tracks {
+		for i, t := range f.elems {
 			if d := f.start.Add(time.Duration(t.next) * t.every); which < 0 || d.Before(due) {
 				which, due = i, d
 			}
@@ -129,7 +130,7 @@ func (f *fileFeed) Next(ctx context.Context) (int, *rtp.Packet, error) {
 			return 0, nil, ctx.Err()
 		case <-time.After(time.Until(due)):
 		}
-		t := f.tracks[which]
+		t := f.elems[which]
 		samples := uint32(t.every * time.Duration(t.clock) / time.Second)
 		for _, p := range t.pk.Packetize(t.frames[t.next%len(t.frames)], samples) {
 			f.queue = append(f.queue, indexed{which, p})

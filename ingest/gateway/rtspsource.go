@@ -13,8 +13,8 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/ingest/rtsp"
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // RTSPSource pulls rtsp:// URLs (cameras, NVRs, another server) over TCP,
@@ -71,12 +71,12 @@ func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
 	}
 	// Callbacks go on set-up medias only.
 	for i, p := range picks {
-		var ps *ingest.ParamSets
+		var ps *codec.ParamSets
 		switch h := p.fm.(type) {
 		case *format.H264:
-			ps = ingest.NewParamSets(h.SafeParams())
+			ps = codec.NewParamSets(h.SPS, h.PPS)
 		case *format.H265:
-			ps = ingest.NewH265ParamSets(h.SafeParams())
+			ps = codec.NewH265ParamSets(h.VPS, h.SPS, h.PPS)
 		}
 		f.c.OnPacketRTP(p.m, p.fm, func(pkt *rtp.Packet) {
 			out := []*rtp.Packet{pkt}

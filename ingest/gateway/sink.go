@@ -10,7 +10,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/fanout/webrtcsub"
+	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -29,7 +29,7 @@ func publish(ctx context.Context, p Params, codecs []fanout.Codec) (*sink, error
 	// profile other than the one the source sends.
 	var offer []whipclient.Codec
 	for _, c := range codecs {
-		wc := whipclient.Codec{Kind: webrtcsub.CodecType(kindOf(c)), Codec: webrtcsub.Capability(c)}
+		wc := whipclient.Codec{Kind: rtc.CodecType(c.Kind()), Codec: rtc.Capability(c)}
 		if wc.Kind == webrtc.RTPCodecTypeVideo {
 			wc.Codec.RTCPFeedback = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBNACK}, {Type: webrtc.TypeRTCPFBNACK, Parameter: "pli"}, {Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"}}
 		}
@@ -46,10 +46,10 @@ func publish(ctx context.Context, p Params, codecs []fanout.Codec) (*sink, error
 	s := &sink{failed: make(chan struct{})}
 	for i, c := range codecs {
 		kind := "video"
-		if webrtcsub.CodecType(kindOf(c)) == webrtc.RTPCodecTypeAudio {
+		if rtc.CodecType(c.Kind()) == webrtc.RTPCodecTypeAudio {
 			kind = "audio"
 		}
-		t, err := webrtc.NewTrackLocalStaticRTP(webrtcsub.Capability(c), fmt.Sprintf("%s%d", kind, i), "ingest")
+		t, err := webrtc.NewTrackLocalStaticRTP(rtc.Capability(c), fmt.Sprintf("%s%d", kind, i), "ingest")
 		if err != nil {
 			_ = pc.Close()
 			return nil, err
@@ -103,11 +103,4 @@ func (s *sink) close() {
 	defer cancel()
 	_ = s.sess.Delete(ctx)
 	s.wg.Wait()
-}
-
-func kindOf(c fanout.Codec) fanout.Kind {
-	if len(c.MimeType) > 6 && c.MimeType[:6] == "audio/" {
-		return fanout.KindAudio
-	}
-	return fanout.KindVideo
 }

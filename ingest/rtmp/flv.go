@@ -49,7 +49,7 @@ func parseVideo(b []byte) (videoTag, error) {
 	}
 	if b[0]&0x80 != 0 {
 		if len(b) < 5 {
-			return videoTag{}, fmt.Errorf("Enhanced RTMP video tag of %d bytes", len(b))
+			return videoTag{}, fmt.Errorf("an Enhanced RTMP video tag of %d bytes", len(b))
 		}
 		fourcc := string(b[1:5])
 		if fourcc != "av01" && fourcc != "vp09" && fourcc != "hvc1" {
@@ -65,7 +65,7 @@ func parseVideo(b []byte) (videoTag, error) {
 				break
 			}
 			if len(b) < 8 {
-				return videoTag{}, fmt.Errorf("Enhanced RTMP HEVC frame of %d bytes", len(b))
+				return videoTag{}, fmt.Errorf("an Enhanced RTMP HEVC frame of %d bytes", len(b))
 			}
 			tag.cts = int32(uint32(b[5])<<16|uint32(b[6])<<8|uint32(b[7])) << 8 >> 8 // signed 24 bits
 			tag.data = b[8:]
@@ -220,7 +220,7 @@ func parseAudio(b []byte) (audioTag, error) {
 		return audioTag{header: b[1] == aacSeqHeader, data: b[2:]}, nil
 	case soundExHeader:
 		if len(b) < 5 {
-			return audioTag{}, fmt.Errorf("Enhanced RTMP audio tag of %d bytes", len(b))
+			return audioTag{}, fmt.Errorf("an Enhanced RTMP audio tag of %d bytes", len(b))
 		}
 		if fourcc := string(b[1:5]); fourcc != "Opus" {
 			return audioTag{}, fmt.Errorf("%w: Enhanced RTMP audio %q", errNotAAC, fourcc)

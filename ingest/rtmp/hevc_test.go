@@ -13,6 +13,7 @@ import (
 	rtpcodecs "github.com/pion/rtp/codecs"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/codec"
 	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
@@ -120,7 +121,7 @@ func TestEnhancedRTMPHEVC(t *testing.T) {
 	var au []byte
 	keyframes := 0
 	for _, pkt := range c.packets() {
-		if len(au) == 0 && fanout.IsKeyframe("video/H265", pkt.Payload) { // a frame's first packet
+		if len(au) == 0 && codec.IsKeyframe("video/H265", pkt.Payload) { // a frame's first packet
 			keyframes++
 		}
 		b, err := d.Unmarshal(pkt.Payload)
@@ -142,6 +143,6 @@ func TestEnhancedRTMPHEVC(t *testing.T) {
 		}
 	}
 	if want := 2; keyframes != want {
-		t.Fatalf("fanout.IsKeyframe found %d keyframes, want %d", keyframes, want)
+		t.Fatalf("codec.IsKeyframe found %d keyframes, want %d", keyframes, want)
 	}
 }

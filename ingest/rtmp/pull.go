@@ -1,20 +1,23 @@
 package rtmp
 
 import (
-	"bytes"
 	"context"
-	"encoding/binary"
+	"crypto/tls"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/url"
 	"strings"
 	"time"
 
-	"github.com/yutopp/go-amf0"
-	"github.com/yutopp/go-rtmp/handshake"
+	"github.com/bluenviron/gortmplib"
+	"github.com/bluenviron/gortmplib/pkg/amf0"
+	rtmpcodecs "github.com/bluenviron/gortmplib/pkg/codecs"
+	"github.com/bluenviron/gortmplib/pkg/message"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/av1"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h264"
+	"github.com/bluenviron/mediacommon/v2/pkg/codecs/h265"
 
 	"github.com/relaymesh/relaymesh/fanout"
 )
@@ -26,17 +29,24 @@ type PullParams struct {
 	// Silence ends the pull when the server sends nothing for this long,
 	// and bounds the connection's setup; zero means 10 s.
 	Silence time.Duration
+	// TLS configures rtmps:// connections; nil verifies the server against
+	// the system's roots.
+	TLS *tls.Config
 }
 
 // ErrSourceEnded is returned by Pull when the server says the stream
-// stopped (NetStream.Play.Stop, UnpublishNotify, Complete).
+// stopped (NetStream.Play.Stop, UnpublishNotify, Complete) or closes the
+// connection after media.
 var ErrSourceEnded = errors.New("the source stopped publishing")
 
-// Pull plays an rtmp://HOST[:PORT]/APP/STREAM URL, as ffplay or a CDN edge
-// would, and publishes what it carries into pub exactly as a pushed RTMP
-// stream is published: AAC transcoded to Opus, parameter sets before
-// keyframes, Enhanced RTMP codecs. It ends pub and returns when the
-// server ends the stream or fails, when it goes silent, or when ctx ends.
+// Pull plays an rtmp:// or rtmps://HOST[:PORT]/APP/STREAM URL, as ffplay or
+// a CDN edge would, and publishes what it carries into pub exactly as a
+// pushed RTMP stream is published: AAC transcoded to Opus, parameter sets
+// before keyframes, Enhanced RTMP codecs. The RTMP client (handshake,
+// chunk streams, connect/createStream/play with Enhanced RTMP's fourCcList,
+// acknowledgements, RTMPS) is bluenviron/gortmplib's. It ends pub and
+// returns when the server ends the stream or fails, when it goes silent,
+// or when ctx ends.
 func Pull(ctx context.Context, rawURL string, pub *fanout.Publication, p PullParams) error {
 	if p.Log == nil {
 		p.Log = slog.New(slog.DiscardHandler)
@@ -52,329 +62,195 @@ func Pull(ctx context.Context, rawURL string, pub *fanout.Publication, p PullPar
 		pub.End()
 		return err
 	}
-	pb := &publisher{name: target.stream, pub: pub, log: p.Log, bitrate: p.AudioBitrate, warned: map[string]bool{}}
+	pb := newPublisher(target.Fragment, pub, p.Log, p.AudioBitrate)
 	defer pb.close()
-	d := net.Dialer{Timeout: 5 * time.Second}
-	conn, err := d.DialContext(ctx, "tcp", target.host)
-	if err != nil {
-		return err
+
+	setup, cancel := context.WithTimeout(ctx, p.Silence)
+	defer cancel()
+	c := &gortmplib.Client{URL: target, TLSConfig: p.TLS, DialContext: (&net.Dialer{Timeout: 5 * time.Second}).DialContext}
+	if err := c.Initialize(setup); err != nil {
+		if ctx.Err() != nil {
+			return ctx.Err()
+		}
+		return fmt.Errorf("rtmp handshake and play of %s: %w", redact(target), err)
 	}
-	defer conn.Close()
-	stop := context.AfterFunc(ctx, func() { _ = conn.Close() }) // unblocks a read when ctx ends
+	defer c.Close()
+	stop := context.AfterFunc(ctx, c.Close) // unblocks a read when ctx ends
 	defer stop()
-	c := &client{conn: conn, in: newChunkReader(conn), out: 128, ackWindow: 2500000, silence: p.Silence}
-	err = c.play(target, pb)
-	if ctx.Err() != nil {
-		return ctx.Err()
+
+	conn := &statusConn{Client: c, silence: p.Silence}
+	r := &gortmplib.Reader{Conn: conn}
+	conn.extend()
+	if err := r.Initialize(); err != nil {
+		return pullEnd(ctx, fmt.Errorf("rtmp: reading the stream's tracks: %w", err), conn)
 	}
-	return err
+	for _, t := range r.Tracks() {
+		bind(r, t, pb)
+	}
+	for {
+		conn.extend()
+		if err := r.Read(); err != nil {
+			return pullEnd(ctx, err, conn)
+		}
+	}
 }
 
-type pullTarget struct {
-	host, app, stream, tcURL string
+// pullEnd says why a pull ended: the caller's context, the source's own
+// end, or the error.
+func pullEnd(ctx context.Context, err error, conn *statusConn) error {
+	switch {
+	case ctx.Err() != nil:
+		return ctx.Err()
+	case errors.Is(err, ErrSourceEnded):
+		return err
+	case conn.media && (errors.Is(err, net.ErrClosed) || isEOF(err)):
+		return fmt.Errorf("%w: the server closed the connection", ErrSourceEnded)
+	}
+	return fmt.Errorf("rtmp: %w", err)
 }
 
-// parsePullURL splits rtmp://host[:port]/app/stream[?query]: the
-// application is the first path element, the stream name the rest with
-// the query (where servers expect tokens), as ffmpeg and OBS split them.
-func parsePullURL(raw string) (pullTarget, error) {
+func isEOF(err error) bool {
+	return err != nil && (strings.Contains(err.Error(), "EOF") || strings.Contains(err.Error(), "connection reset"))
+}
+
+// bind routes one of the stream's tracks into the publisher's frame path.
+// A track the publisher cannot carry to WebRTC is dropped with a log line.
+func bind(r *gortmplib.Reader, t *gortmplib.Track, pb *publisher) {
+	switch c := t.Codec.(type) {
+	case *rtmpcodecs.H264:
+		pb.h264Config(c.SPS, c.PPS)
+		r.OnDataH264(t, func(pts, _ time.Duration, au [][]byte) {
+			if sps, pps, ok := h264SetsOnly(au); ok {
+				pb.h264Config(sps, pps)
+				return
+			}
+			pb.h264(pts, h264.IsRandomAccess(au), au)
+		})
+	case *rtmpcodecs.H265:
+		pb.h265Config(c.VPS, c.SPS, c.PPS)
+		r.OnDataH265(t, func(pts, _ time.Duration, au [][]byte) {
+			pb.h265(pts, h265.IsRandomAccess(au), au)
+		})
+	case *rtmpcodecs.AV1, *rtmpcodecs.VP9:
+		if _, ok := c.(*rtmpcodecs.AV1); ok {
+			pb.enhancedConfig("av01")
+			r.OnDataAV1(t, func(pts time.Duration, tu [][]byte) {
+				b, err := av1.Bitstream(tu).Marshal() // back to the low-overhead format the payloader takes
+				if err != nil {
+					pb.warn("vnalu", "rtmp AV1 temporal unit unreadable", "err", err)
+					return
+				}
+				pb.enhancedFrame(pts, b)
+			})
+			return
+		}
+		pb.enhancedConfig("vp09")
+		r.OnDataVP9(t, pb.enhancedFrame)
+	case *rtmpcodecs.MPEG4Audio:
+		asc, err := c.Config.Marshal()
+		if err != nil {
+			pb.warn("aconf", "rtmp AAC configuration unreadable", "err", err)
+			return
+		}
+		pb.aacConfig(asc)
+		r.OnDataMPEG4Audio(t, pb.aacAU)
+	case *rtmpcodecs.Opus:
+		pb.openOpus()
+		r.OnDataOpus(t, pb.opus)
+	default:
+		pb.warn("codec", "rtmp track dropped: H.264, HEVC, AV1, VP9, AAC and Opus reach WebRTC viewers", "codec", fmt.Sprintf("%T", c))
+	}
+}
+
+// h264SetsOnly reports whether an access unit is only parameter sets (a
+// configuration the server sent again, for a new resolution).
+func h264SetsOnly(au [][]byte) (sps, pps []byte, ok bool) {
+	for _, n := range au {
+		switch {
+		case len(n) == 0:
+		case h264.NALUType(n[0]&0x1f) == h264.NALUTypeSPS:
+			sps = n
+		case h264.NALUType(n[0]&0x1f) == h264.NALUTypePPS:
+			pps = n
+		default:
+			return nil, nil, false
+		}
+	}
+	return sps, pps, sps != nil && pps != nil
+}
+
+// statusConn is the client as gortmplib's Reader reads it, plus what the
+// Reader passes over: the server's onStatus commands, which say the stream
+// ended, and a read deadline renewed before each read, so a silent server
+// ends the pull.
+type statusConn struct {
+	*gortmplib.Client
+	silence time.Duration
+	media   bool // a media message has arrived
+}
+
+func (s *statusConn) extend() { _ = s.NetConn().SetReadDeadline(time.Now().Add(s.silence)) }
+
+func (s *statusConn) Read() (message.Message, error) {
+	m, err := s.Client.Read()
+	if err != nil {
+		return nil, err
+	}
+	switch m := m.(type) {
+	case *message.CommandAMF0:
+		if m.Name == "onStatus" {
+			if code := statusCode(m); strings.HasSuffix(code, ".Stop") || strings.HasSuffix(code, "UnpublishNotify") ||
+				strings.HasSuffix(code, ".Complete") || strings.HasSuffix(code, ".StreamNotFound") || strings.HasSuffix(code, ".Failed") {
+				return nil, fmt.Errorf("%w (%s)", ErrSourceEnded, code)
+			}
+		}
+	case *message.Video, *message.Audio, *message.VideoExCodedFrames, *message.VideoExFramesX, *message.AudioExCodedFrames:
+		s.media = true
+	}
+	return m, nil
+}
+
+// statusCode is the "code" of an onStatus command's info object.
+func statusCode(m *message.CommandAMF0) string {
+	for _, a := range m.Arguments {
+		if obj, ok := a.(amf0.Object); ok {
+			if v, ok := obj.GetString("code"); ok {
+				return v
+			}
+		}
+	}
+	return fmt.Sprint(m.Arguments)
+}
+
+// parsePullURL checks rtmp[s]://host[:port]/app/stream[?query] and spells it
+// as gortmplib takes it: the application is the first path element, the
+// stream name the rest with the query (where servers expect tokens), as
+// ffmpeg and OBS split them, carried in the fragment.
+func parsePullURL(raw string) (*url.URL, error) {
 	u, err := url.Parse(raw)
 	if err != nil {
-		return pullTarget{}, fmt.Errorf("not a URL: %w", err)
+		return nil, fmt.Errorf("not a URL: %w", err)
 	}
-	if u.Scheme != "rtmp" {
-		return pullTarget{}, fmt.Errorf("%q: only rtmp:// URLs can be pulled", raw)
+	if u.Scheme != "rtmp" && u.Scheme != "rtmps" {
+		return nil, fmt.Errorf("%q: only rtmp:// and rtmps:// URLs can be pulled", redactString(raw))
 	}
 	app, stream, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/")
 	if app == "" || stream == "" || u.Host == "" {
-		return pullTarget{}, fmt.Errorf("%q: an RTMP URL names a host, an application and a stream: rtmp://HOST/APP/STREAM", raw)
-	}
-	host := u.Host
-	if u.Port() == "" {
-		host = net.JoinHostPort(u.Hostname(), "1935")
+		return nil, fmt.Errorf("%q: an RTMP URL names a host, an application and a stream: rtmp://HOST/APP/STREAM", redactString(raw))
 	}
 	if u.RawQuery != "" {
 		stream += "?" + u.RawQuery
 	}
-	return pullTarget{host: host, app: app, stream: stream, tcURL: "rtmp://" + u.Host + "/" + app}, nil
+	return &url.URL{Scheme: u.Scheme, Host: u.Host, Path: "/" + app, User: u.User, Fragment: stream}, nil
 }
 
-// client is one playing RTMP connection.
-type client struct {
-	conn      net.Conn
-	in        *chunkReader
-	out       int // our chunk size
-	ackWindow uint64
-	acked     uint64
-	silence   time.Duration
-	msid      uint32 // the play stream's id
-}
+// redact is the URL without its query (tokens) and credentials, for logs
+// and errors.
+func redact(u *url.URL) string { return u.Scheme + "://" + u.Host + u.Path }
 
-// play runs the client side of RTMP's connect, createStream and play
-// (RTMP specification 1.0, §7.2.1.1, §7.2.1.3, §7.2.2.1), then hands the
-// stream's audio and video to pb until the stream ends.
-func (c *client) play(t pullTarget, pb *publisher) error {
-	_ = c.conn.SetDeadline(time.Now().Add(c.silence)) // the whole setup, as for silence later
-	if err := handshake.HandshakeWithServer(c.conn, c.conn, &handshake.Config{}); err != nil {
-		return fmt.Errorf("rtmp handshake: %w", err)
+func redactString(raw string) string {
+	if u, err := url.Parse(raw); err == nil && u.Host != "" {
+		return u.Scheme + "://" + u.Host + u.Path
 	}
-	const ourChunkSize = 4096
-	if err := c.send(2, rtmpMessage{typ: msgSetChunkSize, body: binary.BigEndian.AppendUint32(nil, ourChunkSize)}); err != nil {
-		return err
-	}
-	c.out = ourChunkSize
-	// fourCcList announces Enhanced RTMP (veovera E-RTMP v1, "Extending
-	// NetConnection connect Command"), so servers send HEVC, AV1, VP9, Opus.
-	if err := c.command(3, 0, "connect", 1, map[string]any{
-		"app": t.app, "flashVer": "LNX 9,0,124,2", "tcUrl": t.tcURL, "fpad": false,
-		"capabilities": 15, "audioCodecs": 0x0fff, "videoCodecs": 0x00ff, "videoFunction": 1,
-		"fourCcList": []any{"av01", "vp09", "hvc1", "Opus"},
-	}); err != nil {
-		return err
-	}
-	if _, err := c.await(1, pb); err != nil {
-		return fmt.Errorf("rtmp connect to %s: %w", t.tcURL, err)
-	}
-	if err := c.send(2, rtmpMessage{typ: msgWinAckSize, body: binary.BigEndian.AppendUint32(nil, uint32(c.ackWindow))}); err != nil {
-		return err
-	}
-	if err := c.command(3, 0, "createStream", 2, nil); err != nil {
-		return err
-	}
-	res, err := c.await(2, pb)
-	if err != nil {
-		return fmt.Errorf("rtmp createStream: %w", err)
-	}
-	var id float64
-	if len(res) > 0 {
-		id, _ = res[len(res)-1].(float64)
-	}
-	if id < 1 || id > 1<<20 {
-		return fmt.Errorf("rtmp createStream: no stream id in the answer %v", res)
-	}
-	c.msid = uint32(id)
-	// SetBufferLength (§7.1.7, event 3), as players send before play.
-	ev := binary.BigEndian.AppendUint16(nil, 3)
-	ev = binary.BigEndian.AppendUint32(binary.BigEndian.AppendUint32(ev, c.msid), 1000)
-	if err := c.send(2, rtmpMessage{typ: msgUserControl, body: ev}); err != nil {
-		return err
-	}
-	// Start -2000: live if there is a live stream, else recorded (ffmpeg's).
-	if err := c.command(8, c.msid, "play", 0, nil, t.stream, -2000); err != nil {
-		return err
-	}
-	_ = c.conn.SetDeadline(time.Time{})
-	for {
-		m, err := c.next(pb)
-		if err != nil {
-			return err
-		}
-		if m.typ == msgCommandAMF0 || m.typ == msgCommandAMF3 {
-			if err := c.status(m, pb); err != nil {
-				return err
-			}
-		}
-	}
-}
-
-// await reads until the answer to transaction tx: its values after the
-// name and transaction id, or the server's _error as an error.
-func (c *client) await(tx float64, pb *publisher) ([]any, error) {
-	for {
-		m, err := c.next(pb)
-		if err != nil {
-			return nil, err
-		}
-		if m.typ != msgCommandAMF0 && m.typ != msgCommandAMF3 {
-			continue
-		}
-		v := decodeCommand(m)
-		if len(v) < 2 {
-			continue
-		}
-		name, _ := v[0].(string)
-		if id, _ := v[1].(float64); id != tx || (name != "_result" && name != "_error") {
-			continue
-		}
-		if name == "_error" {
-			return nil, fmt.Errorf("refused: %s", describeStatus(v[2:]))
-		}
-		return v[2:], nil
-	}
-}
-
-// status acts on a command after play: onStatus says whether the stream
-// plays, was not found, or stopped.
-func (c *client) status(m rtmpMessage, pb *publisher) error {
-	v := decodeCommand(m)
-	if len(v) == 0 {
-		return nil
-	}
-	switch name, _ := v[0].(string); name {
-	case "onStatus":
-		info := statusInfo(v)
-		code, _ := info["code"].(string)
-		switch code {
-		case "NetStream.Play.Start", "NetStream.Play.Reset", "NetStream.Data.Start", "NetStream.Play.PublishNotify":
-			pb.log.Info("rtmp pull playing", "code", code)
-		case "NetStream.Play.Stop", "NetStream.Play.UnpublishNotify", "NetStream.Play.Complete":
-			return fmt.Errorf("%w (%s)", ErrSourceEnded, code)
-		default:
-			if level, _ := info["level"].(string); level == "error" {
-				return fmt.Errorf("rtmp play refused: %s", describeStatus(v[2:]))
-			}
-		}
-	case "close":
-		return fmt.Errorf("%w (the server closed the stream)", ErrSourceEnded)
-	}
-	return nil
-}
-
-// next reads one message, answering the protocol's control messages on
-// the way and handing media to pb; a silent server is an error.
-func (c *client) next(pb *publisher) (rtmpMessage, error) {
-	for {
-		_ = c.conn.SetReadDeadline(time.Now().Add(c.silence))
-		m, err := c.in.next()
-		if err != nil {
-			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
-				return m, fmt.Errorf("the source sent nothing for %v", c.silence)
-			}
-			if errors.Is(err, io.EOF) || errors.Is(err, io.ErrUnexpectedEOF) {
-				return m, fmt.Errorf("%w (the server closed the connection)", ErrSourceEnded)
-			}
-			return m, err
-		}
-		// Acknowledge every window of bytes received (§5.4.3).
-		if c.in.read-c.acked >= c.ackWindow {
-			c.acked = c.in.read
-			if err := c.send(2, rtmpMessage{typ: msgAck, body: binary.BigEndian.AppendUint32(nil, uint32(c.in.read))}); err != nil {
-				return m, err
-			}
-		}
-		switch m.typ {
-		case msgSetChunkSize:
-			if err := c.in.setChunkSize(m.body); err != nil {
-				return m, err
-			}
-		case msgWinAckSize:
-			if len(m.body) >= 4 {
-				if w := binary.BigEndian.Uint32(m.body); w > 0 {
-					c.ackWindow = uint64(w)
-				}
-			}
-		case msgUserControl:
-			// PingRequest (event 6) wants a PingResponse (7) with its time (§7.1.7).
-			if len(m.body) >= 6 && binary.BigEndian.Uint16(m.body) == 6 {
-				body := append(binary.BigEndian.AppendUint16(nil, 7), m.body[2:6]...)
-				if err := c.send(2, rtmpMessage{typ: msgUserControl, body: body}); err != nil {
-					return m, err
-				}
-			}
-		// The connection plays one stream, so media on any message stream
-		// is its: ffmpeg's listen mode sends it on stream 0, not on the one
-		// createStream gave.
-		case msgAudio, msgVideo:
-			if c.msid != 0 {
-				c.media(m.typ, m.ts, m.body, pb)
-			}
-		case msgAggregate:
-			if c.msid != 0 {
-				c.aggregate(m, pb)
-			}
-		case msgCommandAMF0, msgCommandAMF3:
-			return m, nil
-		}
-	}
-}
-
-func (c *client) media(typ uint8, ts uint32, body []byte, pb *publisher) {
-	if len(body) == 0 {
-		return
-	}
-	if typ == msgVideo {
-		pb.video(ts, body)
-	} else {
-		pb.audio(ts, body)
-	}
-}
-
-// aggregate splits an aggregate message (§7.1.6): FLV tags whose
-// timestamps are offset so that the first one has the message's.
-func (c *client) aggregate(m rtmpMessage, pb *publisher) {
-	b := m.body
-	var base uint32
-	for first := true; len(b) >= 11; first = false {
-		typ, size := b[0], int(u24(b[1:]))
-		ts := u24(b[4:]) | uint32(b[7])<<24
-		if len(b) < 11+size+4 {
-			return
-		}
-		if first {
-			base = ts
-		}
-		if typ == msgAudio || typ == msgVideo {
-			c.media(typ, m.ts+ts-base, b[11:11+size], pb)
-		}
-		b = b[11+size+4:] // the tag, then its PreviousTagSize
-	}
-}
-
-func (c *client) send(csid byte, m rtmpMessage) error {
-	_, err := c.conn.Write(appendMessage(nil, csid, c.out, m))
-	return err
-}
-
-// command sends an AMF0 command message (§7.1.1).
-func (c *client) command(csid byte, msid uint32, name string, tx float64, args ...any) error {
-	var body bytes.Buffer
-	enc := amf0.NewEncoder(&body)
-	for _, v := range append([]any{name, tx}, args...) {
-		if err := enc.Encode(v); err != nil {
-			return err
-		}
-	}
-	return c.send(csid, rtmpMessage{typ: msgCommandAMF0, msid: msid, body: body.Bytes()})
-}
-
-// decodeCommand reads a command's values (an AMF3 command message starts
-// with a format byte, then AMF0 values).
-func decodeCommand(m rtmpMessage) []any {
-	b := m.body
-	if m.typ == msgCommandAMF3 && len(b) > 0 {
-		b = b[1:]
-	}
-	dec := amf0.NewDecoder(bytes.NewReader(b))
-	var out []any
-	for {
-		var v any
-		if err := dec.Decode(&v); err != nil {
-			return out
-		}
-		out = append(out, v)
-	}
-}
-
-// statusInfo is the information object of an onStatus or _error.
-func statusInfo(v []any) map[string]any {
-	for i := len(v) - 1; i >= 0; i-- {
-		if m, ok := v[i].(map[string]any); ok {
-			return m
-		}
-	}
-	return nil
-}
-
-func describeStatus(v []any) string {
-	info := statusInfo(v)
-	code, _ := info["code"].(string)
-	desc, _ := info["description"].(string)
-	switch {
-	case code != "" && desc != "":
-		return code + ": " + desc
-	case code != "":
-		return code
-	}
-	return fmt.Sprint(v)
+	return raw
 }

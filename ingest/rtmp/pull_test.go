@@ -1,8 +1,8 @@
 package rtmp
 
 import (
-	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"net"
@@ -49,11 +49,36 @@ func ffmpegServe(t *testing.T, url string, seconds int) {
 // publishes it as a pushed stream would be: an H.264 track and, from AAC,
 // an Opus track, both fed; the server's end of the stream ends Pull.
 func TestPullFromFFmpeg(t *testing.T) {
+	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/cam", freePort(t))
+	ffmpegServe(t, url, 4)
+	pullAndCount(t, url, PullParams{})
+}
+
+// rtmps:// pulls go over TLS, verified against the roots given: here a
+// TLS front (as a CDN's edge terminates RTMPS) before ffmpeg's server.
+func TestPullRTMPS(t *testing.T) {
+	port := freePort(t)
+	ffmpegServe(t, fmt.Sprintf("rtmp://127.0.0.1:%d/live/cam", port), 4)
+	front, roots := tlsFront(t, fmt.Sprintf("127.0.0.1:%d", port))
+	pullAndCount(t, "rtmps://"+front+"/live/cam", PullParams{TLS: &tls.Config{RootCAs: roots}})
+
+	// The same front with no roots for its certificate refuses to pull.
+	reg := fanout.NewRegistry(fanout.RegistryParams{})
+	defer reg.Close()
+	pub, _ := reg.Publish("x")
+	if err := Pull(t.Context(), "rtmps://"+front+"/live/cam", pub, PullParams{Silence: 2 * time.Second}); err == nil || !strings.Contains(err.Error(), "certificate") {
+		t.Fatalf("an unverified server: %v, want a certificate error", err)
+	}
+}
+
+// pullAndCount pulls url into a registry and checks what Pull publishes:
+// an H.264 track and, from AAC, an Opus track, both fed; the server's end
+// of the stream ends Pull with ErrSourceEnded.
+func pullAndCount(t *testing.T, url string, p PullParams) {
+	t.Helper()
 	if !transcode.Available() {
 		t.Fatal("this test needs AAC transcoding: build with -tags transcode (make test does)")
 	}
-	url := fmt.Sprintf("rtmp://127.0.0.1:%d/live/cam", freePort(t))
-	ffmpegServe(t, url, 4)
 	reg := fanout.NewRegistry(fanout.RegistryParams{})
 	defer reg.Close()
 	done := make(chan error, 1)
@@ -68,7 +93,7 @@ func TestPullFromFFmpeg(t *testing.T) {
 				done <- perr
 				return
 			}
-			err = Pull(ctx, url, pub, PullParams{})
+			err = Pull(ctx, url, pub, p)
 			if err == nil || !strings.Contains(err.Error(), "refused") {
 				break
 			}
@@ -109,84 +134,9 @@ func TestPullFromFFmpeg(t *testing.T) {
 	}
 }
 
-// Chunks of every header type, interleaved chunk streams, an extended
-// timestamp and a chunk size change reassemble into the messages sent.
-func TestChunkReader(t *testing.T) {
-	var b []byte
-	// Message 1 on chunk stream 4: type 0, 300 bytes in chunks of 128,
-	// interleaved with a whole message on chunk stream 5.
-	body1 := make([]byte, 300)
-	for i := range body1 {
-		body1[i] = byte(i)
-	}
-	b = append(b, 0x04, 0, 0, 100, 0, 1, 44, msgVideo, 1, 0, 0, 0) // ts 100, len 300, msid 1
-	b = append(b, body1[:128]...)
-	b = append(b, 0x05, 0xff, 0xff, 0xff, 0, 0, 2, msgAudio, 1, 0, 0, 0, 0x01, 0x00, 0x00, 0x00, 7, 8) // extended ts 16777216
-	b = append(b, 0xc4)
-	b = append(b, body1[128:256]...)
-	b = append(b, 0xc4)
-	b = append(b, body1[256:]...)
-	// Message 3 on chunk stream 4: type 2 (delta 33, same length and type)
-	// after a Set Chunk Size of 4096 carried on chunk stream 2.
-	b = append(b, 0x02, 0, 0, 0, 0, 0, 4, msgSetChunkSize, 0, 0, 0, 0, 0, 0, 0x10, 0)
-	b = append(b, 0x84, 0, 0, 33)
-	b = append(b, body1...)
-	// Message 4: type 3, a new message with the same delta.
-	b = append(b, 0xc4)
-	b = append(b, body1...)
-	// A 2-byte basic header (chunk stream 64 + 10), type 0, empty body.
-	b = append(b, 0x00, 10, 0, 0, 1, 0, 0, 0, msgDataAMF0, 0, 0, 0, 0)
-
-	r := newChunkReader(bytes.NewReader(b))
-	var got []rtmpMessage
-	for {
-		m, err := r.next()
-		if err != nil {
-			break
-		}
-		if m.typ == msgSetChunkSize {
-			if err := r.setChunkSize(m.body); err != nil {
-				t.Fatal(err)
-			}
-		}
-		got = append(got, m)
-	}
-	want := []struct {
-		typ  uint8
-		ts   uint32
-		size int
-	}{{msgAudio, 1 << 24, 2}, {msgVideo, 100, 300}, {msgSetChunkSize, 0, 4}, {msgVideo, 133, 300}, {msgVideo, 166, 300}, {msgDataAMF0, 1, 0}}
-	if len(got) != len(want) {
-		t.Fatalf("%d messages, want %d", len(got), len(want))
-	}
-	for i, w := range want {
-		if got[i].typ != w.typ || got[i].ts != w.ts || len(got[i].body) != w.size {
-			t.Errorf("message %d: type %d ts %d, %d bytes; want %+v", i, got[i].typ, got[i].ts, len(got[i].body), w)
-		}
-	}
-	if !bytes.Equal(got[1].body, body1) || !bytes.Equal(got[4].body, body1) {
-		t.Fatal("a reassembled body differs from what was sent")
-	}
-	if r.read != uint64(len(b)) {
-		t.Fatalf("%d bytes counted for acknowledgements, %d read", r.read, len(b))
-	}
-}
-
-// What a client writes reads back through the reader, whatever its size.
-func TestAppendMessageRoundTrip(t *testing.T) {
-	body := bytes.Repeat([]byte{1, 2, 3}, 3000)
-	b := appendMessage(nil, 3, 4096, rtmpMessage{typ: msgCommandAMF0, ts: 5, msid: 7, body: body})
-	r := newChunkReader(bytes.NewReader(b))
-	r.size = 4096
-	m, err := r.next()
-	if err != nil || m.typ != msgCommandAMF0 || m.ts != 5 || m.msid != 7 || !bytes.Equal(m.body, body) {
-		t.Fatalf("%+v %v", m.typ, err)
-	}
-}
-
 // Bad URLs are refused with a sentence that says what an RTMP URL needs.
 func TestPullBadURLs(t *testing.T) {
-	for _, u := range []string{"rtmps://h/live/x", "rtmp://h/live", "rtmp:///live/x", "http://h/live/x"} {
+	for _, u := range []string{"rtmp://h/live", "rtmp:///live/x", "http://h/live/x", "srt://h/live/x"} {
 		reg := fanout.NewRegistry(fanout.RegistryParams{})
 		pub, _ := reg.Publish("x")
 		if err := Pull(context.Background(), u, pub, PullParams{}); err == nil || !strings.Contains(err.Error(), "rtmp://") {
@@ -194,8 +144,16 @@ func TestPullBadURLs(t *testing.T) {
 		}
 		reg.Close()
 	}
-	if tg, err := parsePullURL("rtmp://cdn.example/live/cam?token=1"); err != nil || tg.host != "cdn.example:1935" || tg.app != "live" || tg.stream != "cam?token=1" || tg.tcURL != "rtmp://cdn.example/live" {
-		t.Fatalf("%+v %v", tg, err)
+	// ffmpeg's and OBS's split: the application is the first element, the
+	// stream the rest with its query; rtmps:// is taken too.
+	for raw, want := range map[string]string{
+		"rtmp://cdn.example/live/cam?token=1":  "rtmp://cdn.example/live#cam?token=1",
+		"rtmps://cdn.example:443/app/a/b":      "rtmps://cdn.example:443/app#a/b",
+		"rtmp://user:pw@cdn.example/live/cam2": "rtmp://user:pw@cdn.example/live#cam2",
+	} {
+		if u, err := parsePullURL(raw); err != nil || u.String() != want {
+			t.Errorf("%s: %v %v, want %s", raw, u, err, want)
+		}
 	}
 }
 
@@ -225,24 +183,4 @@ func TestPullSilentServer(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "handshake") {
 		t.Fatalf("%v, want a failed handshake", err)
 	}
-}
-
-// The chunk reader never panics nor allocates beyond its bounds, whatever
-// the bytes.
-func FuzzChunkReader(f *testing.F) {
-	f.Add(appendMessage(nil, 3, 128, rtmpMessage{typ: msgVideo, ts: 1, body: bytes.Repeat([]byte{9}, 300)}))
-	f.Add([]byte{0x04, 0xff, 0xff, 0xff, 0, 0, 2, msgAudio, 1, 0, 0, 0, 0, 0, 0, 1, 7, 8, 0xc4})
-	f.Fuzz(func(t *testing.T, b []byte) {
-		r := newChunkReader(bytes.NewReader(b))
-		for i := 0; i < 100; i++ {
-			m, err := r.next()
-			if err != nil {
-				return
-			}
-			if m.typ == msgSetChunkSize {
-				_ = r.setChunkSize(m.body)
-			}
-			_ = decodeCommand(m)
-		}
-	})
 }

@@ -6,7 +6,6 @@
 package rtmp
 
 import (
-	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -15,17 +14,15 @@ import (
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
 
-	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
 )
 
 // Params configures a Server.
 type Params struct {
-	Registry *fanout.Registry
-	Addr     string
-	// Token, when set, must follow the stream key as ?token=.
-	Token string
-	// Claim, if set, reserves the stream name in the cluster.
-	Claim func(ctx context.Context, stream string) error
+	// Gate decides on every publisher (name, credentials, cluster claim);
+	// the token follows the stream key as ?token=.
+	Gate *ingest.Gate
+	Addr string
 	// AudioBitrate is the Opus bitrate of transcoded AAC; zero: 128 kbit/s.
 	AudioBitrate int
 	Log          *slog.Logger

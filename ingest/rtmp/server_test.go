@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
 )
 
 // clientHandshake does the client side of the RTMP handshake (C0+C1, S0+S1+S2,
@@ -34,7 +35,7 @@ func clientHandshake(t *testing.T, c net.Conn) {
 func TestAbsurdChunkSizesAreRefused(t *testing.T) {
 	reg := fanout.NewRegistry(fanout.RegistryParams{})
 	defer reg.Close()
-	s, err := New(Params{Registry: reg, Addr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	s, err := New(Params{Gate: ingest.NewGate(ingest.GateParams{Registry: reg}), Addr: "127.0.0.1:0", Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -20,7 +20,7 @@ func FuzzAACDepacketize(f *testing.F) {
 	f.Add([]byte{0x00, 0x10, 0x01, 0x00, 0x21, 0x10, 0x04, 0x60})
 	f.Add([]byte{0xff, 0xff})
 	f.Fuzz(func(t *testing.T, payload []byte) {
-		fm := &format.MPEG4Audio{PayloadTyp: 97, Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelCount: 2},
+		fm := &format.MPEG4Audio{PayloadTyp: 97, Config: &mpeg4audio.AudioSpecificConfig{Type: mpeg4audio.ObjectTypeAACLC, SampleRate: 44100, ChannelConfig: 2},
 			SizeLength: 13, IndexLength: 3, IndexDeltaLength: 3}
 		a, err := newAACIn(fm, 64000)
 		if err != nil {

@@ -6,7 +6,6 @@ package rtsp
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -25,21 +24,19 @@ import (
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/ingest"
-	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // Params configures a Server.
 type Params struct {
+	// Registry is where readers find streams.
 	Registry *fanout.Registry
+	// Gate decides on every publisher (name, credentials, cluster claim);
+	// the token is ?token= on the URL or the Basic password.
+	Gate *ingest.Gate
 	// Addr is the RTSP (TCP) address; UDPRTP, if set, an even-numbered
 	// UDP address for RTP transport (RTCP on the next port).
 	Addr, UDPRTP string
-	// Token, when set, must be presented as ?token= on the URL or as the
-	// password of Basic authentication.
-	Token string
-	// Claim, if set, reserves the stream name in the cluster; an
-	// *webrtchttp.Error it returns says why not.
-	Claim func(ctx context.Context, stream string) error
 	// OpusBitrate is the bitrate AAC is transcoded to; zero: 128 kbit/s.
 	OpusBitrate int
 	// ReadTimeout ends a publisher that sends nothing for this long (a
@@ -65,16 +62,16 @@ type Server struct {
 type publisher struct {
 	stream string
 	pub    *fanout.Publication
-	tracks []*trackIn
+	tracks []*mediaIn
 }
 
-// trackIn feeds one announced media into a fanout track.
-type trackIn struct {
+// mediaIn feeds one announced media into a fanout track.
+type mediaIn struct {
 	media  *description.Media
 	format format.Format
 	track  *fanout.Track
-	params *ingest.ParamSets // H.264 and H.265
-	aac    *aacIn            // AAC only: transcoded to Opus
+	params *codec.ParamSets // H.264 and H.265
+	aac    *aacIn           // AAC only: transcoded to Opus
 }
 
 // New starts listening.
@@ -121,13 +118,11 @@ func refuse(code base.StatusCode, log *slog.Logger, msg string, args ...any) (*b
 func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	name := strings.Trim(ctx.Path, "/")
 	log := s.p.Log.With("stream", name, "remote", ctx.Conn.NetConn().RemoteAddr().String())
-	if err := webrtchttp.CheckStreamName(name); err != nil {
-		return refuse(base.StatusBadRequest, log, err.Message)
+	a := ingest.Access{Protocol: "rtsp", Stream: name, Token: tokenOf(ctx.Request, ctx.Query), Client: ctx.Conn.NetConn().RemoteAddr().String()}
+	if err := s.p.Gate.Check(context.Background(), a); err != nil {
+		return refuse(statusOf(err), log, err.Error())
 	}
-	if !s.authorized(ctx.Request, ctx.Query) {
-		return refuse(base.StatusUnauthorized, log, "missing or wrong publish token (add ?token= to the URL)")
-	}
-	var tracks []*trackIn
+	var tracks []*mediaIn
 	for _, m := range ctx.Description.Medias {
 		t, why := mapMedia(m, s.p.OpusBitrate)
 		if t == nil {
@@ -139,24 +134,15 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	if len(tracks) == 0 {
 		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, H.265, VP8, VP9, AV1, Opus, G.711 and AAC can)")
 	}
-	if s.p.Claim != nil {
-		cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-		err := s.p.Claim(cctx, name)
-		cancel()
-		if err != nil {
-			var he *webrtchttp.Error
-			if errors.As(err, &he) {
-				return refuse(base.StatusCode(he.Status), log, he.Message)
-			}
-			return refuse(base.StatusInternalServerError, log, err.Error())
-		}
-	}
-	pub, err := s.p.Registry.Publish(name)
+	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	pub, err := s.p.Gate.Publish(cctx, name)
+	cancel()
 	if err != nil {
-		return refuse(base.StatusCode(http.StatusConflict), log, "the stream is already being published")
+		closeTracks(tracks)
+		return refuse(statusOf(err), log, err.Error())
 	}
 	p := &publisher{stream: name, pub: pub}
-	count := map[fanout.Kind]int{}
+	ids := ingest.TrackIDs{}
 	for i, t := range tracks {
 		c := CodecOf(t.format)
 		if t.aac != nil {
@@ -166,16 +152,10 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 		if t.media.Type == description.MediaTypeAudio {
 			kind = fanout.KindAudio
 		}
-		// The same ids as a WHIP publisher's ("video", "audio", "video1"…),
-		// so a stream keeps its tracks and viewers across a reconnect.
-		id := kind.String()
-		if n := count[kind]; n > 0 {
-			id = fmt.Sprintf("%s%d", id, n)
-		}
-		count[kind]++
-		t.track = pub.Track(fanout.TrackParams{ID: id, Kind: kind, Codec: c})
+		t.track = pub.Track(fanout.TrackParams{ID: ids.Next(kind), Kind: kind, Codec: c})
 		if t.track == nil {
 			pub.End()
+			closeTracks(tracks)
 			return refuse(base.StatusInternalServerError, log, fmt.Sprintf("track %d could not be created", i))
 		}
 		p.tracks = append(p.tracks, t)
@@ -211,7 +191,7 @@ func (s *Server) OnRecord(ctx *gortsplib.ServerHandlerOnRecordCtx) (*base.Respon
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
-func (t *trackIn) write(pkt *rtp.Packet) {
+func (t *mediaIn) write(pkt *rtp.Packet) {
 	if t.aac != nil {
 		t.aac.write(t.track, pkt)
 		return
@@ -239,36 +219,56 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Unlock()
 	if p != nil {
 		p.pub.End()
-		for _, t := range p.tracks {
-			if t.aac != nil {
-				t.aac.tr.Close()
-			}
-		}
+		closeTracks(p.tracks)
 		s.p.Log.Info("publisher left", "stream", p.stream, "role", "publisher", "via", "rtsp", "err", ctx.Error)
 	}
 }
 
-// authorized checks ?token= or the Basic password against the token.
-func (s *Server) authorized(req *base.Request, query string) bool {
-	if s.p.Token == "" {
-		return true
+// closeTracks frees what the tracks hold outside Go: the AAC transcoders
+// (FFmpeg and libopus state), whether or not the publish went through.
+func closeTracks(tracks []*mediaIn) {
+	for _, t := range tracks {
+		if t.aac != nil {
+			t.aac.tr.Close()
+		}
 	}
-	ok := func(v string) bool { return subtle.ConstantTimeCompare([]byte(v), []byte(s.p.Token)) == 1 }
-	if q, err := url.ParseQuery(query); err == nil && ok(q.Get("token")) {
-		return true
+}
+
+// tokenOf is the credential an RTSP client presents: ?token= on the URL,
+// or the password of Basic authentication (RFC 7826 §19.1.1).
+func tokenOf(req *base.Request, query string) string {
+	if q, err := url.ParseQuery(query); err == nil && q.Get("token") != "" {
+		return q.Get("token")
 	}
 	if h := req.Header["Authorization"]; len(h) > 0 {
 		r := http.Request{Header: http.Header{"Authorization": h}}
-		if _, pass, found := r.BasicAuth(); found && ok(pass) {
-			return true
+		if _, pass, found := r.BasicAuth(); found {
+			return pass
 		}
 	}
-	return false
+	return ""
+}
+
+// statusOf is the RTSP status (RFC 7826 §17) of a refused publish.
+func statusOf(err error) base.StatusCode {
+	switch {
+	case errors.Is(err, fanout.ErrBadName):
+		return base.StatusBadRequest
+	case errors.Is(err, ingest.ErrUnauthorized):
+		return base.StatusUnauthorized
+	case errors.Is(err, ingest.ErrForbidden):
+		return base.StatusForbidden
+	case errors.Is(err, ingest.ErrClaimed), errors.Is(err, ingest.ErrBusy):
+		return base.StatusCode(http.StatusConflict)
+	case errors.Is(err, ingest.ErrUnavailable):
+		return base.StatusServiceUnavailable
+	}
+	return base.StatusInternalServerError
 }
 
 // mapMedia picks the first format of m that WebRTC viewers can receive,
 // AAC through the transcoder.
-func mapMedia(m *description.Media, opusBitrate int) (*trackIn, string) {
+func mapMedia(m *description.Media, opusBitrate int) (*mediaIn, string) {
 	var seen []string
 	for _, f := range m.Formats {
 		switch f := f.(type) {
@@ -278,23 +278,30 @@ func mapMedia(m *description.Media, opusBitrate int) (*trackIn, string) {
 				seen = append(seen, "AAC ("+err.Error()+")")
 				continue
 			}
-			return &trackIn{media: m, format: f, aac: a}, ""
+			return &mediaIn{media: m, format: f, aac: a}, ""
 		case *format.H264:
-			sps, pps := f.SafeParams()
-			return &trackIn{media: m, format: f, params: ingest.NewParamSets(sps, pps)}, ""
+			return &mediaIn{media: m, format: f, params: codec.NewParamSets(f.SPS, f.PPS)}, ""
 		case *format.H265:
-			vps, sps, pps := f.SafeParams()
-			return &trackIn{media: m, format: f, params: ingest.NewH265ParamSets(vps, sps, pps)}, ""
+			return &mediaIn{media: m, format: f, params: codec.NewH265ParamSets(f.VPS, f.SPS, f.PPS)}, ""
 		case *format.VP8, *format.VP9, *format.AV1, *format.Opus:
-			return &trackIn{media: m, format: f}, ""
+			return &mediaIn{media: m, format: f}, ""
 		case *format.G711:
 			if CodecOf(f).MimeType != "" {
-				return &trackIn{media: m, format: f}, ""
+				return &mediaIn{media: m, format: f}, ""
 			}
 		}
-		seen = append(seen, f.Codec())
+		seen = append(seen, formatName(f))
 	}
 	return nil, fmt.Sprintf("%s cannot reach WebRTC viewers", strings.Join(seen, ", "))
+}
+
+// formatName names a format for a log line: its rtpmap ("MPV/90000"), or
+// its payload type when it has none.
+func formatName(f format.Format) string {
+	if m := f.RTPMap(); m != "" {
+		return m
+	}
+	return fmt.Sprintf("payload type %d", f.PayloadType())
 }
 
 // CodecOf is the fanout codec of an RTSP format, spelled as WebRTC spells
@@ -302,13 +309,11 @@ func mapMedia(m *description.Media, opusBitrate int) (*trackIn, string) {
 func CodecOf(f format.Format) fanout.Codec {
 	switch f := f.(type) {
 	case *format.H264:
-		sps, _ := f.SafeParams()
-		return fanout.Codec{MimeType: "video/H264", ClockRate: 90000, Fmtp: "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + ingest.H264ProfileLevelID(sps)}
+		return codec.H264FromSPS(f.SPS)
 	case *format.H265:
 		// Viewers that decode H.265 (Safari, Chrome 136+ with a hardware
 		// decoder, pion) get it as it is; others are told the codec.
-		_, sps, _ := f.SafeParams()
-		return fanout.Codec{MimeType: "video/H265", ClockRate: 90000, Fmtp: ingest.H265Fmtp(sps)}
+		return codec.H265FromSPS(f.SPS)
 	case *format.VP8:
 		return fanout.Codec{MimeType: "video/VP8", ClockRate: 90000}
 	case *format.VP9:
@@ -330,4 +335,4 @@ func CodecOf(f format.Format) fanout.Codec {
 	return fanout.Codec{}
 }
 
-var opusCodec = fanout.Codec{MimeType: "audio/opus", ClockRate: 48000, Channels: 2, Fmtp: "minptime=10;useinbandfec=1"}
+var opusCodec = codec.Opus

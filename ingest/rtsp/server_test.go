@@ -14,6 +14,7 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
 )
 
 type logBuffer struct {
@@ -35,7 +36,7 @@ func TestSilentCameraIsCleanedUp(t *testing.T) {
 	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: time.Minute})
 	defer reg.Close()
 	var logs logBuffer
-	s, err := New(Params{Registry: reg, Addr: "127.0.0.1:0", ReadTimeout: time.Second, Log: slog.New(slog.NewTextHandler(&logs, nil))})
+	s, err := New(Params{Registry: reg, Gate: ingest.NewGate(ingest.GateParams{Registry: reg}), Addr: "127.0.0.1:0", ReadTimeout: time.Second, Log: slog.New(slog.NewTextHandler(&logs, nil))})
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -4,6 +4,7 @@ import (
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
+	"github.com/relaymesh/relaymesh/internal/codec"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 )
 
@@ -15,7 +16,7 @@ func chooseCodec(m *sdp.MediaDescription) (rtc.Offered, webrtc.RTPCodecParameter
 	offers := rtc.OfferedCodecs(m)
 	for _, ours := range rtc.PublisherCodecs() {
 		for _, o := range offers {
-			if !rtc.Compatible(o, ours.MimeType, ours.ClockRate, ours.SDPFmtpLine) {
+			if !codec.Compatible(o.Codec(), codec.Codec{MimeType: ours.MimeType, ClockRate: ours.ClockRate, Fmtp: ours.SDPFmtpLine}) {
 				continue
 			}
 			p := webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(o.PT), RTPCodecCapability: webrtc.RTPCodecCapability{

@@ -4,7 +4,6 @@ package whip
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -18,23 +17,20 @@ import (
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
 
 // Params configures the WHIP source.
 type Params struct {
-	Registry *fanout.Registry
-	Engine   *rtc.Engine
-	Log      *slog.Logger
-	// Token, when set, must be presented as "Authorization: Bearer <Token>".
-	Token string
+	// Gate decides on every publisher (name, credentials, cluster claim)
+	// and hands out the stream's publication.
+	Gate   *ingest.Gate
+	Engine *rtc.Engine
+	Log    *slog.Logger
 	// ConnectTimeout closes a publisher that has not connected by then.
 	ConnectTimeout time.Duration
-	// Claim, if set, reserves the stream name cluster-wide before the
-	// publisher is accepted; its error (a *webrtchttp.Error for the client)
-	// refuses the publish.
-	Claim func(ctx context.Context, stream string) error
 }
 
 // Publisher liveness: a publisher that stops sending (a closed tab, a pulled
@@ -65,40 +61,25 @@ func New(p Params) (*Source, error) {
 // Close waits for every read loop to end; close the sessions first.
 func (s *Source) Close() { s.wg.Wait() }
 
-func (s *Source) authorize(r *http.Request) error {
-	if s.p.Token == "" {
-		return nil
-	}
-	auth := r.Header.Get("Authorization")
-	if auth == "" {
-		return webrtchttp.Errorf(http.StatusUnauthorized, "publishing needs a token: send Authorization: Bearer <token>")
-	}
-	tok, ok := strings.CutPrefix(auth, "Bearer ")
-	if !ok || subtle.ConstantTimeCompare([]byte(tok), []byte(s.p.Token)) != 1 {
-		return webrtchttp.Errorf(http.StatusForbidden, "the publish token is not valid")
-	}
-	return nil
+// Admit is the endpoint's check before the offer is read: the name and
+// the Bearer token (RFC 9725 §4.1; RFC 6750 §2.1).
+func (s *Source) Admit(r *http.Request, stream string) error {
+	return s.p.Gate.Check(r.Context(), access(r, stream))
+}
+
+func access(r *http.Request, stream string) ingest.Access {
+	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
+	return ingest.Access{Protocol: "whip", Stream: stream, Token: tok, Client: r.RemoteAddr}
 }
 
 // Create is the webrtchttp.CreateFunc for POST /whip/{stream}.
 func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
-	if err := s.authorize(r); err != nil {
-		return "", nil, err
-	}
 	if err := checkSends(parsed); err != nil {
 		return "", nil, err
 	}
-	if s.p.Claim != nil {
-		if err := s.p.Claim(ctx, stream); err != nil {
-			return "", nil, err
-		}
-	}
-	pub, err := s.p.Registry.Publish(stream)
-	if errors.Is(err, fanout.ErrStreamBusy) {
-		return "", nil, webrtchttp.Errorf(http.StatusConflict, "stream %q is already being published; stop that publisher or pick another name", stream)
-	}
+	pub, err := s.p.Gate.Publish(ctx, stream)
 	if err != nil {
-		return "", nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "this node is shutting down", RetryAfter: 5 * time.Second}
+		return "", nil, err
 	}
 	pc, err := s.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
@@ -126,10 +107,7 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 	prepare := func() error {
 		n, err := legs.Bind(parsed, pub, chooseSection)
 		if errors.Is(err, ingest.ErrNoMedia) {
-			return webrtchttp.Errorf(http.StatusBadRequest, "the offer sends no audio or video")
-		}
-		if err != nil && !isHTTPError(err) {
-			return webrtchttp.Errorf(http.StatusConflict, "%v", err)
+			return errs.Errorf(ingest.ErrNoMedia, "the offer sends no audio or video")
 		}
 		tracks = n
 		return err
@@ -151,18 +129,13 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 func chooseSection(t *webrtc.RTPTransceiver, m *sdp.MediaDescription) (ingest.Section, error) {
 	o, codec, ok := chooseCodec(m)
 	if !ok {
-		return ingest.Section{}, webrtchttp.Errorf(http.StatusBadRequest, "the offer's %s section has no codec this server takes (%s)", m.MediaName.Media, acceptedList(m.MediaName.Media))
+		return ingest.Section{}, errs.Errorf(ingest.ErrCodec, "the offer's %s section has no codec this server takes (%s)", m.MediaName.Media, acceptedList(m.MediaName.Media))
 	}
 	if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{codec}); err != nil {
-		return ingest.Section{}, webrtchttp.Errorf(http.StatusBadRequest, "codec %s: %v", codec.MimeType, err)
+		return ingest.Section{}, errs.Errorf(ingest.ErrCodec, "codec %s: %v", codec.MimeType, err)
 	}
 	return ingest.Section{PLI: o.PLI, FIR: o.FIR, Codec: fanout.Codec{
 		MimeType: codec.MimeType, ClockRate: codec.ClockRate, Channels: codec.Channels, Fmtp: codec.SDPFmtpLine}}, nil
-}
-
-func isHTTPError(err error) bool {
-	var he *webrtchttp.Error
-	return errors.As(err, &he)
 }
 
 // checkSends refuses offers that send nothing (a viewer's recvonly offer
@@ -176,7 +149,7 @@ func checkSends(d *sdp.SessionDescription) error {
 			return nil
 		}
 	}
-	return webrtchttp.Errorf(http.StatusBadRequest, "the offer sends no media (every section is recvonly or inactive); to watch, POST to /whep/ instead")
+	return errs.Errorf(ingest.ErrNoMedia, "the offer sends no media (every section is recvonly or inactive); to watch, POST to /whep/ instead")
 }
 
 func acceptedList(kind string) string {

@@ -15,8 +15,6 @@ import (
 	"strconv"
 	"syscall"
 	"time"
-
-	"github.com/relaymesh/relaymesh/ingest/transcode"
 )
 
 // Build compiles the origin and relay commands of the module rooted at
@@ -170,10 +168,6 @@ func freePorts(n int) ([]int, error) {
 func (p *Proc) Signal(sig os.Signal) error { return p.cmd.Process.Signal(sig) }
 
 // Tags are the build tags for binaries under test: "transcode" when the
-// test binary itself transcodes AAC, so the binaries do like the test.
-func Tags() string {
-	if transcode.Available() {
-		return "transcode"
-	}
-	return ""
-}
+// test binary itself was built with it (tags_transcode.go), so the
+// binaries transcode AAC like the test.
+func Tags() string { return buildTags }

@@ -5,6 +5,8 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // feedback every video codec is registered with: NACK and both keyframe
@@ -15,30 +17,46 @@ var videoFeedback = []webrtc.RTCPFeedback{
 	{Type: webrtc.TypeRTCPFBCCM, Parameter: "fir"},
 }
 
-// PublisherCodecs are the codecs a publisher may send, in the order the node
-// prefers them when an offer has several: H.264 first because every browser
-// and player can decode it, then VP8, VP9, AV1, and H.265 last since only
-// some viewers decode it (Safari, Chrome 136+ with a hardware decoder). RTX is left out on purpose:
-// publishers then retransmit on the media SSRC, which needs no mapping.
+// PublisherCodecs are the codec table's publishable codecs as pion
+// registers them, in the table's order of preference, with the feedback the
+// node takes: transport-wide congestion control and REMB so publishers can
+// estimate bandwidth, NACK, PLI and FIR for video. RTX is left out on
+// purpose: publishers then retransmit on the media SSRC, which needs no
+// mapping.
 func PublisherCodecs() []webrtc.RTPCodecParameters {
 	vf := append([]webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}, {Type: webrtc.TypeRTCPFBGoogREMB}}, videoFeedback...)
-	h264 := func(pt webrtc.PayloadType, profile string) webrtc.RTPCodecParameters {
-		return webrtc.RTPCodecParameters{PayloadType: pt, RTPCodecCapability: webrtc.RTPCodecCapability{
-			MimeType: webrtc.MimeTypeH264, ClockRate: 90000,
-			SDPFmtpLine:  "level-asymmetry-allowed=1;packetization-mode=1;profile-level-id=" + profile,
-			RTCPFeedback: vf}}
+	var out []webrtc.RTPCodecParameters
+	for _, e := range codec.Publishable() {
+		fb := vf
+		if e.Kind() == codec.Audio {
+			fb = []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}
+		}
+		c := Capability(e.Codec)
+		c.RTCPFeedback = fb
+		out = append(out, webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(e.PayloadType), RTPCodecCapability: c})
 	}
-	return []webrtc.RTPCodecParameters{
-		h264(102, "42001f"), h264(106, "42e01f"), h264(108, "4d001f"), h264(112, "64001f"), h264(127, "640032"),
-		{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: vf}},
-		{PayloadType: 98, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=0", RTCPFeedback: vf}},
-		{PayloadType: 100, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP9, ClockRate: 90000, SDPFmtpLine: "profile-id=2", RTCPFeedback: vf}},
-		{PayloadType: 45, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeAV1, ClockRate: 90000, RTCPFeedback: vf}},
-		{PayloadType: 116, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeH265, ClockRate: 90000,
-			SDPFmtpLine: "level-id=93;profile-id=1;tier-flag=0;tx-mode=SRST", RTCPFeedback: vf}},
-		{PayloadType: 111, RTPCodecCapability: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2,
-			SDPFmtpLine: "minptime=10;useinbandfec=1", RTCPFeedback: []webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}}},
+	return out
+}
+
+// Capability is a codec as pion describes it.
+func Capability(c codec.Codec) webrtc.RTPCodecCapability {
+	return webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, SDPFmtpLine: c.Fmtp}
+}
+
+// CodecType is a track kind as pion names media kinds.
+func CodecType(k codec.Kind) webrtc.RTPCodecType {
+	if k == codec.Video {
+		return webrtc.RTPCodecTypeVideo
 	}
+	return webrtc.RTPCodecTypeAudio
+}
+
+// KindOf is a pion media kind as a track kind.
+func KindOf(k webrtc.RTPCodecType) codec.Kind {
+	if k == webrtc.RTPCodecTypeVideo {
+		return codec.Video
+	}
+	return codec.Audio
 }
 
 // PublisherAPI is for legs that receive a stream (WHIP publishers): every
@@ -49,11 +67,7 @@ func PublisherCodecs() []webrtc.RTPCodecParameters {
 func (e *Engine) PublisherAPI(t Timeouts) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range PublisherCodecs() {
-		typ := webrtc.RTPCodecTypeVideo
-		if c.MimeType == webrtc.MimeTypeOpus {
-			typ = webrtc.RTPCodecTypeAudio
-		}
-		if err := m.RegisterCodec(c, typ); err != nil {
+		if err := m.RegisterCodec(c, CodecType(codec.KindOf(c.MimeType))); err != nil {
 			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
 		}
 	}
@@ -74,7 +88,7 @@ type ViewerCodec struct {
 // ViewerAPI is for legs that send one stream (WHEP viewers, child relays):
 // exactly the stream's codecs, so the answer names nothing else, and no
 // interceptors at all. NACKs are answered from the track's shared cache and
-// sender reports come from one reporter per node (fanout/webrtcsub), so the
+// sender reports come from one reporter per node (fanout/egress), so the
 // packet path of a leg holds no lock or map of its own; no congestion
 // control state, no header extensions (the publisher's extension ids mean
 // nothing on this leg): a viewer costs as little as a leg can.

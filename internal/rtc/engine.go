@@ -43,6 +43,12 @@ func New(p Params) (*Engine, error) {
 		p.Logger = slog.Default()
 	}
 	e := &Engine{log: p.Logger, public: p.PublicIPs}
+	if len(e.public) > 0 {
+		var s webrtc.SettingEngine
+		if err := s.SetICEAddressRewriteRules(e.publicRule()); err != nil {
+			return nil, fmt.Errorf("-public-ip %v: %w", e.public, err)
+		}
+	}
 	host, portStr, err := net.SplitHostPort(p.UDPAddr)
 	if err != nil {
 		return nil, fmt.Errorf("webrtc udp address %q: %w", p.UDPAddr, err)
@@ -104,6 +110,12 @@ type Timeouts struct {
 }
 
 // settings returns a SettingEngine wired to the shared sockets.
+// publicRule advertises -public-ip in place of the interfaces' addresses
+// on host candidates.
+func (e *Engine) publicRule() webrtc.ICEAddressRewriteRule {
+	return webrtc.ICEAddressRewriteRule{External: e.public, AsCandidateType: webrtc.ICECandidateTypeHost, Mode: webrtc.ICEAddressRewriteReplace}
+}
+
 func (e *Engine) settings(t Timeouts) webrtc.SettingEngine {
 	var s webrtc.SettingEngine
 	s.SetICEUDPMux(e.udpMux)
@@ -114,7 +126,10 @@ func (e *Engine) settings(t Timeouts) webrtc.SettingEngine {
 	s.SetIncludeLoopbackCandidate(true)
 	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
 	if len(e.public) > 0 {
-		s.SetNAT1To1IPs(e.public, webrtc.ICECandidateTypeHost)
+		// Host candidates carry the public addresses instead of the
+		// interfaces' (1:1 NAT, a Kubernetes node's address). New checked
+		// the rule already.
+		_ = s.SetICEAddressRewriteRules(e.publicRule())
 	}
 	s.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
 	s.SetLite(false)

@@ -5,6 +5,8 @@ import (
 	"strings"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // Offered is one codec of an offer's media section.
@@ -73,44 +75,9 @@ func OfferedCodecs(m *sdp.MediaDescription) []Offered {
 	return out
 }
 
-// Compatible reports whether a codec offered by a peer can carry a stream
-// encoded as want: same name and clock rate; for H.264 packetization-mode 1
-// and the same profile (profile_idc and constraint flags, RFC 6184 §8.1; the
-// level may differ); for VP9 the same profile-id; for H.265 the same
-// profile-id, tier-flag and tx-mode, not level-id (draft-ietf-avtcore-hevc-webrtc
-// §2.1, as browsers and pion match them).
-func Compatible(o Offered, wantMime string, wantClock uint32, wantFmtp string) bool {
-	if !strings.EqualFold(o.MimeType, wantMime) || o.Clock != wantClock {
-		return false
-	}
-	switch strings.ToLower(wantMime) {
-	case "video/h264":
-		if FmtpValue(o.Fmtp, "packetization-mode", "0") != "1" || FmtpValue(wantFmtp, "packetization-mode", "0") != "1" {
-			return false
-		}
-		a, b := FmtpValue(o.Fmtp, "profile-level-id", "42001f"), FmtpValue(wantFmtp, "profile-level-id", "42001f")
-		return len(a) == 6 && len(b) == 6 && strings.EqualFold(a[:4], b[:4])
-	case "video/vp9":
-		return FmtpValue(o.Fmtp, "profile-id", "0") == FmtpValue(wantFmtp, "profile-id", "0")
-	case "video/h265":
-		for _, p := range [][2]string{{"profile-id", "1"}, {"tier-flag", "0"}, {"tx-mode", "SRST"}} {
-			if !strings.EqualFold(FmtpValue(o.Fmtp, p[0], p[1]), FmtpValue(wantFmtp, p[0], p[1])) {
-				return false
-			}
-		}
-	}
-	return true
-}
-
-// FmtpValue returns one parameter of an a=fmtp value, or def.
-func FmtpValue(fmtp, key, def string) string {
-	for _, kv := range strings.Split(fmtp, ";") {
-		k, v, ok := strings.Cut(strings.TrimSpace(kv), "=")
-		if ok && strings.EqualFold(k, key) {
-			return v
-		}
-	}
-	return def
+// Codec is the offered codec as the codec table describes codecs.
+func (o Offered) Codec() codec.Codec {
+	return codec.Codec{MimeType: o.MimeType, ClockRate: o.Clock, Channels: o.Channels, Fmtp: o.Fmtp}
 }
 
 // Direction is a media section's direction attribute (sendrecv if absent,

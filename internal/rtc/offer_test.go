@@ -4,6 +4,8 @@ import (
 	"testing"
 
 	"github.com/pion/sdp/v3"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 func media(t testing.TB, s string) *sdp.MediaDescription {
@@ -41,7 +43,7 @@ func TestOfferedCodecsAndCompatible(t *testing.T) {
 		{"h265 high tier", Offered{MimeType: "video/H265", Clock: 90000, Fmtp: "tier-flag=1"}, "video/H265", "profile-id=1", false},
 	}
 	for _, c := range cases {
-		if Compatible(c.o, c.mime, 90000, c.fmtp) != c.ok {
+		if codec.Compatible(c.o.Codec(), codec.Codec{MimeType: c.mime, ClockRate: 90000, Fmtp: c.fmtp}) != c.ok {
 			t.Errorf("%s: Compatible = %v", c.name, !c.ok)
 		}
 	}
@@ -55,7 +57,7 @@ func FuzzOfferedCodecs(f *testing.F) {
 			return
 		}
 		for _, o := range OfferedCodecs(d.MediaDescriptions[0]) {
-			_ = Compatible(o, "video/H264", 90000, "packetization-mode=1;profile-level-id=42e01f")
+			_ = codec.Compatible(o.Codec(), codec.H264("42e01f"))
 		}
 	})
 }

@@ -13,14 +13,21 @@ import (
 )
 
 // CreateFunc starts a session for stream from the client's offer and returns
-// its answer and peer. It returns an *Error for anything the client can fix.
+// its answer and peer. Its errors go through the endpoint's MapError.
 type CreateFunc func(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (answer string, p *Peer, err error)
 
 // Endpoint serves one kind of session resource: POST {Prefix}{stream}
 // creates a session at {Prefix}{stream}/{id}, which PATCH and DELETE address.
 type Endpoint struct {
-	Prefix     string // "/whip/" or "/whep/"
-	Create     CreateFunc
+	Prefix string // "/whip/" or "/whep/"
+	// Admit, if set, decides on a POST before its body is read (the stream
+	// name, the credentials): a refused client costs no parsing.
+	Admit  func(r *http.Request, stream string) error
+	Create CreateFunc
+	// MapError turns Admit's and Create's errors into what the client is
+	// told; nil, or a nil answer, means a 500 (logged). An *Error passes as
+	// it is.
+	MapError   func(error) *Error
 	Log        *slog.Logger
 	ICEServers []string // "stun:host:port" URLs advertised in Link headers
 	// Ready, if set, is asked before each POST; false gives 503 (draining).
@@ -78,9 +85,11 @@ func (e *Endpoint) linkHeaders(w http.ResponseWriter) {
 
 func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if herr := CheckStreamName(stream); herr != nil {
-		WriteError(w, herr)
-		return
+	if e.Admit != nil {
+		if err := e.Admit(r, stream); err != nil {
+			e.writeError(w, stream, err)
+			return
+		}
 	}
 	if e.Ready != nil && !e.Ready() {
 		WriteError(w, &Error{Status: http.StatusServiceUnavailable, Message: "this node is draining; try another node", RetryAfter: 5 * time.Second})
@@ -99,11 +108,7 @@ func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
 	defer cancel()
 	answer, peer, err := e.Create(ctx, r, stream, offer, parsed)
 	if err != nil {
-		var he *Error
-		if !errors.As(err, &he) {
-			e.Log.Error("session setup failed", "stream", stream, "err", err)
-		}
-		WriteError(w, err)
+		e.writeError(w, stream, err)
 		return
 	}
 	id := NewID()
@@ -192,4 +197,19 @@ func (e *Endpoint) CloseAll() {
 	for _, p := range peers {
 		p.Close()
 	}
+}
+
+// writeError answers with what MapError makes of err; what it cannot place
+// is the server's fault, logged here and answered 500.
+func (e *Endpoint) writeError(w http.ResponseWriter, stream string, err error) {
+	var he *Error
+	if !errors.As(err, &he) && e.MapError != nil {
+		he = e.MapError(err)
+	}
+	if he == nil {
+		e.Log.Error("session setup failed", "stream", stream, "err", err)
+		WriteError(w, err)
+		return
+	}
+	WriteError(w, he)
 }

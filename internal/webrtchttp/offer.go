@@ -5,7 +5,6 @@ import (
 	"io"
 	"mime"
 	"net/http"
-	"regexp"
 	"strings"
 
 	"github.com/pion/sdp/v3"
@@ -14,21 +13,6 @@ import (
 // MaxBodyBytes bounds an offer or a PATCH body. Real offers are a few KiB;
 // Chromium with every codec is under 10 KiB.
 const MaxBodyBytes = 64 << 10
-
-var streamName = regexp.MustCompile(`^[A-Za-z0-9_-]{1,64}$`)
-
-// CheckStreamName returns a 400 *Error saying which rule a name breaks.
-func CheckStreamName(name string) *Error {
-	switch {
-	case name == "":
-		return Errorf(http.StatusBadRequest, "the stream name is empty: use 1 to 64 of A-Z a-z 0-9 _ -")
-	case len(name) > 64:
-		return Errorf(http.StatusBadRequest, "the stream name is %d characters long; the limit is 64", len(name))
-	case !streamName.MatchString(name):
-		return Errorf(http.StatusBadRequest, "the stream name %q has characters other than A-Z a-z 0-9 _ -", name)
-	}
-	return nil
-}
 
 // ReadBody reads a request body of the given media type, at most
 // MaxBodyBytes, and refuses an empty one.

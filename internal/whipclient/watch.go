@@ -7,7 +7,7 @@ import (
 
 	"github.com/pion/webrtc/v4"
 
-	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // Arrival is one received RTP packet, as a watcher saw it.
@@ -64,7 +64,7 @@ func Watch(ctx context.Context, url string, o Options) (*Watcher, error) {
 				if err != nil {
 					return
 				}
-				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Keyframe: fanout.IsKeyframe(mime, p.Payload)}
+				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Keyframe: codec.IsKeyframe(mime, p.Payload)}
 				w.mu.Lock()
 				w.video = append(w.video, a)
 				w.mu.Unlock()

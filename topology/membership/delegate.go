@@ -37,8 +37,8 @@ func (d *delegate) NotifyUpdate(n *memberlist.Node) { d.c.seen(n.Name, n.Meta); 
 func (d *delegate) NotifyLeave(n *memberlist.Node)  { d.c.gone(n.Name); d.changed() }
 
 func (d *delegate) changed() {
-	if d.c.onChange != nil && d.c.started.Load() {
-		d.c.onChange()
+	if d.c.started.Load() {
+		d.c.changes.fire()
 	}
 }
 

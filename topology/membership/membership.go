@@ -44,17 +44,14 @@ type Params struct {
 	// Join lists seeds, host:port; a DNS name stands for all its addresses.
 	Join   []string
 	Logger *slog.Logger
-	// OnChange, if set, is called after a node joins, leaves, dies or
-	// changes its Meta. It runs on memberlist's goroutine: it must not block.
-	OnChange func()
 }
 
 // Cluster is this node's view of the cluster. Lifecycle: Join → Members,
 // Update → Leave → Shutdown. Methods are safe from any goroutine.
 type Cluster struct {
-	ml       *memberlist.Memberlist
-	onChange func()
-	started  atomic.Bool // ml is set: OnChange may use the Cluster
+	ml      *memberlist.Memberlist
+	changes *changes
+	started atomic.Bool // ml is set: events may use the Cluster
 
 	mu      sync.Mutex
 	meta    []byte
@@ -122,7 +119,7 @@ func Join(p Params) (*Cluster, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	c := &Cluster{onChange: p.OnChange, meta: meta, members: map[string]Meta{}, stop: make(chan struct{})}
+	c := &Cluster{changes: newChanges(), meta: meta, members: map[string]Meta{}, stop: make(chan struct{})}
 	cfg, err := lanConfig(p, &delegate{c: c})
 	if err != nil {
 		return nil, err
@@ -199,6 +196,10 @@ func (c *Cluster) gone(name string) {
 	delete(c.members, name)
 	c.mu.Unlock()
 }
+
+// Changed is closed at the next change of membership: a node joins,
+// leaves, dies or changes its Meta. Take a new channel after each.
+func (c *Cluster) Changed() <-chan struct{} { return c.changes.C() }
 
 // Update changes this node's Meta and gossips it.
 func (c *Cluster) Update(f func(*Meta)) error {

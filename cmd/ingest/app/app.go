@@ -67,7 +67,7 @@ func (c *Config) source(log *slog.Logger) gateway.Source {
 	if c.isFile() {
 		return gateway.FileSource{Video: c.Source, Audio: c.Audio, FPS: c.FPS, AudioBitrate: c.OpusBitrate}
 	}
-	if strings.HasPrefix(c.Source, "rtmp://") {
+	if strings.HasPrefix(c.Source, "rtmp://") || strings.HasPrefix(c.Source, "rtmps://") {
 		return gateway.RTMPSource{URL: c.Source, AudioBitrate: c.OpusBitrate, Log: log}
 	}
 	return gateway.RTSPSource{URL: c.Source}
@@ -85,9 +85,9 @@ func (c *Config) validate() error {
 		if c.FPS < 1 || c.FPS > 240 {
 			errs = append(errs, fmt.Errorf("-fps %d: want 1 to 240", c.FPS))
 		}
-	} else if u, err := url.Parse(c.Source); c.Source == "" || err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps" && u.Scheme != "rtmp") || u.Host == "" {
-		errs = append(errs, fmt.Errorf("-source %q: want an rtsp://, rtsps:// or rtmp:// URL, or a video file", c.Source))
-	} else if app, stream, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); u.Scheme == "rtmp" && (app == "" || stream == "") {
+	} else if u, err := url.Parse(c.Source); c.Source == "" || err != nil || (u.Scheme != "rtsp" && u.Scheme != "rtsps" && u.Scheme != "rtmp" && u.Scheme != "rtmps") || u.Host == "" {
+		errs = append(errs, fmt.Errorf("-source %q: want an rtsp://, rtsps://, rtmp:// or rtmps:// URL, or a video file", c.Source))
+	} else if app, stream, _ := strings.Cut(strings.TrimPrefix(u.Path, "/"), "/"); strings.HasPrefix(u.Scheme, "rtmp") && (app == "" || stream == "") {
 		errs = append(errs, fmt.Errorf("-source %q: an RTMP URL names the application and the stream: rtmp://HOST/APP/STREAM", c.Source))
 	} else if c.Audio != "" {
 		errs = append(errs, errors.New("-audio goes with a video file; an RTSP or RTMP source brings its own audio"))

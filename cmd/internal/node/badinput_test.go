@@ -162,8 +162,8 @@ func TestPublishToken(t *testing.T) {
 		t.Fatalf("no token: %d %q, want 401 with WWW-Authenticate", res.StatusCode, body)
 	}
 	res, _ = do(t, hc, "POST", base+"/whip/tok", "application/sdp", offer(), "Authorization", "Bearer wrong")
-	if res.StatusCode != 403 {
-		t.Fatalf("wrong token: %d, want 403", res.StatusCode)
+	if res.StatusCode != 401 || !strings.Contains(res.Header.Get("WWW-Authenticate"), "Bearer") {
+		t.Fatalf("wrong token: %d, want 401 with WWW-Authenticate (RFC 6750 §3.1)", res.StatusCode)
 	}
 	res, body = do(t, hc, "POST", base+"/whip/tok", "application/sdp", offer(), "Authorization", "Bearer s3cret")
 	if res.StatusCode != 201 {

@@ -28,7 +28,6 @@ func (n *Node) joinCluster() error {
 		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
 			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort()))},
 		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Logger: n.log,
-		OnChange: n.changes.fire,
 	})
 	if err != nil {
 		return err
@@ -52,7 +51,7 @@ func (n *Node) reportLoad() {
 		case <-tick.C:
 		}
 		load := float64(n.Sessions()) / float64(n.cfg.MaxSessions)
-		viewers := n.whepEP.Sessions() - n.kids.sessions()
+		viewers := n.whepEP.Sessions() - n.kids.Sessions()
 		if d := load - last; d > 0.05 || d < -0.05 || viewers != lastViewers {
 			last, lastViewers = load, viewers
 			_ = n.cluster.Update(func(m *membership.Meta) { m.Load, m.Viewers = load, viewers })

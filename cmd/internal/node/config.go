@@ -15,8 +15,8 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/config"
-	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
 
 // Config is every setting of a node. Each field is a flag (see Flags), so it
@@ -179,8 +179,8 @@ func (c *Config) Validate() error {
 		errs = append(errs, fmt.Errorf("-max-children %d: want at least 1", c.MaxChildren))
 	}
 	for _, p := range c.PinList() {
-		if err := webrtchttp.CheckStreamName(p); err != nil {
-			errs = append(errs, fmt.Errorf("-pin: %s", err.Message))
+		if err := fanout.CheckName(p); err != nil {
+			errs = append(errs, fmt.Errorf("-pin: %w", err))
 		}
 	}
 	if _, err := c.RecordMaxBytes(); err != nil {

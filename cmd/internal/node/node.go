@@ -15,11 +15,14 @@ import (
 	"github.com/prometheus/client_golang/prometheus"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/fanout/webrtcsub"
+	"github.com/relaymesh/relaymesh/fanout/whep"
+	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/ingest/rtmp"
 	"github.com/relaymesh/relaymesh/ingest/rtsp"
 	"github.com/relaymesh/relaymesh/ingest/transcode"
+	"github.com/relaymesh/relaymesh/ingest/upstream"
 	"github.com/relaymesh/relaymesh/ingest/whip"
+	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 	"github.com/relaymesh/relaymesh/recorder"
@@ -49,14 +52,14 @@ type Node struct {
 	plane   *control.Plane
 	dir     *control.Directory
 	cluster *membership.Cluster
+	gate    *ingest.Gate // origin: every publisher passes it
 	whip    *whip.Source
 	rtsp    *rtsp.Server // origin with -rtsp
 	rtmp    *rtmp.Server // origin with -rtmp
-	whep    *whep
-	relay   *relay
+	whep    *whep.Server
+	relay   *upstream.Relay    // relay only
+	kids    *upstream.Children // the relays this node feeds
 	rec     *recorder.Recorder // nil without -record-dir
-	kids    *children
-	changes *changes // fired on every membership change
 	whipEP  *webrtchttp.Endpoint
 	whepEP  *webrtchttp.Endpoint
 	metrics *prometheus.Registry
@@ -73,68 +76,59 @@ type Node struct {
 }
 
 // New opens the node's sockets and control plane; nothing is served until
-// Run.
-func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
+// Run. A node that cannot start closes what it opened and says which flag
+// to change.
+func New(cfg *Config, role Role, log *slog.Logger) (*Node, error) {
 	if role == RoleRelay && cfg.NATS == "" && cfg.Upstream == "" {
 		return nil, errors.New("a relay needs -nats (the cluster's control plane, for example an origin started with -nats-listen) or a static -upstream")
 	}
-	n = &Node{cfg: cfg, role: role, log: log, start: time.Now(), closing: make(chan struct{}),
-		kids: newChildren(cfg.MaxChildren), changes: newChanges()}
-	defer func() {
-		if err != nil {
-			n.Close()
-		}
-	}()
+	n := &Node{cfg: cfg, role: role, log: log, start: time.Now(), closing: make(chan struct{})}
+	if err := n.open(); err != nil {
+		n.Close()
+		return nil, err
+	}
+	return n, nil
+}
+
+// open builds the node: the hub, the media engine, the planes, then each
+// door. Close undoes whatever part of it was done.
+func (n *Node) open() (err error) {
+	cfg, log := n.cfg, n.log
 	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval,
 		OnStreamEnd: n.release, OnChange: n.registryChanged})
 	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: n.publicIPs(), Logger: log}); err != nil {
-		return nil, err
+		return listenError(err, "-webrtc-udp or -webrtc-tcp", cfg.WebRTCUDP)
 	}
 	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID}); err != nil {
-		return nil, err
+		return listenError(err, "-nats-listen", cfg.NATSListen)
 	}
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
-		return nil, fmt.Errorf("listen http %s: %w", cfg.HTTP, err)
+		return listenError(fmt.Errorf("listen http %s: %w", cfg.HTTP, err), "-http", cfg.HTTP)
 	}
 	if err = n.openDirectory(); err != nil {
-		return nil, err
+		return err
 	}
 	if err = n.joinCluster(); err != nil {
-		return nil, err
+		return listenError(err, "-gossip", cfg.Gossip)
 	}
-	if role == RoleRelay {
-		if n.relay, err = newRelay(n, cfg.IdleTimeout); err != nil {
-			return nil, err
+	var checkChild func(ctx context.Context, stream, child string) error
+	var ensure func(ctx context.Context, stream string) error
+	if n.role == RoleRelay {
+		if err = n.openRelay(); err != nil {
+			return err
 		}
+		checkChild, ensure = n.relay.CheckChild, n.relay.Ensure
 	}
-	n.whep = &whep{reg: n.reg, engine: n.engine, reporter: webrtcsub.NewReporter(time.Second), connectTimeout: cfg.ConnectTimeout}
-	n.whep.admit = n.admitChild
-	if n.relay != nil {
-		n.whep.ensure = n.relay.ensure
-	}
+	n.kids = upstream.NewChildren(cfg.MaxChildren, n.cluster, checkChild)
+	n.whep = whep.New(whep.Params{Registry: n.reg, Engine: n.engine, ConnectTimeout: cfg.ConnectTimeout, Admit: n.kids.Admit, Ensure: ensure})
 	// PATCH and DELETE reach a session's node over the control plane from
 	// any node, so a load balancer needs no sticky sessions.
 	remote := &control.Sessions{Conn: n.plane.Conn}
-	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Create: n.limit(n.whep.create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
-	if role == RoleOrigin {
-		if n.whip, err = whip.New(whip.Params{Registry: n.reg, Engine: n.engine, Log: log, Token: cfg.PublishToken, ConnectTimeout: cfg.ConnectTimeout, Claim: n.claim}); err != nil {
-			return nil, err
-		}
-		n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Create: n.limit(n.whip.Create), Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
-		if cfg.RTMP != "" {
-			if n.rtmp, err = rtmp.New(rtmp.Params{Registry: n.reg, Addr: cfg.RTMP, Token: cfg.PublishToken, Claim: n.claim,
-				AudioBitrate: cfg.OpusBitrate, Log: log.With("via", "rtmp")}); err != nil {
-				return nil, fmt.Errorf("rtmp on %s: %w", cfg.RTMP, err)
-			}
-			if !transcode.Available() {
-				log.Warn("this binary was built without AAC transcoding: RTMP and RTSP publishers' AAC audio will be dropped (make build with libavcodec-dev and libopus-dev installed)")
-			}
-		}
-		if cfg.RTSP != "" {
-			if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP, Token: cfg.PublishToken,
-				Claim: n.claim, OpusBitrate: cfg.OpusBitrate, Log: log.With("via", "rtsp")}); err != nil {
-				return nil, err
-			}
+	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: admitName, Create: n.limit(n.whep.Create), MapError: httpError,
+		Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
+	if n.role == RoleOrigin {
+		if err = n.openIngest(remote); err != nil {
+			return err
 		}
 	}
 	if cfg.RecordDir != "" {
@@ -142,17 +136,64 @@ func New(cfg *Config, role Role, log *slog.Logger) (n *Node, err error) {
 		n.rec, err = recorder.New(recorder.Params{Dir: cfg.RecordDir, Registry: n.reg, All: cfg.RecordAll, Segment: cfg.RecordSegment,
 			MaxAge: cfg.RecordMaxAge, MaxBytes: maxBytes, Log: log.With("part", "recorder")})
 		if err != nil {
-			return nil, err
+			return err
 		}
 		n.recReady.Store(true)
 	}
 	n.metrics = newMetrics(n)
 	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
-	// Background loops start last: they read what New has just built.
+	// Background loops start last: they read what open has just built.
 	n.wg.Add(1)
 	go n.reportLoad()
 	n.ready.Store(true)
-	return n, nil
+	return nil
+}
+
+// openRelay starts the relay's supervisor: streams pulled on demand from
+// parents in their trees (or from a static -upstream).
+func (n *Node) openRelay() error {
+	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log, NodeID: n.cfg.NodeID})
+	if err != nil {
+		return err
+	}
+	var static func(string) string
+	if n.cfg.Upstream != "" {
+		static = n.cfg.UpstreamURL
+	}
+	n.relay = upstream.NewRelay(upstream.RelayParams{Registry: n.reg, Puller: p, Directory: n.dir, Members: n.cluster,
+		NodeID: n.cfg.NodeID, Zone: n.cfg.Zone, MaxChildren: n.cfg.MaxChildren, Idle: n.cfg.IdleTimeout,
+		Pinned: n.cfg.PinList(), StaticURL: static, Log: n.log})
+	return nil
+}
+
+// openIngest opens an origin's doors for publishers, all behind one gate.
+func (n *Node) openIngest(remote webrtchttp.Remote) (err error) {
+	cfg, log := n.cfg, n.log
+	var authorize func(context.Context, ingest.Access) error
+	if cfg.PublishToken != "" {
+		authorize = ingest.StaticToken(cfg.PublishToken)
+	}
+	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: authorize, Claim: n.claim, Log: log})
+	if n.whip, err = whip.New(whip.Params{Gate: n.gate, Engine: n.engine, Log: log, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
+		return err
+	}
+	n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Admit: n.whip.Admit, Create: n.limit(n.whip.Create), MapError: httpError,
+		Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
+	if cfg.RTMP != "" {
+		if n.rtmp, err = rtmp.New(rtmp.Params{Gate: n.gate, Addr: cfg.RTMP, AudioBitrate: cfg.OpusBitrate, Log: log.With("via", "rtmp")}); err != nil {
+			return listenError(err, "-rtmp", cfg.RTMP)
+		}
+		if !transcode.Available() {
+			log.Warn("this binary was built without AAC transcoding: RTMP and RTSP publishers' AAC audio will be dropped (make build with libavcodec-dev and libopus-dev installed)")
+		}
+	}
+	if cfg.RTSP != "" {
+		if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Gate: n.gate, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP,
+			OpusBitrate: cfg.OpusBitrate, Log: log.With("via", "rtsp")}); err != nil {
+			return listenError(err, "-rtsp or -rtsp-udp", cfg.RTSP)
+		}
+	}
+	return nil
 }
 
 // publicIPs is -public-ip, or else the address -stun discovers; a STUN
@@ -184,7 +225,7 @@ func (n *Node) registryChanged() {
 func (n *Node) limit(create webrtchttp.CreateFunc) webrtchttp.CreateFunc {
 	return func(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
 		if n.Sessions() >= n.cfg.MaxSessions {
-			return "", nil, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: fmt.Sprintf("this node is at capacity (%d sessions); try another node", n.cfg.MaxSessions), RetryAfter: 10 * time.Second}
+			return "", nil, errs.Errorf(errAtCapacity, "this node is at capacity (%d sessions); try another node", n.cfg.MaxSessions)
 		}
 		return create(ctx, r, stream, offer, parsed)
 	}
@@ -284,7 +325,7 @@ func (n *Node) close() {
 		n.whepEP.CloseAll()
 	}
 	if n.relay != nil {
-		n.relay.close()
+		n.relay.Close()
 	}
 	if n.rec != nil {
 		n.rec.Close() // the last segments are written while the streams still exist
@@ -296,8 +337,7 @@ func (n *Node) close() {
 		n.whip.Close()
 	}
 	if n.whep != nil {
-		n.whep.wg.Wait()
-		n.whep.reporter.Close()
+		n.whep.Close()
 	}
 	if n.dir != nil {
 		n.dir.Close()

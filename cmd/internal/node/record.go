@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"net/http"
 
+	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 	"github.com/relaymesh/relaymesh/recorder"
 	"github.com/relaymesh/relaymesh/vod"
@@ -31,8 +32,8 @@ func (n *Node) registerRecording(mux *http.ServeMux) {
 // carries, now and whenever it is published again, until DELETE.
 func (n *Node) startRecording(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if err := webrtchttp.CheckStreamName(stream); err != nil {
-		webrtchttp.WriteError(w, err)
+	if err := fanout.CheckName(stream); err != nil {
+		writeError(w, err)
 		return
 	}
 	if err := n.rec.Start(stream); errors.Is(err, recorder.ErrNotCarried) {
@@ -51,8 +52,8 @@ func (n *Node) startRecording(w http.ResponseWriter, r *http.Request) {
 // stopRecording is DELETE /api/record/{stream}.
 func (n *Node) stopRecording(w http.ResponseWriter, r *http.Request) {
 	stream := r.PathValue("stream")
-	if err := webrtchttp.CheckStreamName(stream); err != nil {
-		webrtchttp.WriteError(w, err)
+	if err := fanout.CheckName(stream); err != nil {
+		writeError(w, err)
 		return
 	}
 	if !n.rec.Stop(stream) {

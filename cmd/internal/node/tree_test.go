@@ -3,12 +3,14 @@ package node
 import (
 	"context"
 	"fmt"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/pion/webrtc/v4"
 
+	"github.com/relaymesh/relaymesh/ingest/upstream"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -98,18 +100,19 @@ func TestParentHoldsFanOutAndRefusesLoops(t *testing.T) {
 	origin, base, nodes, bases := startCluster(t, 2, 1)
 	hc := newHTTPClient(t)
 	_, _ = publishAndWatch(t, hc, base, bases[0], "fan1") // r1 → origin
-	if _, err := nodes[1].relay.linkTo(t.Context(), "fan1", base+"/whep/fan1", "origin"); err == nil {
+	asChild := whipclient.Options{Header: http.Header{upstream.NodeHeader: {nodes[1].cfg.NodeID}}}
+	if _, err := watchWith(t, hc, base, "fan1", asChild); err == nil {
 		t.Fatal("the origin took a second relay child with -max-children 1")
 	} else if want := "already feeds 1 relays"; !strings.Contains(err.Error(), want) {
 		t.Fatalf("refusal %q does not say %q", err, want)
 	}
-	if err := nodes[0].relay.checkChild(t.Context(), "fan1", "origin"); err == nil {
+	if err := nodes[0].relay.CheckChild(t.Context(), "fan1", "origin"); err == nil {
 		t.Fatal("r1 would feed its own parent")
 	}
-	if err := nodes[0].relay.checkChild(t.Context(), "fan1", "r2"); err != nil {
+	if err := nodes[0].relay.CheckChild(t.Context(), "fan1", "r2"); err != nil {
 		t.Fatalf("r2 is not above r1: %v", err)
 	}
-	if got := origin.kids.count("fan1"); got != 1 {
+	if got := origin.kids.Count("fan1"); got != 1 {
 		t.Fatalf("the origin counts %d relay children, want 1", got)
 	}
 }

@@ -1,4 +1,4 @@
-package webrtcsub
+package egress
 
 import (
 	"sync"
@@ -18,7 +18,7 @@ type Reporter struct {
 	interval time.Duration
 
 	mu     sync.Mutex
-	tracks map[*Track]struct{}
+	tracks map[*Leg]struct{}
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -32,19 +32,19 @@ func NewReporter(interval time.Duration) *Reporter {
 	if interval <= 0 {
 		interval = time.Second
 	}
-	r := &Reporter{interval: interval, tracks: map[*Track]struct{}{}, stop: make(chan struct{})}
+	r := &Reporter{interval: interval, tracks: map[*Leg]struct{}{}, stop: make(chan struct{})}
 	r.wg.Add(1)
 	go r.run()
 	return r
 }
 
-func (r *Reporter) add(t *Track) {
+func (r *Reporter) add(t *Leg) {
 	r.mu.Lock()
 	r.tracks[t] = struct{}{}
 	r.mu.Unlock()
 }
 
-func (r *Reporter) remove(t *Track) {
+func (r *Reporter) remove(t *Leg) {
 	r.mu.Lock()
 	delete(r.tracks, t)
 	r.mu.Unlock()
@@ -54,7 +54,7 @@ func (r *Reporter) run() {
 	defer r.wg.Done()
 	tick := time.NewTicker(r.interval)
 	defer tick.Stop()
-	var batch []*Track
+	var batch []*Leg
 	for {
 		select {
 		case <-r.stop:

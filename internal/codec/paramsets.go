@@ -1,4 +1,4 @@
-package ingest
+package codec
 
 import (
 	"encoding/binary"
@@ -20,57 +20,6 @@ type ParamSets struct {
 	shift  uint16    // packets inserted so far
 	sentTS uint32    // timestamp of the last access unit that carried them
 	sent   bool
-}
-
-// nalSyntax is what differs between H.264's and H.265's RTP payloads.
-type nalSyntax struct {
-	header    int  // NAL unit header size
-	aggregate int  // STAP-A, AP
-	fragment  int  // FU-A, FU
-	fuMask    byte // the original type's bits in the FU header
-	nsets     int
-	keySet    int // the set whose presence means the unit carries its own
-	typeOf    func(b []byte) int
-	setIndex  func(t int) int // -1 for other types
-	random    func(t int) bool
-	aggHeader func(first []byte) []byte
-}
-
-const (
-	naluIDR   = 5
-	naluSTAPA = 24
-	naluFUA   = 28
-)
-
-var h264Syntax = &nalSyntax{
-	header: 1, aggregate: naluSTAPA, fragment: naluFUA, fuMask: 0x1f, nsets: 2, keySet: 0,
-	typeOf: func(b []byte) int { return int(b[0] & 0x1f) },
-	setIndex: func(t int) int {
-		switch t {
-		case 7: // SPS
-			return 0
-		case 8: // PPS
-			return 1
-		}
-		return -1
-	},
-	random:    func(t int) bool { return t == naluIDR },
-	aggHeader: func(sps []byte) []byte { return []byte{naluSTAPA | sps[0]&0x60} }, // NRI of the SPS
-}
-
-var h265Syntax = &nalSyntax{
-	header: 2, aggregate: 48, fragment: 49, fuMask: 0x3f, nsets: 3, keySet: 1,
-	typeOf: func(b []byte) int { return int(b[0] >> 1 & 0x3f) },
-	setIndex: func(t int) int {
-		if t >= 32 && t <= 34 { // VPS, SPS, PPS
-			return t - 32
-		}
-		return -1
-	},
-	random: func(t int) bool { return t >= 16 && t <= 21 }, // BLA, IDR, CRA
-	// The AP's layer and temporal ids are the lowest of its units'
-	// (RFC 7798 §4.4.2): the VPS's.
-	aggHeader: func(vps []byte) []byte { return []byte{48<<1 | vps[0]&0x01, vps[1]} },
 }
 
 // NewParamSets is for H.264, starting with the sets the source announced

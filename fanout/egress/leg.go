@@ -1,11 +1,12 @@
-// Package webrtcsub feeds WebRTC legs (WHEP viewers, child relays) from
-// fanout tracks. Track is a pion TrackLocal bound to one RTPSender: it
+// Package egress feeds WebRTC legs (WHEP viewers, child relays, a gateway's
+// WHIP session) from fanout tracks. Leg is a pion TrackLocal bound to one
+// RTPSender, the mirror of ingest.Leg: it
 // subscribes to a fanout.Track when pion binds it and writes each shared
 // packet with this leg's SSRC and payload type. RTCP from the leg is
 // terminated here (RFC 3550 §7 translator rules do not apply: each leg is its
 // own RTP session): NACKs are answered from the fanout track's shared cache
 // and keyframe requests are passed to the track, which coalesces them.
-package webrtcsub
+package egress
 
 import (
 	"errors"
@@ -20,16 +21,18 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/codec"
+	"github.com/relaymesh/relaymesh/internal/rtc"
 )
 
 // ErrNoCodec is returned by Bind when the leg negotiated no codec that can
 // carry the source track.
 var ErrNoCodec = errors.New("the peer negotiated no codec for this track")
 
-// Track is a webrtc.TrackLocal for one leg. Lifecycle: New → Bind (by pion,
+// Leg is a webrtc.TrackLocal for one leg. Lifecycle: New → Bind (by pion,
 // once) → packets flow → Close (after the PeerConnection has closed, to wait
 // for the RTCP goroutine).
-type Track struct {
+type Leg struct {
 	src       *fanout.Track
 	id        string
 	streamID  string
@@ -55,10 +58,10 @@ type Track struct {
 	flowing bool       // a packet has gone out; the subscriber goroutine's only
 }
 
-var _ webrtc.TrackLocal = (*Track)(nil)
-var _ fanout.Writer = (*Track)(nil)
+var _ webrtc.TrackLocal = (*Leg)(nil)
+var _ fanout.Writer = (*Leg)(nil)
 
-// Params configures a Track.
+// Params configures a Leg.
 type Params struct {
 	StreamID string
 	// Reporter sends this leg's sender reports; WriteRTCP is the leg's
@@ -68,34 +71,21 @@ type Params struct {
 }
 
 // New makes a TrackLocal that will carry src.
-func New(src *fanout.Track, p Params) *Track {
-	return &Track{src: src, id: src.ID(), streamID: p.StreamID, kind: CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP}
-}
-
-// CodecType maps a fanout track kind to a WebRTC media kind.
-func CodecType(k fanout.Kind) webrtc.RTPCodecType {
-	if k == fanout.KindVideo {
-		return webrtc.RTPCodecTypeVideo
-	}
-	return webrtc.RTPCodecTypeAudio
-}
-
-// Capability is a fanout codec as pion describes it.
-func Capability(c fanout.Codec) webrtc.RTPCodecCapability {
-	return webrtc.RTPCodecCapability{MimeType: c.MimeType, ClockRate: c.ClockRate, Channels: c.Channels, SDPFmtpLine: c.Fmtp}
+func New(src *fanout.Track, p Params) *Leg {
+	return &Leg{src: src, id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP}
 }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.
-func (t *Track) ID() string                { return t.id }
-func (t *Track) RID() string               { return "" }
-func (t *Track) StreamID() string          { return t.streamID }
-func (t *Track) Kind() webrtc.RTPCodecType { return t.kind }
+func (t *Leg) ID() string                { return t.id }
+func (t *Leg) RID() string               { return "" }
+func (t *Leg) StreamID() string          { return t.streamID }
+func (t *Leg) Kind() webrtc.RTPCodecType { return t.kind }
 
 // Source is the fanout track this leg carries.
-func (t *Track) Source() *fanout.Track { return t.src }
+func (t *Leg) Source() *fanout.Track { return t.src }
 
 // Subscriber is the fanout subscription, nil before Bind.
-func (t *Track) Subscriber() *fanout.Subscriber {
+func (t *Leg) Subscriber() *fanout.Subscriber {
 	t.mu.Lock()
 	defer t.mu.Unlock()
 	return t.sub
@@ -103,7 +93,7 @@ func (t *Track) Subscriber() *fanout.Subscriber {
 
 // Bind is called by pion when the sender starts. It picks the leg's payload
 // type for the source codec and starts the subscription.
-func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
+func (t *Leg) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
 	want := t.src.Codec()
 	var chosen *webrtc.RTPCodecParameters
 	for _, c := range ctx.CodecParameters() {
@@ -135,7 +125,7 @@ func (t *Track) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, e
 }
 
 // Unbind ends the subscription.
-func (t *Track) Unbind(webrtc.TrackLocalContext) error {
+func (t *Leg) Unbind(webrtc.TrackLocalContext) error {
 	if t.reporter != nil {
 		t.reporter.remove(t)
 	}
@@ -151,7 +141,7 @@ func (t *Track) Unbind(webrtc.TrackLocalContext) error {
 // WritePacket is the fanout.Writer: it runs on the subscriber's goroutine.
 // The shared packet is not touched; its header is copied into the scratch
 // header (no allocation) with this leg's SSRC and payload type.
-func (t *Track) WritePacket(p *fanout.Packet) error {
+func (t *Leg) WritePacket(p *fanout.Packet) error {
 	t.hdr = p.Header
 	t.hdr.SSRC, t.hdr.PayloadType = t.ssrc, t.pt
 	n, err := t.ws.WriteRTP(&t.hdr, p.Payload)
@@ -160,7 +150,7 @@ func (t *Track) WritePacket(p *fanout.Packet) error {
 		// asked for at Bind may have been lost: ask again now that packets
 		// go out, unless this one starts a keyframe.
 		t.flowing = true
-		if t.kind == webrtc.RTPCodecTypeVideo && !fanout.IsKeyframe(t.src.Codec().MimeType, p.Payload) {
+		if t.kind == webrtc.RTPCodecTypeVideo && !codec.IsKeyframe(t.src.Codec().MimeType, p.Payload) {
 			t.src.RequestKeyframe()
 		}
 	}
@@ -172,7 +162,7 @@ func (t *Track) WritePacket(p *fanout.Packet) error {
 // senderReport describes what this leg has sent, nil before its first
 // packet. The RTP time is extrapolated from the newest packet to now at the
 // codec's clock rate, so the NTP/RTP pair is one instant (RFC 3550 §6.4.1).
-func (t *Track) senderReport(now time.Time) *rtcp.SenderReport {
+func (t *Leg) senderReport(now time.Time) *rtcp.SenderReport {
 	at := t.lastAt.Load()
 	t.mu.Lock()
 	sub := t.sub
@@ -195,7 +185,7 @@ func (t *Track) senderReport(now time.Time) *rtcp.SenderReport {
 // readRTCP terminates the leg's RTCP: NACKs are served from the shared
 // cache (RFC 4585 §6.2.1), PLI and FIR go to the track's coalescer. Receiver
 // reports stop here. It ends when the sender closes.
-func (t *Track) readRTCP(r interceptor.RTCPReader) {
+func (t *Leg) readRTCP(r interceptor.RTCPReader) {
 	defer t.wg.Done()
 	buf := make([]byte, 1500)
 	for {
@@ -208,17 +198,38 @@ func (t *Track) readRTCP(r interceptor.RTCPReader) {
 			continue
 		}
 		for _, pkt := range pkts {
-			switch p := pkt.(type) {
-			case *rtcp.PictureLossIndication, *rtcp.FullIntraRequest:
-				t.src.RequestKeyframe()
-			case *rtcp.TransportLayerNack:
-				t.resend(p)
-			}
+			t.handleRTCP(pkt)
 		}
 	}
 }
 
-func (t *Track) resend(n *rtcp.TransportLayerNack) {
+// handleRTCP acts on one packet of a compound RTCP packet, and only if it
+// names this leg's SSRC: pion hands each sender every compound packet in
+// which any part names it, so a receiver report for audio next to a video
+// NACK reaches the audio leg too (RFC 3550 §6.1: a compound packet carries
+// reports about several sources).
+func (t *Leg) handleRTCP(pkt rtcp.Packet) {
+	switch p := pkt.(type) {
+	case *rtcp.PictureLossIndication:
+		if p.MediaSSRC == t.ssrc {
+			t.src.RequestKeyframe()
+		}
+	case *rtcp.FullIntraRequest:
+		// RFC 5104 §4.3.1: the FCI entries name the media sender.
+		for _, e := range p.FIR {
+			if e.SSRC == t.ssrc {
+				t.src.RequestKeyframe()
+				return
+			}
+		}
+	case *rtcp.TransportLayerNack:
+		if p.MediaSSRC == t.ssrc {
+			t.resend(p)
+		}
+	}
+}
+
+func (t *Leg) resend(n *rtcp.TransportLayerNack) {
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
 			p := t.src.Lookup(seq)
@@ -234,7 +245,7 @@ func (t *Track) resend(n *rtcp.TransportLayerNack) {
 
 // Close ends the subscription and waits for the RTCP reader, which ends once
 // the PeerConnection has closed.
-func (t *Track) Close() {
+func (t *Leg) Close() {
 	_ = t.Unbind(nil)
 	t.wg.Wait()
 }

@@ -1,13 +1,10 @@
-package node
+package upstream
 
 import (
 	"context"
-	"fmt"
-	"net/http"
 	"net/url"
-	"time"
 
-	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/topology"
 	"github.com/relaymesh/relaymesh/topology/membership"
 )
@@ -25,25 +22,25 @@ type snapshot struct {
 // child is no longer a member are dropped: a relay killed without a goodbye
 // leaves its edge in the directory until it expires, and would otherwise
 // hold a slot at its parent.
-func (r *relay) snapshot(ctx context.Context, stream string) (snapshot, error) {
-	e, ok, err := r.n.dir.Lookup(ctx, stream)
+func (r *Relay) snapshot(ctx context.Context, stream string) (snapshot, error) {
+	e, ok, err := r.p.Directory.Lookup(ctx, stream)
 	if err != nil {
-		return snapshot{}, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+		return snapshot{}, errs.Errorf(ErrDirectory, "the cluster's stream directory is unreachable; retry shortly")
 	}
 	if !ok {
-		return snapshot{}, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not being published in this cluster", stream)
+		return snapshot{}, errs.Errorf(ErrNotPublished, "stream %q is not being published in this cluster", stream)
 	}
-	edges, err := r.n.dir.Edges(ctx)
+	edges, err := r.p.Directory.Edges(ctx)
 	if err != nil {
-		return snapshot{}, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+		return snapshot{}, errs.Errorf(ErrDirectory, "the cluster's stream directory is unreachable; retry shortly")
 	}
 	s := snapshot{
 		tree: topology.Tree{Origin: e.Origin, Parent: map[string]string{}},
 		http: map[string]string{e.Origin: e.HTTP},
-		self: topology.Member{ID: r.n.cfg.NodeID, Zone: r.n.cfg.Zone},
+		self: topology.Member{ID: r.p.NodeID, Zone: r.p.Zone},
 	}
 	alive := map[string]bool{}
-	for _, m := range r.n.cluster.Members() {
+	for _, m := range r.p.Members.Members() {
 		alive[m.ID] = true
 		s.members = append(s.members, memberOf(m))
 		s.http[m.ID] = m.HTTP
@@ -71,12 +68,12 @@ func memberOf(m membership.Meta) topology.Member {
 // chooseParent picks this relay's parent for stream: topology.Reparent's
 // answer when it is moving away from gone (so siblings moving at the same
 // moment agree), else topology.ChooseParent's.
-func (r *relay) chooseParent(ctx context.Context, stream, gone string) (id, whepURL string, err error) {
+func (r *Relay) chooseParent(ctx context.Context, stream, gone string) (id, whepURL string, err error) {
 	s, err := r.snapshot(ctx, stream)
 	if err != nil {
 		return "", "", err
 	}
-	k := r.n.cfg.MaxChildren
+	k := r.p.MaxChildren
 	if gone != "" {
 		if moves, err := topology.Reparent(s.tree, s.members, gone, k); err == nil {
 			id = moves[s.self.ID]
@@ -84,28 +81,27 @@ func (r *relay) chooseParent(ctx context.Context, stream, gone string) (id, whep
 	}
 	if id == "" {
 		if id, err = topology.ChooseParent(s.tree, s.members, s.self, k); err != nil {
-			return "", "", &webrtchttp.Error{Status: http.StatusServiceUnavailable, RetryAfter: time.Second,
-				Message: fmt.Sprintf("no node can feed stream %q to this relay now (every parent has %d relay children or is draining)", stream, k)}
+			return "", "", errs.Errorf(ErrNoParent, "no node can feed stream %q to this relay now (every parent has %d relay children or is draining)", stream, k)
 		}
 	}
 	return id, "http://" + s.http[id] + "/whep/" + url.PathEscape(stream), nil
 }
 
-// checkChild refuses child as a relay child for stream when it sits above
+// CheckChild refuses child as a relay child for stream when it sits above
 // this node in the stream's tree, which would close a loop (508). Parent
 // choice never makes one from a consistent snapshot; this guards against
 // two relays moving at once on different snapshots.
-func (r *relay) checkChild(ctx context.Context, stream, child string) error {
-	if child == r.n.cfg.NodeID {
-		return webrtchttp.Errorf(http.StatusLoopDetected, "a relay cannot feed itself (node id %q)", child)
+func (r *Relay) CheckChild(ctx context.Context, stream, child string) error {
+	if child == r.p.NodeID {
+		return errs.Errorf(ErrLoop, "a relay cannot feed itself (node id %q)", child)
 	}
 	s, err := r.snapshot(ctx, stream)
 	if err != nil {
 		return nil // no directory: the pull that follows says what is wrong
 	}
-	for cur, hops := s.tree.Parent[r.n.cfg.NodeID], 0; cur != "" && hops <= len(s.tree.Parent); cur, hops = s.tree.Parent[cur], hops+1 {
+	for cur, hops := s.tree.Parent[r.p.NodeID], 0; cur != "" && hops <= len(s.tree.Parent); cur, hops = s.tree.Parent[cur], hops+1 {
 		if cur == child {
-			return webrtchttp.Errorf(http.StatusLoopDetected, "relay %q is above this node in stream %q's tree; it cannot also be below it", child, stream)
+			return errs.Errorf(ErrLoop, "relay %q is above this node in stream %q's tree; it cannot also be below it", child, stream)
 		}
 	}
 	return nil

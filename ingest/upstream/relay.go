@@ -1,9 +1,9 @@
-package node
+package upstream
 
 import (
 	"context"
 	"errors"
-	"fmt"
+	"log/slog"
 	"net/http"
 	neturl "net/url"
 	"slices"
@@ -11,28 +11,86 @@ import (
 	"time"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/ingest/upstream"
-	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
+	"github.com/relaymesh/relaymesh/topology/control"
+	"github.com/relaymesh/relaymesh/topology/membership"
 )
 
-// relay pulls streams on demand for a relay node: the first viewer of a
+// The ways a relay cannot carry a stream; errors read as a sentence and
+// are one of these under errors.Is. The HTTP edge maps them to codes.
+var (
+	// ErrNotPublished: no origin in the cluster publishes the stream.
+	ErrNotPublished = errors.New("stream not published in the cluster")
+	// ErrNoParent: every node that could feed this relay is full or
+	// draining; retry shortly.
+	ErrNoParent = errors.New("no parent available")
+	// ErrParent: the chosen parent could not be pulled from.
+	ErrParent = errors.New("parent failed")
+	// ErrDirectory: the cluster's stream directory cannot be read now.
+	ErrDirectory = errors.New("stream directory unreachable")
+	// ErrClosing: the relay is shutting down.
+	ErrClosing = errors.New("relay shutting down")
+	// ErrLoop: the link asked for would close a loop in the tree.
+	ErrLoop = errors.New("loop in the tree")
+	// ErrChildrenFull: this node already feeds -max-children relays.
+	ErrChildrenFull = errors.New("too many relay children")
+)
+
+// Directory is what the relay reads and writes of the cluster's stream
+// directory (topology/control.Directory). Calls may block on the network
+// up to ctx's deadline; safe from any goroutine.
+type Directory interface {
+	Lookup(ctx context.Context, stream string) (control.Entry, bool, error)
+	Edges(ctx context.Context) ([]control.Edge, error)
+	SetEdge(ctx context.Context, stream, parent string) error
+	ClearEdge(ctx context.Context, stream string) error
+}
+
+// Members is the relay's view of gossip (topology/membership.Cluster):
+// the live members, and a channel closed at the next change. Never blocks.
+type Members interface {
+	Members() []membership.Meta
+	Changed() <-chan struct{}
+}
+
+// RelayParams configures a Relay.
+type RelayParams struct {
+	Registry  *fanout.Registry
+	Puller    *Puller
+	Directory Directory
+	Members   Members
+	NodeID    string
+	Zone      string
+	// MaxChildren is the tree's fan-out (-max-children).
+	MaxChildren int
+	// Idle is how long a stream nobody watches stays carried.
+	Idle time.Duration
+	// Pinned streams are carried whether or not anyone watches.
+	Pinned []string
+	// StaticURL, if set, gives the WHEP URL to pull stream from instead of
+	// a parent in the tree (-upstream), "" for none.
+	StaticURL func(stream string) string
+	Log       *slog.Logger
+}
+
+// Relay pulls streams on demand for a relay node: the first viewer of a
 // stream makes it choose a parent in the stream's tree and link to it; the
 // link is re-made while viewers remain if the parent dies, drains or drops;
-// with no subscribers for idleTimeout it leaves. Pinned streams are carried
+// with no subscribers for Idle it leaves. Pinned streams are carried
 // whether or not anyone watches.
-type relay struct {
-	n      *Node
-	puller *upstream.Puller
-	idle   time.Duration
-	pinned []string
+//
+// Lifecycle: NewRelay → Ensure (from any goroutine) → Close, which ends
+// every link and waits for every goroutine the relay started.
+type Relay struct {
+	p RelayParams
 
 	mu      sync.Mutex
 	pulling map[string]*pull
 	closed  bool
 	wg      sync.WaitGroup // one watcher per pulled stream, one pinner
 	stop    chan struct{}
-	ctx     context.Context // cancelled by close: link attempts end
+	ctx     context.Context // cancelled by Close: link attempts end
 	cancel  context.CancelFunc
 }
 
@@ -41,7 +99,7 @@ type relay struct {
 type pull struct {
 	ready  chan struct{}
 	err    error
-	link   *upstream.Link
+	link   *Link
 	parent string // node id of the parent, or the host of a static upstream
 	// seen is true once gossip has shown the parent: only then does its
 	// absence mean it died (a relay without -join never sees its origin,
@@ -49,27 +107,27 @@ type pull struct {
 	seen bool
 }
 
-func newRelay(n *Node, idle time.Duration) (*relay, error) {
-	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log, NodeID: n.cfg.NodeID})
-	if err != nil {
-		return nil, err
+// NewRelay starts the relay (and its pinner, if streams are pinned).
+func NewRelay(p RelayParams) *Relay {
+	if p.StaticURL == nil {
+		p.StaticURL = func(string) string { return "" }
 	}
-	r := &relay{n: n, puller: p, idle: idle, pinned: n.cfg.PinList(), pulling: map[string]*pull{}, stop: make(chan struct{})}
+	r := &Relay{p: p, pulling: map[string]*pull{}, stop: make(chan struct{})}
 	r.ctx, r.cancel = context.WithCancel(context.Background())
-	if len(r.pinned) > 0 {
+	if len(r.p.Pinned) > 0 {
 		r.wg.Add(1)
 		go r.pin()
 	}
-	return r, nil
+	return r
 }
 
-// ensure makes the stream available on this node, pulling it if needed.
+// Ensure makes the stream available on this node, pulling it if needed.
 // Concurrent viewers of one stream share one pull.
-func (r *relay) ensure(ctx context.Context, stream string) error {
+func (r *Relay) Ensure(ctx context.Context, stream string) error {
 	r.mu.Lock()
 	if r.closed {
 		r.mu.Unlock()
-		return &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "this relay is shutting down", RetryAfter: 5 * time.Second}
+		return errs.Errorf(ErrClosing, "this relay is shutting down")
 	}
 	p := r.pulling[stream]
 	if p == nil {
@@ -90,14 +148,14 @@ func (r *relay) ensure(ctx context.Context, stream string) error {
 // pin keeps the pinned streams pulled: it asks for each every second, which
 // costs nothing while they are carried and brings them back after their
 // publisher returns.
-func (r *relay) pin() {
+func (r *Relay) pin() {
 	defer r.wg.Done()
 	tick := time.NewTicker(time.Second)
 	defer tick.Stop()
 	for {
-		for _, s := range r.pinned {
+		for _, s := range r.p.Pinned {
 			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-			_ = r.ensure(ctx, s) // not published yet, or no parent free: next tick
+			_ = r.Ensure(ctx, s) // not published yet, or no parent free: next tick
 			cancel()
 		}
 		select {
@@ -109,14 +167,14 @@ func (r *relay) pin() {
 }
 
 // wanted reports whether stream should stay carried.
-func (r *relay) wanted(stream string) bool {
-	return subscribers(r.n.reg, stream) > 0 || slices.Contains(r.pinned, stream)
+func (r *Relay) wanted(stream string) bool {
+	return subscribers(r.p.Registry, stream) > 0 || slices.Contains(r.p.Pinned, stream)
 }
 
 // link chooses a parent for stream (the static -upstream, or a node of the
 // stream's tree; gone is the parent being left, if any) and links to it.
-func (r *relay) link(ctx context.Context, stream, gone string) (*upstream.Link, string, error) {
-	if u := r.n.cfg.UpstreamURL(stream); u != "" {
+func (r *Relay) link(ctx context.Context, stream, gone string) (*Link, string, error) {
+	if u := r.p.StaticURL(stream); u != "" {
 		parent := r.nodeAt(u)
 		l, err := r.linkTo(ctx, stream, u, parent)
 		return l, parent, err
@@ -130,33 +188,33 @@ func (r *relay) link(ctx context.Context, stream, gone string) (*upstream.Link, 
 }
 
 // linkTo pulls stream from url (the node parent) and records the edge.
-func (r *relay) linkTo(ctx context.Context, stream, url, parent string) (*upstream.Link, error) {
-	l, err := r.puller.Pull(ctx, url, stream)
-	if errors.Is(err, upstream.ErrBusy) {
+func (r *Relay) linkTo(ctx context.Context, stream, url, parent string) (*Link, error) {
+	l, err := r.p.Puller.Pull(ctx, url, stream)
+	if errors.Is(err, ErrBusy) {
 		return nil, nil // carried already (a race with another link attempt)
 	}
 	var se *whipclient.StatusError
 	if errors.As(err, &se) && se.Status == http.StatusNotFound {
-		return nil, webrtchttp.Errorf(http.StatusNotFound, "stream %q is not available from %s", stream, parent)
+		return nil, errs.Errorf(ErrNotPublished, "stream %q is not available from %s", stream, parent)
 	}
 	if err != nil {
-		return nil, &webrtchttp.Error{Status: http.StatusBadGateway, Message: fmt.Sprintf("could not pull stream %q from %s: %v", stream, parent, err)}
+		return nil, errs.Errorf(ErrParent, "could not pull stream %q from %s: %v", stream, parent, err)
 	}
-	r.n.log.Info("relaying", "stream", stream, "parent", parent, "url", url)
-	if err := r.n.dir.SetEdge(ctx, stream, parent); err != nil {
-		r.n.log.Warn("stream directory: edge not recorded", "stream", stream, "err", err)
+	r.p.Log.Info("relaying", "stream", stream, "parent", parent, "url", url)
+	if err := r.p.Directory.SetEdge(ctx, stream, parent); err != nil {
+		r.p.Log.Warn("stream directory: edge not recorded", "stream", stream, "err", err)
 	}
 	return l, nil
 }
 
 // nodeAt names the parent at a static upstream URL: the cluster member
 // serving HTTP there, or the URL's host for a server outside the cluster.
-func (r *relay) nodeAt(u string) string {
+func (r *Relay) nodeAt(u string) string {
 	pu, err := neturl.Parse(u)
 	if err != nil {
 		return u
 	}
-	for _, m := range r.n.cluster.Members() {
+	for _, m := range r.p.Members.Members() {
 		if m.HTTP == pu.Host {
 			return m.ID
 		}
@@ -165,16 +223,16 @@ func (r *relay) nodeAt(u string) string {
 }
 
 // clearEdge forgets this node's edge for stream (it left the tree).
-func (r *relay) clearEdge(stream string) {
+func (r *Relay) clearEdge(stream string) {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
-	_ = r.n.dir.ClearEdge(ctx, stream)
+	_ = r.p.Directory.ClearEdge(ctx, stream)
 }
 
 // watch owns one stream's link: the first attempt, moves when the parent
 // dies or drains, re-links when the link drops, and leaving when the stream
-// has had no subscribers for r.idle.
-func (r *relay) watch(stream string, p *pull) {
+// has had no subscribers for r.p.Idle.
+func (r *Relay) watch(stream string, p *pull) {
 	defer r.wg.Done()
 	defer func() {
 		r.clearEdge(stream)
@@ -194,8 +252,8 @@ func (r *relay) watch(stream string, p *pull) {
 	defer tick.Stop()
 	idleSince := time.Time{}
 	var backoff time.Duration // the first re-link is at once
-	changed := r.n.changes.C()
-	static := r.n.cfg.Upstream != ""
+	changed := r.p.Members.Changed()
+	static := r.p.StaticURL(stream) != ""
 
 	for {
 		select {
@@ -203,7 +261,7 @@ func (r *relay) watch(stream string, p *pull) {
 			p.link.Close()
 			return
 		case <-changed:
-			changed = r.n.changes.C()
+			changed = r.p.Members.Changed()
 			if !static {
 				r.checkParent(stream, p)
 			}
@@ -222,9 +280,9 @@ func (r *relay) watch(stream string, p *pull) {
 			l, parent, err := r.link(ctx, stream, p.parent)
 			cancel()
 			if err != nil || l == nil {
-				r.n.log.Warn("re-link failed", "stream", stream, "err", err)
+				r.p.Log.Warn("re-link failed", "stream", stream, "err", err)
 				backoff = min(max(2*backoff, 250*time.Millisecond), 2*time.Second)
-				if _, ok := r.n.reg.Get(stream); !ok {
+				if _, ok := r.p.Registry.Get(stream); !ok {
 					return // the grace ran out: the viewers are gone too
 				}
 				continue
@@ -239,8 +297,8 @@ func (r *relay) watch(stream string, p *pull) {
 			if idleSince.IsZero() {
 				idleSince = now
 			}
-			if now.Sub(idleSince) >= r.idle {
-				r.n.log.Info("leaving idle stream", "stream", stream, "idle", r.idle)
+			if now.Sub(idleSince) >= r.p.Idle {
+				r.p.Log.Info("leaving idle stream", "stream", stream, "idle", r.p.Idle)
 				p.link.Leave()
 				return
 			}
@@ -252,26 +310,26 @@ func (r *relay) watch(stream string, p *pull) {
 // once (memberlist notices in about a second, before the link's own ICE
 // timeout would); a parent that drains is left for another once one is
 // found, and kept otherwise (an origin draining with no other source).
-func (r *relay) checkParent(stream string, p *pull) {
+func (r *Relay) checkParent(stream string, p *pull) {
 	var alive, draining bool
-	for _, m := range r.n.cluster.Members() {
+	for _, m := range r.p.Members.Members() {
 		if m.ID == p.parent {
 			alive, draining, p.seen = true, m.Draining, true
 		}
 	}
 	switch {
 	case !alive && p.seen:
-		r.n.log.Info("parent died; moving", "stream", stream, "parent", p.parent)
+		r.p.Log.Info("parent died; moving", "stream", stream, "parent", p.parent)
 		p.link.Abandon() // the link's Done case re-links
 	case draining:
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
 		id, u, err := r.chooseParent(ctx, stream, p.parent)
 		if err != nil || id == p.parent {
-			r.n.log.Warn("parent is draining and no other can take this relay; staying", "stream", stream, "parent", p.parent, "err", err)
+			r.p.Log.Warn("parent is draining and no other can take this relay; staying", "stream", stream, "parent", p.parent, "err", err)
 			return
 		}
-		r.n.log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
+		r.p.Log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
 		p.link.Close()
 		l, err := r.linkTo(ctx, stream, u, id)
 		if err != nil || l == nil {
@@ -293,8 +351,8 @@ func subscribers(reg *fanout.Registry, stream string) int {
 	return n
 }
 
-// close ends every link and waits for the watchers and read loops.
-func (r *relay) close() {
+// Close ends every link and waits for the watchers and read loops.
+func (r *Relay) Close() {
 	r.mu.Lock()
 	if !r.closed {
 		r.closed = true
@@ -303,5 +361,7 @@ func (r *relay) close() {
 	}
 	r.mu.Unlock()
 	r.wg.Wait()
-	r.puller.Close()
+	if r.p.Puller != nil {
+		r.p.Puller.Close()
+	}
 }

@@ -1,0 +1,35 @@
+package node
+
+import (
+	"bytes"
+	"strings"
+	"testing"
+)
+
+// A second origin on one machine with a port the first holds (the default
+// RTMP port, say) exits with a sentence naming the address and the flag
+// to change; before, New's named result was nil when its deferred Close
+// ran, and the node panicked.
+func TestStartFailureNamesThePortAndTheFlag(t *testing.T) {
+	first, _ := startNode(t, "-rtmp", "127.0.0.1:0", "-rtsp", "127.0.0.1:0", "-rtsp-udp", "")
+	cases := []struct {
+		flag, addr string
+	}{
+		{"-rtmp", first.rtmp.Addr().String()},
+		{"-rtsp", first.rtsp.Addr().String()},
+		{"-http", first.HTTPAddr().String()},
+	}
+	for _, c := range cases {
+		args := []string{"-node-id", "second", "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0",
+			"-rtmp", "", "-rtsp", "", "-rtsp-udp", "", "-log-level", "warn", c.flag, c.addr}
+		var stdout, stderr bytes.Buffer
+		code := Main("origin", RoleOrigin, args, &stdout, &stderr)
+		if code != 1 {
+			t.Errorf("%s %s taken: exit %d, want 1\n%s", c.flag, c.addr, code, stderr.String())
+		}
+		out := stderr.String()
+		if !strings.Contains(out, c.addr) || !strings.Contains(out, c.flag) || !strings.Contains(out, "already in use") {
+			t.Errorf("%s %s taken: the log does not name the address, the flag and the cause:\n%s", c.flag, c.addr, out)
+		}
+	}
+}

@@ -1,0 +1,218 @@
+// Package whep serves WHEP viewers (draft-ietf-wish-whep) and child relays
+// from a node's fanout registry: it matches a viewer's offer to the
+// stream's tracks, answers with exactly the stream's codecs, and feeds each
+// track through an egress leg. It is the mirror of ingest/whip.
+package whep
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"net/http"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/pion/sdp/v3"
+	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/fanout/egress"
+	"github.com/relaymesh/relaymesh/internal/codec"
+	"github.com/relaymesh/relaymesh/internal/errs"
+	"github.com/relaymesh/relaymesh/internal/rtc"
+	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+)
+
+// Viewer liveness: browsers send RTCP about once a second and consent
+// checks every few; a viewer silent for 5 s is gone.
+var viewerTimeouts = rtc.Timeouts{Disconnected: 3 * time.Second, Failed: 2 * time.Second, Keepalive: time.Second}
+
+// The ways a viewer is refused; errors read as a sentence for the viewer
+// and are one of these under errors.Is. The HTTP edge maps them to codes.
+var (
+	// ErrNotFound: the stream is not carried here and cannot be pulled.
+	ErrNotFound = errors.New("stream not found")
+	// ErrNotReady: the stream exists but has no tracks yet; retry soon.
+	ErrNotReady = errors.New("stream not ready")
+	// ErrOffer: the offer cannot receive this stream (no section, or no
+	// codec that carries the stream's).
+	ErrOffer = errors.New("offer cannot receive the stream")
+)
+
+// Params configures a Server.
+type Params struct {
+	Registry *fanout.Registry
+	Engine   *rtc.Engine
+	// ConnectTimeout closes a viewer that has not connected by then.
+	ConnectTimeout time.Duration
+	// Ensure, if set, makes a stream this node does not carry available
+	// (a relay pulls it from its parent). Its errors refuse the viewer.
+	Ensure func(ctx context.Context, stream string) error
+	// Admit, if set, vets a request before anything is set up (a relay
+	// child past -max-children is refused); release is called once the
+	// session ends.
+	Admit func(ctx context.Context, r *http.Request, stream string) (release func(), err error)
+}
+
+// Server creates viewer sessions. Lifecycle: New → Create per POST → Close,
+// after every session has been closed (it waits for their watchers).
+type Server struct {
+	p        Params
+	reporter *egress.Reporter
+	wg       sync.WaitGroup // session watchers
+}
+
+// New makes a Server; it starts the sender-report goroutine.
+func New(p Params) *Server {
+	if p.ConnectTimeout <= 0 {
+		p.ConnectTimeout = 15 * time.Second
+	}
+	return &Server{p: p, reporter: egress.NewReporter(time.Second)}
+}
+
+// Close waits for the sessions' watchers and stops the reporter.
+func (h *Server) Close() {
+	h.wg.Wait()
+	h.reporter.Close()
+}
+
+// Create is the webrtchttp.CreateFunc for POST /whep/{stream}.
+func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (_ string, _ *webrtchttp.Peer, err error) {
+	release := func() {}
+	if h.p.Admit != nil {
+		if release, err = h.p.Admit(ctx, r, stream); err != nil {
+			return "", nil, err
+		}
+		defer func() {
+			if err != nil {
+				release()
+			}
+		}()
+	}
+	s, ok := h.p.Registry.Get(stream)
+	if !ok && h.p.Ensure != nil {
+		if err := h.p.Ensure(ctx, stream); err != nil {
+			return "", nil, err
+		}
+		s, ok = h.p.Registry.Get(stream)
+	}
+	if !ok {
+		return "", nil, errs.Errorf(ErrNotFound, "stream %q is not being published on this node", stream)
+	}
+	tracks := s.Tracks()
+	if len(tracks) == 0 {
+		return "", nil, errs.Errorf(ErrNotReady, "stream %q has no tracks yet; retry in a moment", stream)
+	}
+	selected, err := matchTracks(parsed, tracks)
+	if err != nil {
+		return "", nil, err
+	}
+	codecs := make([]rtc.ViewerCodec, 0, len(selected))
+	for _, t := range selected {
+		codecs = append(codecs, rtc.ViewerCodec{Kind: rtc.CodecType(t.Kind()), Codec: rtc.Capability(t.Codec())})
+	}
+	api, err := h.p.Engine.ViewerAPI(viewerTimeouts, codecs)
+	if err != nil {
+		return "", nil, err
+	}
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
+	if err != nil {
+		return "", nil, fmt.Errorf("new peer connection: %w", err)
+	}
+	peer := webrtchttp.NewPeer(pc)
+	legs := make([]*egress.Leg, 0, len(selected))
+	prepare := func() error {
+		for _, t := range selected {
+			l := egress.New(t, egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP})
+			if _, err := pc.AddTrack(l); err != nil {
+				return fmt.Errorf("add %s track: %w", t.ID(), err)
+			}
+			legs = append(legs, l)
+		}
+		return nil
+	}
+	answer, err := peer.Answer(ctx, offer, prepare)
+	if err != nil {
+		peer.Close()
+		for _, l := range legs {
+			l.Close()
+		}
+		return "", nil, err
+	}
+	peer.Watch(h.p.ConnectTimeout)
+	// One watcher per session: the viewer leaves when the stream ends, and
+	// the legs' goroutines are waited for once the peer has closed.
+	h.wg.Add(1)
+	go func() {
+		defer h.wg.Done()
+		select {
+		case <-s.Done():
+			peer.Close()
+		case <-peer.Done():
+		}
+		for _, l := range legs {
+			l.Close()
+		}
+		release()
+	}()
+	return answer, peer, nil
+}
+
+// matchTracks picks, for each of the stream's tracks, whether the viewer
+// receives it: a viewer with no section of a kind simply does not get that
+// kind; a viewer whose sections of that kind have no compatible codec gets a
+// 400 that names the stream's codec, not a black screen.
+func matchTracks(offer *sdp.SessionDescription, tracks []*fanout.Track) ([]*fanout.Track, error) {
+	var out []*fanout.Track
+	receives := 0
+	for _, t := range tracks {
+		kind := t.Kind().String()
+		c := t.Codec()
+		sections, compatible := 0, false
+		var theirs []string
+		for _, m := range offer.MediaDescriptions {
+			if m.MediaName.Media != kind {
+				continue
+			}
+			if d := rtc.Direction(m); d != "recvonly" && d != "sendrecv" {
+				continue
+			}
+			sections++
+			for _, o := range rtc.OfferedCodecs(m) {
+				theirs = append(theirs, strings.TrimPrefix(o.MimeType, kind+"/"))
+				if codec.Compatible(o.Codec(), c) {
+					compatible = true
+				}
+			}
+		}
+		if sections == 0 {
+			continue
+		}
+		receives++
+		if !compatible {
+			return nil, errs.Errorf(ErrOffer,
+				"this stream's %s is %s; the offer has no compatible codec (it offers %s)", kind, codec.Describe(c), strings.Join(dedupe(theirs), ", "))
+		}
+		out = append(out, t)
+	}
+	if receives == 0 {
+		return nil, errs.Errorf(ErrOffer, "the offer receives no audio or video (no recvonly or sendrecv section); to publish, POST to /whip/ instead")
+	}
+	return out, nil
+}
+
+func dedupe(in []string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for _, s := range in {
+		if !seen[s] && s != "rtx" && s != "red" && s != "ulpfec" && s != "" {
+			seen[s] = true
+			out = append(out, s)
+		}
+	}
+	if len(out) == 0 {
+		return []string{"nothing usable"}
+	}
+	return out
+}

@@ -1,0 +1,5 @@
+//go:build !transcode
+
+package nodeproc
+
+const buildTags = ""
