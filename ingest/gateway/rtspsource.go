@@ -13,7 +13,6 @@ import (
 	"github.com/pion/rtp"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/ingest/rtsp"
 	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
@@ -53,7 +52,7 @@ func (s RTSPSource) Open(ctx context.Context) (Feed, error) {
 	var picks []chosen
 	for _, m := range desc.Medias {
 		for _, fm := range m.Formats {
-			if c := rtsp.CodecOf(fm); c.MimeType != "" {
+			if c := codec.OfRTSP(fm); c.MimeType != "" {
 				f.codecs, picks = append(f.codecs, c), append(picks, chosen{m, fm})
 				break
 			}

@@ -9,6 +9,7 @@ import (
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/ingest/transcode"
+	"github.com/relaymesh/relaymesh/internal/codec"
 )
 
 // The RFC 3640 AAC depacketizer and the transcoder behind it take any
@@ -27,7 +28,7 @@ func FuzzAACDepacketize(f *testing.F) {
 			t.Fatal(err)
 		}
 		defer a.tr.Close()
-		tr := fanout.NewTrack(fanout.TrackParams{ID: "audio", Kind: fanout.KindAudio, Codec: opusCodec})
+		tr := fanout.NewTrack(fanout.TrackParams{ID: "audio", Kind: fanout.KindAudio, Codec: codec.Opus})
 		defer tr.Close()
 		a.write(tr, &rtp.Packet{Header: rtp.Header{Timestamp: 1000, Marker: true}, Payload: payload})
 	})

@@ -144,9 +144,9 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	p := &publisher{stream: name, pub: pub}
 	ids := ingest.TrackIDs{}
 	for i, t := range tracks {
-		c := CodecOf(t.format)
+		c := codec.OfRTSP(t.format)
 		if t.aac != nil {
-			c = opusCodec
+			c = codec.Opus
 		}
 		kind := fanout.KindVideo
 		if t.media.Type == description.MediaTypeAudio {
@@ -286,7 +286,7 @@ func mapMedia(m *description.Media, opusBitrate int) (*mediaIn, string) {
 		case *format.VP8, *format.VP9, *format.AV1, *format.Opus:
 			return &mediaIn{media: m, format: f}, ""
 		case *format.G711:
-			if CodecOf(f).MimeType != "" {
+			if codec.OfRTSP(f).MimeType != "" {
 				return &mediaIn{media: m, format: f}, ""
 			}
 		}
@@ -303,36 +303,3 @@ func formatName(f format.Format) string {
 	}
 	return fmt.Sprintf("payload type %d", f.PayloadType())
 }
-
-// CodecOf is the fanout codec of an RTSP format, spelled as WebRTC spells
-// it; the zero Codec for formats WebRTC viewers cannot take.
-func CodecOf(f format.Format) fanout.Codec {
-	switch f := f.(type) {
-	case *format.H264:
-		return codec.H264FromSPS(f.SPS)
-	case *format.H265:
-		// Viewers that decode H.265 (Safari, Chrome 136+ with a hardware
-		// decoder, pion) get it as it is; others are told the codec.
-		return codec.H265FromSPS(f.SPS)
-	case *format.VP8:
-		return fanout.Codec{MimeType: "video/VP8", ClockRate: 90000}
-	case *format.VP9:
-		return fanout.Codec{MimeType: "video/VP9", ClockRate: 90000, Fmtp: "profile-id=0"}
-	case *format.AV1:
-		return fanout.Codec{MimeType: "video/AV1", ClockRate: 90000}
-	case *format.Opus:
-		return opusCodec
-	case *format.G711:
-		// Browsers take G.711 as it is, at 8 kHz mono (RFC 3551 PCMU/PCMA).
-		if f.SampleRate != 8000 || f.ChannelCount != 1 {
-			return fanout.Codec{}
-		}
-		if f.MULaw {
-			return fanout.Codec{MimeType: "audio/PCMU", ClockRate: 8000, Channels: 1}
-		}
-		return fanout.Codec{MimeType: "audio/PCMA", ClockRate: 8000, Channels: 1}
-	}
-	return fanout.Codec{}
-}
-
-var opusCodec = codec.Opus

@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"net"
-	"net/http"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/webrtchttp"
+	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/topology/control"
 )
 
@@ -30,11 +30,11 @@ func (n *Node) openDirectory() error {
 func (n *Node) claim(ctx context.Context, stream string) error {
 	err := n.dir.Claim(ctx, stream)
 	if errors.Is(err, control.ErrClaimed) {
-		return webrtchttp.Errorf(http.StatusConflict, "stream %q is already being published (%v); stop that publisher or pick another name", stream, err)
+		return errs.Errorf(ingest.ErrClaimed, "stream %q is already being published (%v); stop that publisher or pick another name", stream, err)
 	}
 	if err != nil {
 		n.log.Error("stream directory unavailable", "stream", stream, "err", err)
-		return &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's stream directory is unreachable; retry shortly", RetryAfter: 2 * time.Second}
+		return errs.Errorf(ingest.ErrUnavailable, "the cluster's stream directory is unreachable; retry shortly")
 	}
 	return nil
 }
