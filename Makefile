@@ -75,6 +75,8 @@ fuzz:
 	$(GO) test -run '^$$' -fuzz '^FuzzOfferedCodecs$$' -fuzztime $(FUZZTIME) ./internal/rtc/
 	$(GO) test -run '^$$' -fuzz '^FuzzIsKeyframe$$' -fuzztime $(FUZZTIME) ./internal/codec/
 	$(GO) test -run '^$$' -fuzz '^FuzzFLVTags$$' -fuzztime $(FUZZTIME) ./ingest/rtmp/
+	$(GO) test -run '^$$' -fuzz '^FuzzDecide$$' -fuzztime $(FUZZTIME) ./internal/auth/
+	$(GO) test -run '^$$' -fuzz '^FuzzLinkHeader$$' -fuzztime $(FUZZTIME) ./ingest/upstream/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz '^FuzzAACDepacketize$$' -fuzztime $(FUZZTIME) ./ingest/rtsp/
 	$(GO) test -tags "$(TAGS)" -run '^$$' -fuzz '^FuzzAACToOpus$$' -fuzztime $(FUZZTIME) ./ingest/transcode/
 

@@ -82,6 +82,7 @@ type TrackStats struct {
 	KeyframeRequests atomic.Uint64 // requests sent upstream, after coalescing
 	NACKsServed      atomic.Uint64 // retransmissions served from the cache
 	NACKsMissed      atomic.Uint64 // requested packets the cache no longer had
+	NACKsRefused     atomic.Uint64 // repeated too soon, or past a leg's budget
 }
 
 // DefaultQueueLen is a subscriber's queue in packets: about one second of a
@@ -167,16 +168,9 @@ func (t *Track) Write(p *Packet) {
 }
 
 // Lookup returns the cached packet with sequence number seq (as subscribers
-// see it), or nil, for answering a NACK.
-func (t *Track) Lookup(seq uint16) *Packet {
-	p := t.cache.get(seq)
-	if p != nil {
-		t.stats.NACKsServed.Add(1)
-	} else {
-		t.stats.NACKsMissed.Add(1)
-	}
-	return p
-}
+// see it), or nil, for answering a NACK; the caller counts the outcome in
+// Stats.
+func (t *Track) Lookup(seq uint16) *Packet { return t.cache.get(seq) }
 
 // RequestKeyframe asks the source for a keyframe, coalesced with every other
 // request of the interval. Safe from any goroutine; never blocks.

@@ -120,9 +120,6 @@ func TestSharedCacheAnswersNACKsForAllSubscribers(t *testing.T) {
 	if tr.Lookup(uint16(cacheSize+100)) != nil {
 		t.Fatal("never-sent packet found")
 	}
-	if s, m := tr.Stats().NACKsServed.Load(), tr.Stats().NACKsMissed.Load(); s != 1 || m != 2 {
-		t.Fatalf("served %d missed %d, want 1 and 2", s, m)
-	}
 }
 
 func TestKeyframeRequestsAreCoalesced(t *testing.T) {

@@ -2,12 +2,12 @@ package ingest
 
 import (
 	"context"
-	"crypto/subtle"
 	"errors"
 	"fmt"
 	"log/slog"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/auth"
 	"github.com/relaymesh/relaymesh/internal/errs"
 )
 
@@ -15,10 +15,11 @@ import (
 // the publisher and are one of these under errors.Is; each protocol's edge
 // maps them to its status codes (HTTP, RTSP) or to a log line (RTMP).
 var (
-	// ErrUnauthorized: no credentials, or ones that are not valid.
-	ErrUnauthorized = errors.New("unauthorized")
+	// ErrUnauthorized: no credentials, or ones that are not valid (the
+	// access-control decision's own sentinel).
+	ErrUnauthorized = auth.ErrUnauthorized
 	// ErrForbidden: valid credentials that do not allow this.
-	ErrForbidden = errors.New("forbidden")
+	ErrForbidden = auth.ErrForbidden
 	// ErrClaimed: the name is being published on another origin.
 	ErrClaimed = errors.New("stream name claimed elsewhere")
 	// ErrBusy: the name is being published on this node.
@@ -36,6 +37,7 @@ type Access struct {
 	// ?token=, an RTSP password), "" when none was.
 	Token  string
 	Client string // the client's address, for logs and decisions
+	Query  string // the request's raw query (for an auth webhook)
 }
 
 // GateParams configures a Gate.
@@ -95,32 +97,6 @@ func (g *Gate) Publish(ctx context.Context, stream string) (*fanout.Publication,
 		return nil, errs.Errorf(ErrUnavailable, "this node is shutting down")
 	}
 	return pub, nil
-}
-
-// StaticToken is an Authorize that wants one token: none, or another, is
-// ErrUnauthorized (RFC 6750 §3.1: an invalid token is answered like a
-// missing one; ErrForbidden is for valid credentials that do not allow).
-func StaticToken(token string) func(context.Context, Access) error {
-	return func(_ context.Context, a Access) error {
-		if a.Token == "" {
-			return errs.Errorf(ErrUnauthorized, "publishing needs a token (%s)", carrier(a.Protocol))
-		}
-		if subtle.ConstantTimeCompare([]byte(a.Token), []byte(token)) != 1 {
-			return errs.Errorf(ErrUnauthorized, "the publish token is not valid")
-		}
-		return nil
-	}
-}
-
-// carrier says where a protocol's publisher puts its token.
-func carrier(protocol string) string {
-	switch protocol {
-	case "rtmp":
-		return "stream key NAME?token=TOKEN"
-	case "rtsp":
-		return "add ?token= to the URL, or use it as the password"
-	}
-	return "send Authorization: Bearer <token>"
 }
 
 // TrackIDs numbers a source's tracks by kind ("video", "audio", "video1",

@@ -15,7 +15,16 @@ func TestGateDecidesInOrder(t *testing.T) {
 	reg := fanout.NewRegistry(fanout.RegistryParams{})
 	defer reg.Close()
 	var claimed []string
-	g := NewGate(GateParams{Registry: reg, Authorize: StaticToken("s3cret"), Claim: func(_ context.Context, s string) error {
+	static := func(_ context.Context, a Access) error {
+		switch a.Token {
+		case "s3cret":
+			return nil
+		case "":
+			return errs.Errorf(ErrUnauthorized, "no token")
+		}
+		return errs.Errorf(ErrForbidden, "not that token")
+	}
+	g := NewGate(GateParams{Registry: reg, Authorize: static, Claim: func(_ context.Context, s string) error {
 		claimed = append(claimed, s)
 		if s == "elsewhere" {
 			return errs.Errorf(ErrClaimed, "stream %q is published on origin b", s)
@@ -29,7 +38,7 @@ func TestGateDecidesInOrder(t *testing.T) {
 	}{
 		{"bad name", Access{Protocol: "rtmp", Stream: "a b", Token: "s3cret"}, fanout.ErrBadName},
 		{"no token", Access{Protocol: "rtmp", Stream: "cam"}, ErrUnauthorized},
-		{"wrong token", Access{Protocol: "rtsp", Stream: "cam", Token: "guess"}, ErrUnauthorized},
+		{"wrong token", Access{Protocol: "rtsp", Stream: "cam", Token: "guess"}, ErrForbidden},
 		{"claimed elsewhere", Access{Protocol: "whip", Stream: "elsewhere", Token: "s3cret"}, ErrClaimed},
 		{"admitted", Access{Protocol: "whip", Stream: "cam", Token: "s3cret"}, nil},
 		{"published here already", Access{Protocol: "rtmp", Stream: "cam", Token: "s3cret"}, ErrBusy},

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"net/http"
+	"net/url"
 	"strings"
 
 	"github.com/relaymesh/relaymesh/recorder"
@@ -12,8 +13,14 @@ import (
 // servePlaylist writes an HLS media playlist over the recording's fMP4
 // segments (RFC 8216 §4.3.2.5 EXT-X-MAP for the init segment). A recording
 // still being written is an EVENT playlist without EXT-X-ENDLIST, which
-// players reload; a finished one is VOD.
-func servePlaylist(w http.ResponseWriter, m *recorder.Meta) {
+// players reload; a finished one is VOD. The playlist's ?token= goes on
+// every segment's URI: a player that cannot set headers fetches the
+// segments with the credential it was given for the playlist.
+func servePlaylist(w http.ResponseWriter, r *http.Request, m *recorder.Meta) {
+	suffix := ""
+	if tok := r.URL.Query().Get("token"); tok != "" {
+		suffix = "?token=" + url.QueryEscape(tok)
+	}
 	target := 1.0
 	for _, s := range m.Segments {
 		target = max(target, s.DurationS)
@@ -25,9 +32,9 @@ func servePlaylist(w http.ResponseWriter, m *recorder.Meta) {
 	}
 	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n",
 		int(math.Ceil(target)), kind)
-	fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s/%s\"\n", m.ID, recorder.InitName)
+	fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s/%s%s\"\n", m.ID, recorder.InitName, suffix)
 	for _, s := range m.Segments {
-		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s/%s\n", s.DurationS, m.ID, s.Name)
+		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s/%s%s\n", s.DurationS, m.ID, s.Name, suffix)
 	}
 	if !m.Live {
 		b.WriteString("#EXT-X-ENDLIST\n")

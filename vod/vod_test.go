@@ -150,6 +150,16 @@ func TestHLSPlaylist(t *testing.T) {
 		strings.Count(pl, "#EXTINF:") != len(m.Segments) || !strings.HasSuffix(pl, "#EXT-X-ENDLIST\n") {
 		t.Fatalf("playlist:\n%s", pl)
 	}
+	// A player given ?token= for the playlist fetches the segments with it.
+	res, err = http.Get(srv.URL + "/vod/cam/" + m.ID + ".m3u8?token=a%2Bb")
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ = io.ReadAll(res.Body)
+	res.Body.Close()
+	if n := strings.Count(string(body), "?token=a%2Bb"); n != len(m.Segments)+1 {
+		t.Fatalf("%d URIs carry the token, want %d (the segments and init):\n%s", n, len(m.Segments)+1, body)
+	}
 	out, err := exec.Command("ffprobe", "-v", "error", "-show_entries", "format=duration", "-of", "csv=p=0", srv.URL+"/vod/cam/"+m.ID+".m3u8").Output()
 	if d, _ := strconv.ParseFloat(strings.TrimSpace(string(out)), 64); err != nil || math.Abs(d-4) > 0.5 {
 		t.Fatalf("ffprobe of the playlist: %q %v", out, err)

@@ -41,7 +41,7 @@ func TestContainersAreHardenedAndProbed(t *testing.T) {
 			}
 			if w.pod.Labels["app.kubernetes.io/name"] == "relaymesh" {
 				a := w.pod.Annotations
-				if a["prometheus.io/scrape"] != "true" || a["prometheus.io/path"] != "/metrics" || a["prometheus.io/port"] != "8080" {
+				if a["prometheus.io/scrape"] != "true" || a["prometheus.io/path"] != "/metrics" || a["prometheus.io/port"] != strconv.Itoa(adminPort) {
 					fail(t, dir, w, "no Prometheus scrape annotations: %v", a)
 				}
 				if g := spec.TerminationGracePeriodSeconds; g == nil || *g < 50 {
@@ -169,9 +169,18 @@ func TestSelectorsAndPortsLineUp(t *testing.T) {
 				if len(in.From) == 0 {
 					continue
 				}
+				adminOnly := len(in.Ports) > 0
+				for _, p := range in.Ports {
+					adminOnly = adminOnly && p.Port.IntVal == adminPort
+				}
 				for _, f := range in.From {
-					if f.PodSelector == nil || f.PodSelector.MatchLabels["app.kubernetes.io/part-of"] != "relaymesh" {
-						t.Errorf("%s: NetworkPolicy %s lets in more than relaymesh pods", dir, np.Name)
+					relaymesh := f.PodSelector != nil && f.NamespaceSelector == nil && f.PodSelector.MatchLabels["app.kubernetes.io/part-of"] == "relaymesh"
+					// The admin port also answers the namespace's own pods
+					// and the monitoring namespace (Prometheus), nothing else.
+					namespace := f.PodSelector != nil && f.NamespaceSelector == nil && len(f.PodSelector.MatchLabels) == 0
+					monitoring := f.PodSelector == nil && f.NamespaceSelector != nil && f.NamespaceSelector.MatchLabels["kubernetes.io/metadata.name"] == "monitoring"
+					if !relaymesh && !(adminOnly && (namespace || monitoring)) {
+						t.Errorf("%s: NetworkPolicy %s lets in more than relaymesh pods (or, to the admin port, the namespace and monitoring)", dir, np.Name)
 					}
 				}
 				for _, p := range in.Ports {
@@ -179,13 +188,17 @@ func TestSelectorsAndPortsLineUp(t *testing.T) {
 				}
 			}
 		}
-		for _, port := range []int32{4222, 6222, 7946} {
+		for _, port := range []int32{4222, 6222, 7946, adminPort} {
 			if !fenced[port] {
 				t.Errorf("%s: port %d is not limited to relaymesh pods by a NetworkPolicy", dir, port)
 			}
 		}
 	}
 }
+
+// adminPort is -admin-http's port in the manifests: admin actions,
+// /metrics and pprof.
+const adminPort = 9090
 
 func hasPort(cs []corev1.Container, target intstr.IntOrString, proto corev1.Protocol) bool {
 	if proto == "" {
@@ -211,6 +224,7 @@ var portFlags = map[string]string{
 	"http": "RELAYMESH_HTTP", "webrtc-udp": "RELAYMESH_WEBRTC_UDP", "webrtc-tcp": "RELAYMESH_WEBRTC_TCP",
 	"gossip-tcp": "RELAYMESH_GOSSIP", "gossip-udp": "RELAYMESH_GOSSIP",
 	"rtmp": "RELAYMESH_RTMP", "rtsp": "RELAYMESH_RTSP", "rtsp-rtp": "RELAYMESH_RTSP_UDP", "rtsp-rtcp": "RELAYMESH_RTSP_UDP",
+	"admin": "RELAYMESH_ADMIN_HTTP",
 }
 
 // Every port a container declares is one its configuration opens: the

@@ -54,6 +54,7 @@ type Leg struct {
 	pt   uint8
 	ws   webrtc.TrackLocalWriter
 
+	rs      *resender  // the RTCP reader goroutine's only
 	hdr     rtp.Header // scratch header, the subscriber goroutine's only
 	flowing bool       // a packet has gone out; the subscriber goroutine's only
 }
@@ -72,7 +73,8 @@ type Params struct {
 
 // New makes a TrackLocal that will carry src.
 func New(src *fanout.Track, p Params) *Leg {
-	return &Leg{src: src, id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP}
+	return &Leg{src: src, id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP,
+		rs: newResender()}
 }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.
@@ -229,16 +231,32 @@ func (t *Leg) handleRTCP(pkt rtcp.Packet) {
 	}
 }
 
+// resend answers a NACK from the track's shared cache, within the leg's
+// retransmission budget; resent bytes count as the leg's output.
 func (t *Leg) resend(n *rtcp.TransportLayerNack) {
+	now := time.Now()
+	stats := t.src.Stats()
+	t.mu.Lock()
+	sub := t.sub
+	t.mu.Unlock()
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
 			p := t.src.Lookup(seq)
 			if p == nil {
-				continue // the source's own NACK generator asks upstream
+				stats.NACKsMissed.Add(1) // the source's own NACK generator asks upstream
+				continue
 			}
+			if !t.rs.allow(seq, len(p.Payload)+12, t.src.Bitrate(), now) {
+				stats.NACKsRefused.Add(1)
+				continue
+			}
+			stats.NACKsServed.Add(1)
 			h := p.Header
 			h.SSRC, h.PayloadType = t.ssrc, t.pt
-			_, _ = t.ws.WriteRTP(&h, p.Payload)
+			if _, err := t.ws.WriteRTP(&h, p.Payload); err == nil && sub != nil {
+				sub.Stats().Packets.Add(1)
+				sub.Stats().Bytes.Add(uint64(len(p.Payload)))
+			}
 		}
 	}
 }

@@ -95,3 +95,46 @@ func waitFor(t *testing.T, cond func() bool, what string) {
 		time.Sleep(2 * time.Millisecond)
 	}
 }
+
+// A NACK storm costs a bounded multiple of the stream's rate: the same
+// packets NACKed again and again are resent once per resendGap, and a
+// flood of NACKs for distinct packets stops at the leg's budget; what is
+// resent counts as the leg's output and the rest as refused.
+func TestNACKStormIsBudgeted(t *testing.T) {
+	tr := fanout.NewTrack(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo, Codec: codec.Codec{MimeType: codec.MimeVP8, ClockRate: 90000}})
+	defer tr.Close()
+	payload := make([]byte, 1200)
+	for seq := uint16(0); seq < 2000; seq++ {
+		tr.Write(&fanout.Packet{Header: rtp.Header{SequenceNumber: seq}, Payload: payload})
+	}
+	w := &countingWriter{}
+	l := New(tr, Params{StreamID: "s"})
+	l.ssrc, l.ws = 1, w
+	everything := func(from, n uint16) *rtcp.TransportLayerNack {
+		nk := &rtcp.TransportLayerNack{MediaSSRC: 1}
+		for s := from; s < from+n; s += 17 {
+			nk.Nacks = append(nk.Nacks, rtcp.NackPair{PacketID: s, LostPackets: 0xffff})
+		}
+		return nk
+	}
+	// The same 10 packets, NACKed 1,000 times at once: resent once each.
+	for i := 0; i < 1000; i++ {
+		l.handleRTCP(&rtcp.TransportLayerNack{MediaSSRC: 1, Nacks: []rtcp.NackPair{{PacketID: 1900, LostPackets: 0x1ff}}})
+	}
+	if n := w.n.Load(); n != 10 {
+		t.Fatalf("10 packets NACKed 1,000 times were resent %d times, want 10", n)
+	}
+	const cacheHeld = 512 // the newest packets are surely in the track's cache
+	// A NACK of every packet in the cache, repeated: stops at the burst
+	// budget (128 KiB, about 100 packets of 1.2 KB), not 1,000s.
+	for i := 0; i < 50; i++ {
+		l.handleRTCP(everything(2000-cacheHeld, cacheHeld))
+	}
+	resent := w.n.Load() - 10
+	if budget := int32(resendBurst/1212 + 2); resent > budget || resent < budget/2 {
+		t.Fatalf("a storm of NACKs for every packet resent %d packets; the budget holds about %d", resent, budget)
+	}
+	if tr.Stats().NACKsRefused.Load() == 0 {
+		t.Fatal("refused retransmissions are not counted")
+	}
+}

@@ -10,7 +10,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -19,6 +18,7 @@ import (
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/codec"
 	"github.com/relaymesh/relaymesh/internal/rtc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -27,15 +27,11 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // pion's default codecs, and the peer that made it.
 func viewerOffer(t *testing.T, kinds ...webrtc.RTPCodecType) (*webrtc.PeerConnection, string) {
 	t.Helper()
-	m := &webrtc.MediaEngine{}
-	if err := m.RegisterDefaultCodecs(); err != nil {
+	api, err := whipclient.NewAPI(whipclient.Options{})
+	if err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -45,16 +41,11 @@ func viewerOffer(t *testing.T, kinds ...webrtc.RTPCodecType) (*webrtc.PeerConnec
 			t.Fatal(err)
 		}
 	}
-	offer, err := pc.CreateOffer(nil)
+	offer, err := whipclient.LocalOffer(t.Context(), pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return pc, pc.LocalDescription().SDP
+	return pc, offer
 }
 
 func parse(t *testing.T, s string) *sdp.SessionDescription {

@@ -25,6 +25,8 @@ type handler struct {
 	log  *slog.Logger
 	app  string
 	pub  *publisher
+	// release gives back the connection's session slot.
+	release func()
 }
 
 // maxTag bounds one FLV tag read into memory (a 4K keyframe fits).
@@ -46,6 +48,18 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *message.NetS
 	}
 	if strings.Trim(app, "/") != "live" {
 		return refuse(fmt.Sprintf("publish to rtmp://HOST:1935/live with the stream name as key, not to application %q", app))
+	}
+	if h.pub != nil {
+		// One publish per connection: a second stream id would otherwise
+		// leave the first name claimed until the node restarts.
+		return refuse(fmt.Sprintf("this connection already publishes %q; open another connection for another stream", h.pub.name))
+	}
+	if h.s.p.Reserve != nil && h.release == nil {
+		release, err := h.s.p.Reserve(h.conn.RemoteAddr().String())
+		if err != nil {
+			return refuse(err.Error())
+		}
+		h.release = release
 	}
 	token := tokenOf(query)
 	if token == "" {
@@ -109,6 +123,9 @@ func (h *handler) OnClose() {
 	if h.pub != nil {
 		h.pub.close()
 		h.log.Info("publisher left", "stream", h.pub.name, "role", "publisher", "via", "rtmp")
+	}
+	if h.release != nil {
+		h.release()
 	}
 	h.s.forget(h.conn)
 }

@@ -10,11 +10,13 @@ import (
 	"log/slog"
 	"net"
 	"sync"
+	"time"
 
 	"github.com/sirupsen/logrus"
 	gortmp "github.com/yutopp/go-rtmp"
 
 	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/netlimit"
 )
 
 // Params configures a Server.
@@ -22,7 +24,15 @@ type Params struct {
 	// Gate decides on every publisher (name, credentials, cluster claim);
 	// the token follows the stream key as ?token=.
 	Gate *ingest.Gate
-	Addr string
+	// Reserve, if set, takes a session slot for a publisher's client
+	// address before anything else; release gives it back.
+	Reserve func(client string) (release func(), err error)
+	Addr    string
+	// MaxConns bounds open connections (more are closed at once); zero
+	// means 2000. Idle ends a connection silent that long, the handshake
+	// included; zero means 10 s.
+	MaxConns int
+	Idle     time.Duration
 	// AudioBitrate is the Opus bitrate of transcoded AAC; zero: 128 kbit/s.
 	AudioBitrate int
 	Log          *slog.Logger
@@ -31,7 +41,7 @@ type Params struct {
 // Server is the RTMP listener. Lifecycle: New (listening) → Close.
 type Server struct {
 	p   Params
-	ln  net.Listener
+	ln  *netlimit.CapListener
 	srv *gortmp.Server
 
 	mu    sync.Mutex
@@ -41,10 +51,17 @@ type Server struct {
 
 // New starts listening.
 func New(p Params) (*Server, error) {
-	ln, err := net.Listen("tcp", p.Addr)
+	if p.MaxConns <= 0 {
+		p.MaxConns = 2000
+	}
+	if p.Idle <= 0 {
+		p.Idle = 10 * time.Second
+	}
+	raw, err := net.Listen("tcp", p.Addr)
 	if err != nil {
 		return nil, err
 	}
+	ln := &netlimit.CapListener{Listener: raw, Max: p.MaxConns}
 	s := &Server{p: p, ln: ln, conns: map[net.Conn]struct{}{}}
 	quiet := logrus.New()
 	quiet.SetOutput(io.Discard) // go-rtmp's own chatter; ours goes to slog
@@ -55,7 +72,7 @@ func New(p Params) (*Server, error) {
 			s.wg.Add(1)
 			s.mu.Unlock()
 			h := &handler{s: s, conn: c, log: p.Log.With("remote", c.RemoteAddr().String())}
-			return c, &gortmp.ConnConfig{
+			return &netlimit.IdleConn{Conn: c, Idle: p.Idle}, &gortmp.ConnConfig{
 				Handler: h,
 				ControlState: gortmp.StreamControlStateConfig{
 					DefaultBandwidthWindowSize: 6 * 1024 * 1024 / 8,

@@ -2,6 +2,7 @@ package rtmp
 
 import (
 	"crypto/rand"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
@@ -74,4 +75,53 @@ func TestAbsurdChunkSizesAreRefused(t *testing.T) {
 	}
 	clientHandshake(t, c)
 	c.Close()
+}
+
+// Connections past MaxConns are closed at once, and a connection that
+// sends nothing (a handshake never completed) is ended after Idle; the
+// listener goes on serving once they are gone.
+func TestConnectionCapAndIdleDeadline(t *testing.T) {
+	reg := fanout.NewRegistry(fanout.RegistryParams{})
+	defer reg.Close()
+	s, err := New(Params{Gate: ingest.NewGate(ingest.GateParams{Registry: reg}), Addr: "127.0.0.1:0", MaxConns: 3, Idle: 300 * time.Millisecond,
+		Log: slog.New(slog.NewTextHandler(io.Discard, nil))})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer s.Close()
+	closedWithin := func(c net.Conn, d time.Duration) bool {
+		_ = c.SetReadDeadline(time.Now().Add(d))
+		_, err := c.Read(make([]byte, 1))
+		var ne net.Error
+		return err != nil && !(errors.As(err, &ne) && ne.Timeout())
+	}
+	var idle []net.Conn
+	for i := 0; i < 3; i++ {
+		c, err := net.Dial("tcp", s.Addr().String())
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer c.Close()
+		idle = append(idle, c)
+	}
+	time.Sleep(100 * time.Millisecond) // the three are accepted
+	extra, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer extra.Close()
+	if !closedWithin(extra, 2*time.Second) {
+		t.Fatal("a fourth connection past MaxConns 3 was kept")
+	}
+	for i, c := range idle {
+		if !closedWithin(c, 5*time.Second) {
+			t.Fatalf("idle connection %d was not ended after Idle", i)
+		}
+	}
+	c, err := net.Dial("tcp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	clientHandshake(t, c) // served again once the idle ones are gone
 }

@@ -1,6 +1,7 @@
 package rtsp
 
 import (
+	"context"
 	"errors"
 	"strings"
 
@@ -10,6 +11,7 @@ import (
 	"github.com/bluenviron/gortsplib/v5/pkg/format"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/ingest"
 )
 
 // readStream serves one fanout stream to RTSP readers (DESCRIBE/PLAY:
@@ -105,6 +107,9 @@ var errNoStream = errors.New("no such stream on this node")
 
 // OnDescribe answers with the stream's tracks.
 func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := s.mayRead(ctx.Conn, ctx.Request, ctx.Path, ctx.Query); err != nil {
+		return res, nil, err
+	}
 	rs, err := s.reading(strings.Trim(ctx.Path, "/"))
 	if err != nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, err
@@ -112,9 +117,12 @@ func (s *Server) OnDescribe(ctx *gortsplib.ServerHandlerOnDescribeCtx) (*base.Re
 	return &base.Response{StatusCode: base.StatusOK}, rs.st, nil
 }
 
-// setupRead is SETUP for a reader.
-func (s *Server) setupRead(path string) (*base.Response, *gortsplib.ServerStream, error) {
-	rs, err := s.reading(strings.Trim(path, "/"))
+// setupRead is SETUP for a reader (a client may SETUP without DESCRIBE).
+func (s *Server) setupRead(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response, *gortsplib.ServerStream, error) {
+	if res, err := s.mayRead(ctx.Conn, ctx.Request, ctx.Path, ctx.Query); err != nil {
+		return res, nil, err
+	}
+	rs, err := s.reading(strings.Trim(ctx.Path, "/"))
 	if err != nil {
 		return &base.Response{StatusCode: base.StatusNotFound}, nil, err
 	}
@@ -153,4 +161,23 @@ func formatOf(c fanout.Codec, pt uint8) format.Format {
 		return &format.Opus{PayloadTyp: pt, ChannelCount: max(int(c.Channels), 2)}
 	}
 	return nil
+}
+
+// mayRead asks the read gate, before anything is read or set up, whether
+// the client may read the stream at path: 401 or 403 (RFC 7826 §19.1.1)
+// with a log line naming the cause when not.
+func (s *Server) mayRead(conn *gortsplib.ServerConn, req *base.Request, path, query string) (*base.Response, error) {
+	if s.p.ReadAccess == nil {
+		return nil, nil
+	}
+	a := ingest.Access{Protocol: "rtsp", Stream: strings.Trim(path, "/"), Token: tokenOf(req, query), Client: conn.NetConn().RemoteAddr().String(), Query: query}
+	if err := s.p.ReadAccess(context.Background(), a); err != nil {
+		s.p.Log.Warn("rtsp read refused: "+err.Error(), "stream", a.Stream, "remote", a.Client)
+		res := &base.Response{StatusCode: statusOf(err)}
+		if res.StatusCode == base.StatusUnauthorized {
+			res.Header = base.Header{"WWW-Authenticate": base.HeaderValue{`Basic realm="relaymesh"`}}
+		}
+		return res, err
+	}
+	return nil, nil
 }

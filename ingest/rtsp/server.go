@@ -25,6 +25,7 @@ import (
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/internal/codec"
+	"github.com/relaymesh/relaymesh/internal/netlimit"
 )
 
 // Params configures a Server.
@@ -34,9 +35,18 @@ type Params struct {
 	// Gate decides on every publisher (name, credentials, cluster claim);
 	// the token is ?token= on the URL or the Basic password.
 	Gate *ingest.Gate
+	// ReadAccess, if set, decides whether a reader (DESCRIBE, SETUP) may
+	// read a stream; its errors are ingest.ErrUnauthorized or ErrForbidden.
+	ReadAccess func(ctx context.Context, a ingest.Access) error
+	// Reserve, if set, takes a session slot for a publisher's client
+	// address before its tracks are made; release gives it back.
+	Reserve func(client string) (release func(), err error)
 	// Addr is the RTSP (TCP) address; UDPRTP, if set, an even-numbered
 	// UDP address for RTP transport (RTCP on the next port).
 	Addr, UDPRTP string
+	// MaxConns bounds open connections (more are closed at once); zero
+	// means 2000.
+	MaxConns int
 	// OpusBitrate is the bitrate AAC is transcoded to; zero: 128 kbit/s.
 	OpusBitrate int
 	// ReadTimeout ends a publisher that sends nothing for this long (a
@@ -60,9 +70,10 @@ type Server struct {
 
 // publisher is one RTSP session that publishes.
 type publisher struct {
-	stream string
-	pub    *fanout.Publication
-	tracks []*mediaIn
+	stream  string
+	pub     *fanout.Publication
+	tracks  []*mediaIn
+	release func() // the session slot
 }
 
 // mediaIn feeds one announced media into a fanout track.
@@ -80,7 +91,19 @@ func New(p Params) (*Server, error) {
 	if p.ReadTimeout <= 0 {
 		p.ReadTimeout = 10 * time.Second
 	}
-	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: p.Addr, ReadTimeout: p.ReadTimeout, WriteTimeout: 10 * time.Second}
+	if p.MaxConns <= 0 {
+		p.MaxConns = 2000
+	}
+	// ReadTimeout ends a connection silent that long, handshake included;
+	// past MaxConns, connections are closed at once.
+	s.srv = &gortsplib.Server{Handler: s, RTSPAddress: p.Addr, ReadTimeout: p.ReadTimeout, WriteTimeout: 10 * time.Second,
+		Listen: func(network, address string) (net.Listener, error) {
+			l, err := net.Listen(network, address)
+			if err != nil {
+				return nil, err
+			}
+			return &netlimit.CapListener{Listener: l, Max: p.MaxConns}, nil
+		}}
 	if p.UDPRTP != "" {
 		host, port, err := net.SplitHostPort(p.UDPRTP)
 		if err != nil {
@@ -110,7 +133,13 @@ func (s *Server) Close() {
 
 func refuse(code base.StatusCode, log *slog.Logger, msg string, args ...any) (*base.Response, error) {
 	log.Warn("rtsp publish refused: "+msg, args...)
-	return &base.Response{StatusCode: code}, errors.New(msg)
+	res := &base.Response{StatusCode: code}
+	if code == base.StatusUnauthorized {
+		// A client with credentials in its URL sends them once challenged
+		// (RFC 7826 §19.1.1; RFC 7617).
+		res.Header = base.Header{"WWW-Authenticate": base.HeaderValue{`Basic realm="relaymesh"`}}
+	}
+	return res, errors.New(msg)
 }
 
 // OnAnnounce checks the name, the token and the codecs, claims the name
@@ -122,6 +151,20 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	if err := s.p.Gate.Check(context.Background(), a); err != nil {
 		return refuse(statusOf(err), log, err.Error())
 	}
+	release := func() {}
+	if s.p.Reserve != nil {
+		r, err := s.p.Reserve(a.Client)
+		if err != nil {
+			return refuse(base.StatusServiceUnavailable, log, err.Error())
+		}
+		release = r
+	}
+	ok := false
+	defer func() {
+		if !ok {
+			release()
+		}
+	}()
 	var tracks []*mediaIn
 	for _, m := range ctx.Description.Medias {
 		t, why := mapMedia(m, s.p.OpusBitrate)
@@ -141,7 +184,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 		closeTracks(tracks)
 		return refuse(statusOf(err), log, err.Error())
 	}
-	p := &publisher{stream: name, pub: pub}
+	p := &publisher{stream: name, pub: pub, release: release}
 	ids := ingest.TrackIDs{}
 	for i, t := range tracks {
 		c := codec.OfRTSP(t.format)
@@ -165,6 +208,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 	s.pubs[ctx.Session] = p
 	s.mu.Unlock()
 	log.Info("publisher joined", "role", "publisher", "via", "rtsp", "tracks", len(p.tracks))
+	ok = true
 	return &base.Response{StatusCode: base.StatusOK}, nil
 }
 
@@ -173,7 +217,7 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
-	return s.setupRead(ctx.Path)
+	return s.setupRead(ctx)
 }
 
 // OnRecord starts the flow: each packet goes to its fanout track.
@@ -220,6 +264,7 @@ func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	if p != nil {
 		p.pub.End()
 		closeTracks(p.tracks)
+		p.release()
 		s.p.Log.Info("publisher left", "stream", p.stream, "role", "publisher", "via", "rtsp", "err", ctx.Error)
 	}
 }

@@ -48,6 +48,9 @@ func (r *Relay) snapshot(ctx context.Context, stream string) (snapshot, error) {
 			s.self = memberOf(m)
 		}
 	}
+	if !alive[e.Origin] && r.p.MembersOnly {
+		return snapshot{}, errs.Errorf(ErrNotPublished, "stream %q's origin %q is not a member of this cluster; its directory entry is not followed", stream, e.Origin)
+	}
 	if !alive[e.Origin] {
 		// The origin holds its claim in the directory, so it is alive even
 		// if gossip has not (yet) shown it to this node.

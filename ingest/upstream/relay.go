@@ -68,6 +68,10 @@ type RelayParams struct {
 	Idle time.Duration
 	// Pinned streams are carried whether or not anyone watches.
 	Pinned []string
+	// MembersOnly makes the relay pull only from nodes gossip lists as
+	// members (a closed cluster): a directory entry naming a stranger as a
+	// stream's origin is not followed.
+	MembersOnly bool
 	// StaticURL, if set, gives the WHEP URL to pull stream from instead of
 	// a parent in the tree (-upstream), "" for none.
 	StaticURL func(stream string) string

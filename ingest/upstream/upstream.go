@@ -44,6 +44,11 @@ type Params struct {
 	// NodeID names this node to its parents (the NodeHeader), which count
 	// their relay children by it and refuse a loop.
 	NodeID string
+	// Links, if set, signs each request so a parent knows a member asks
+	// (a closed cluster); Token, if set, is presented as the Bearer token
+	// (a node's -read-token, for parents that guard reading).
+	Links *LinkKeys
+	Token string
 }
 
 // NodeHeader is the request header in which a relay names itself when it
@@ -139,11 +144,15 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 		}
 	}
 	legs := ingest.NewLegs(pc, &u.wg)
-	var hdr http.Header
+	hdr := http.Header{}
 	if u.p.NodeID != "" {
-		hdr = http.Header{NodeHeader: {u.p.NodeID}}
+		hdr.Set(NodeHeader, u.p.NodeID)
 	}
-	sess, err := whipclient.Offer(ctx, url, pc, whipclient.Options{HTTP: u.p.HTTP, Header: hdr})
+	var sign func(http.Header)
+	if u.p.Links != nil {
+		sign = func(h http.Header) { h.Set(LinkHeader, u.p.Links.Sign(u.p.NodeID, stream, time.Now())) }
+	}
+	sess, err := whipclient.Offer(ctx, url, pc, whipclient.Options{HTTP: u.p.HTTP, Header: hdr, Token: u.p.Token, Sign: sign})
 	if err != nil {
 		_ = pc.Close()
 		pub.End()

@@ -61,15 +61,15 @@ func New(p Params) (*Source, error) {
 // Close waits for every read loop to end; close the sessions first.
 func (s *Source) Close() { s.wg.Wait() }
 
-// Admit is the endpoint's check before the offer is read: the name and
-// the Bearer token (RFC 9725 §4.1; RFC 6750 §2.1).
+// Admit is the endpoint's check before the offer is read (and before a
+// session's PATCH or DELETE): the name and the credential (RFC 9725 §4.1,
+// a Bearer token, RFC 6750 §2.1; or ?token= for clients without headers).
 func (s *Source) Admit(r *http.Request, stream string) error {
 	return s.p.Gate.Check(r.Context(), access(r, stream))
 }
 
 func access(r *http.Request, stream string) ingest.Access {
-	tok, _ := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer ")
-	return ingest.Access{Protocol: "whip", Stream: stream, Token: tok, Client: r.RemoteAddr}
+	return ingest.Access{Protocol: "whip", Stream: stream, Token: webrtchttp.Token(r), Client: r.RemoteAddr, Query: r.URL.RawQuery}
 }
 
 // Create is the webrtchttp.CreateFunc for POST /whip/{stream}.

@@ -9,7 +9,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/pion/ice/v4"
 	"github.com/pion/rtp"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
@@ -17,7 +16,9 @@ import (
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/ingest"
+	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/internal/rtc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -26,37 +27,30 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 // track and peer.
 func publisherOffer(t *testing.T) (*webrtc.PeerConnection, *webrtc.TrackLocalStaticRTP, string) {
 	t.Helper()
-	m := &webrtc.MediaEngine{} // VP8 only: the source prefers H.264 when offered
-	if err := m.RegisterCodec(webrtc.RTPCodecParameters{PayloadType: 96, RTPCodecCapability: webrtc.RTPCodecCapability{
-		MimeType: webrtc.MimeTypeVP8, ClockRate: 90000, RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack", Parameter: "pli"}}}}, webrtc.RTPCodecTypeVideo); err != nil {
+	vp8 := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000,
+		RTCPFeedback: []webrtc.RTCPFeedback{{Type: "nack", Parameter: "pli"}}}
+	// VP8 only: the source prefers H.264 when offered.
+	api, err := whipclient.NewAPI(whipclient.Options{Codecs: []whipclient.Codec{{Kind: webrtc.RTPCodecTypeVideo, Codec: vp8}}})
+	if err != nil {
 		t.Fatal(err)
 	}
-	se := webrtc.SettingEngine{}
-	se.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
-	se.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
-	se.SetIncludeLoopbackCandidate(true)
-	pc, err := webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithSettingEngine(se)).NewPeerConnection(webrtc.Configuration{})
+	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { _ = pc.Close() })
-	tr, err := webrtc.NewTrackLocalStaticRTP(webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeVP8, ClockRate: 90000}, "video", "pub")
+	tr, err := webrtc.NewTrackLocalStaticRTP(vp8, "video", "pub")
 	if err != nil {
 		t.Fatal(err)
 	}
 	if _, err := pc.AddTrack(tr); err != nil {
 		t.Fatal(err)
 	}
-	offer, err := pc.CreateOffer(nil)
+	offer, err := whipclient.LocalOffer(t.Context(), pc)
 	if err != nil {
 		t.Fatal(err)
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		t.Fatal(err)
-	}
-	<-gathered
-	return pc, tr, pc.LocalDescription().SDP
+	return pc, tr, offer
 }
 
 // The WHIP source asks the gate before the offer is read (the token), then
@@ -71,7 +65,7 @@ func TestWHIPPublisherThroughTheGate(t *testing.T) {
 	defer engine.Close()
 	reg := fanout.NewRegistry(fanout.RegistryParams{})
 	defer reg.Close()
-	src, err := New(Params{Gate: ingest.NewGate(ingest.GateParams{Registry: reg, Authorize: ingest.StaticToken("tok")}), Engine: engine, Log: log})
+	src, err := New(Params{Gate: ingest.NewGate(ingest.GateParams{Registry: reg, Authorize: tokenIs("tok")}), Engine: engine, Log: log})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -118,5 +112,15 @@ func TestWHIPPublisherThroughTheGate(t *testing.T) {
 		case <-ctx.Done():
 			t.Fatal("no packet reached the fanout track in 10 s")
 		}
+	}
+}
+
+// tokenIs is a gate's Authorize wanting one token.
+func tokenIs(tok string) func(context.Context, ingest.Access) error {
+	return func(_ context.Context, a ingest.Access) error {
+		if a.Token != tok {
+			return errs.Errorf(ingest.ErrUnauthorized, "publishing needs the token")
+		}
+		return nil
 	}
 }

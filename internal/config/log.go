@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"time"
 )
 
 // CheckLog validates -log-format and -log-level, saying what to change.
@@ -21,13 +22,15 @@ func CheckLog(format, level string) error {
 }
 
 // Logger is the slog logger -log-format and -log-level ask for (checked
-// by CheckLog; anything else gives text at info).
+// by CheckLog; anything else gives text at info). Lines of one kind are
+// rate-limited: 20 at once, then one every 3 s (RateLimit).
 func Logger(w io.Writer, format, level string) *slog.Logger {
 	var lvl slog.Level
 	_ = lvl.UnmarshalText([]byte(level))
 	opts := &slog.HandlerOptions{Level: lvl}
+	var h slog.Handler = slog.NewTextHandler(w, opts)
 	if format == "json" {
-		return slog.New(slog.NewJSONHandler(w, opts))
+		h = slog.NewJSONHandler(w, opts)
 	}
-	return slog.New(slog.NewTextHandler(w, opts))
+	return slog.New(RateLimit(h, 20, 3*time.Second))
 }

@@ -62,8 +62,10 @@ func Start(ctx context.Context, bin, name string, o Options) (*Proc, error) {
 		return nil, err
 	}
 	p := &Proc{Name: name, Base: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Gossip: fmt.Sprintf("127.0.0.1:%d", ports[2]), done: make(chan struct{})}
+	// Load tests open hundreds of sessions a second from one address: no
+	// per-client rate limit.
 	args := []string{"-node-id", name, "-http", "127.0.0.1:" + strconv.Itoa(ports[0]), "-webrtc-udp", "127.0.0.1:" + strconv.Itoa(ports[1]),
-		"-gossip", p.Gossip, "-log-level", "info", "-max-sessions", "5000", "-rtsp", "", "-rtmp", ""}
+		"-gossip", p.Gossip, "-log-level", "info", "-max-sessions", "5000", "-session-rate", "100000", "-rtsp", "", "-rtmp", ""}
 	if o.ExposeNATS {
 		args = append(args, "-nats-listen", "127.0.0.1:"+strconv.Itoa(ports[3]))
 		p.NATS = fmt.Sprintf("nats://127.0.0.1:%d", ports[3])

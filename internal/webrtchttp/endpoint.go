@@ -21,7 +21,8 @@ type CreateFunc func(ctx context.Context, r *http.Request, stream, offer string,
 type Endpoint struct {
 	Prefix string // "/whip/" or "/whep/"
 	// Admit, if set, decides on a POST before its body is read (the stream
-	// name, the credentials): a refused client costs no parsing.
+	// name, the credentials), and on a session's PATCH and DELETE: a
+	// refused client costs no parsing and cannot touch others' sessions.
 	Admit  func(r *http.Request, stream string) error
 	Create CreateFunc
 	// MapError turns Admit's and Create's errors into what the client is
@@ -152,7 +153,22 @@ func (e *Endpoint) lookup(w http.ResponseWriter, r *http.Request) *resource {
 	return res
 }
 
+// admitted runs Admit for a session's PATCH or DELETE.
+func (e *Endpoint) admitted(w http.ResponseWriter, r *http.Request) bool {
+	if e.Admit == nil {
+		return true
+	}
+	if err := e.Admit(r, r.PathValue("stream")); err != nil {
+		e.writeError(w, r.PathValue("stream"), err)
+		return false
+	}
+	return true
+}
+
 func (e *Endpoint) patch(w http.ResponseWriter, r *http.Request) {
+	if !e.admitted(w, r) {
+		return
+	}
 	res := e.lookup(w, r)
 	if res == nil {
 		return
@@ -178,6 +194,9 @@ func (e *Endpoint) patch(w http.ResponseWriter, r *http.Request) {
 }
 
 func (e *Endpoint) delete(w http.ResponseWriter, r *http.Request) {
+	if !e.admitted(w, r) {
+		return
+	}
 	res := e.lookup(w, r)
 	if res == nil {
 		return

@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -43,4 +44,15 @@ func WriteError(w http.ResponseWriter, err error) {
 	w.Header().Set("X-Content-Type-Options", "nosniff")
 	w.WriteHeader(e.Status)
 	fmt.Fprintln(w, e.Message)
+}
+
+// Token is the credential an HTTP request carries: the Bearer token of its
+// Authorization header (RFC 6750 §2.1), else its ?token= query parameter
+// (§2.3, for players that cannot set headers: a <video> element, a plain
+// WHEP URL); "" when it carries none.
+func Token(r *http.Request) string {
+	if tok, ok := strings.CutPrefix(r.Header.Get("Authorization"), "Bearer "); ok {
+		return strings.TrimSpace(tok)
+	}
+	return r.URL.Query().Get("token")
 }

@@ -20,6 +20,10 @@ func TestParseOffer(t *testing.T) {
 		"no rtcp-mux": strings.Replace(chromeLikeOffer, "a=rtcp-mux\r\n", "", 1),
 		"no ice":      strings.Replace(chromeLikeOffer, "a=ice-ufrag:abcd\r\n", "", 1),
 		"no dtls":     strings.Replace(chromeLikeOffer, "a=fingerprint:sha-256 00:11\r\n", "", 1),
+		// A 95-track publisher was once accepted: transceivers, tracks and
+		// goroutines for nothing a player sends.
+		"95 sections":    chromeLikeOffer + strings.Repeat(chromeLikeOffer[strings.Index(chromeLikeOffer, "m=video"):], 94),
+		"100 candidates": chromeLikeOffer + strings.Repeat("a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n", 100),
 	}
 	for name, body := range cases {
 		if _, err := ParseOffer(body); err == nil {
@@ -64,4 +68,16 @@ func FuzzParseFragment(f *testing.F) {
 			t.Fatal("accepted half a credential")
 		}
 	})
+}
+
+// The bounds on a session's shape say so, rather than some other fault.
+func TestOfferBoundsSayWhy(t *testing.T) {
+	m := chromeLikeOffer[strings.Index(chromeLikeOffer, "m=video"):]
+	if _, err := ParseOffer(chromeLikeOffer + strings.Repeat(m, MaxMediaSections)); err == nil || !strings.Contains(err.Error(), "media sections") {
+		t.Errorf("%d sections: %v", MaxMediaSections+1, err)
+	}
+	c := strings.Repeat("a=candidate:1 1 udp 2130706431 127.0.0.1 5000 typ host\r\n", MaxCandidates+1)
+	if _, err := ParseOffer(chromeLikeOffer + c); err == nil || !strings.Contains(err.Error(), "candidates") {
+		t.Errorf("%d candidates: %v", MaxCandidates+1, err)
+	}
 }

@@ -2,12 +2,22 @@ package webrtchttp
 
 import (
 	"errors"
+	"fmt"
 	"io"
 	"mime"
 	"net/http"
 	"strings"
 
 	"github.com/pion/sdp/v3"
+)
+
+// A session's shape is bounded: an offer with dozens of sections costs
+// transceivers, tracks and goroutines for nothing a player needs (a
+// simulcast publisher with audio, video and a data channel has 3), and
+// candidates, each an ICE check, are bounded per session.
+const (
+	MaxMediaSections = 16
+	MaxCandidates    = 64
 )
 
 // MaxBodyBytes bounds an offer or a PATCH body. Real offers are a few KiB;
@@ -63,6 +73,12 @@ func ParseOffer(body string) (*sdp.SessionDescription, error) {
 	}
 	if len(d.MediaDescriptions) == 0 {
 		return nil, errors.New("the SDP offer has no media sections (m= lines)")
+	}
+	if len(d.MediaDescriptions) > MaxMediaSections {
+		return nil, fmt.Errorf("the SDP offer has %d media sections; a session takes at most %d", len(d.MediaDescriptions), MaxMediaSections)
+	}
+	if n := strings.Count(body, "a=candidate:"); n > MaxCandidates {
+		return nil, fmt.Errorf("the SDP offer has %d candidates; a session takes at most %d", n, MaxCandidates)
 	}
 	for _, m := range d.MediaDescriptions {
 		if m.MediaName.Media == "application" {

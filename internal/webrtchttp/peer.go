@@ -24,11 +24,12 @@ import (
 type Peer struct {
 	PC *webrtc.PeerConnection
 
-	mu      sync.Mutex
-	etag    string
-	closed  bool
-	onClose []func()
-	done    chan struct{}
+	mu         sync.Mutex
+	candidates int // trickled so far, bounded by MaxCandidates
+	etag       string
+	closed     bool
+	onClose    []func()
+	done       chan struct{}
 }
 
 // NewPeer wraps pc. connectTimeout closes the peer if it has not connected
@@ -125,6 +126,13 @@ func (p *Peer) Patch(ctx context.Context, body, ifMatch string) (status int, fra
 	remote := p.PC.RemoteDescription()
 	if remote == nil {
 		return 0, "", "", Errorf(http.StatusConflict, "the session has no offer applied")
+	}
+	p.mu.Lock()
+	p.candidates += len(f.Candidates)
+	over := p.candidates > MaxCandidates
+	p.mu.Unlock()
+	if over {
+		return 0, "", "", Errorf(http.StatusRequestEntityTooLarge, "this session has had %d candidates; it takes at most %d", MaxCandidates, MaxCandidates)
 	}
 	curUfrag, _ := iceCredentials(remote.SDP)
 	if f.Ufrag != "" && f.Ufrag != curUfrag {

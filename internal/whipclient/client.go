@@ -34,6 +34,7 @@ type Session struct {
 	Location string
 	ETag     string
 	http     *http.Client
+	auth     func(*http.Request) // the offer's credentials, again on PATCH and DELETE
 }
 
 // Options tune the client's PeerConnection.
@@ -46,6 +47,9 @@ type Options struct {
 	// Header is added to the offer's request (a relay names itself to its
 	// parent with it).
 	Header http.Header
+	// Sign, if set, adds headers made afresh for each request of the
+	// session (a relay's signed link, which ages).
+	Sign func(http.Header)
 	// Light skips pion's default interceptors (NACK, reports, TWCC): the
 	// load tool's viewers use it to measure the server, not the client.
 	Light bool
@@ -94,6 +98,25 @@ func NewAPI(o Options) (*webrtc.API, error) {
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir), webrtc.WithSettingEngine(se)), nil
 }
 
+// LocalOffer makes pc's offer, applies it and waits for every candidate:
+// the complete offer a WHIP or WHEP POST carries.
+func LocalOffer(ctx context.Context, pc *webrtc.PeerConnection) (string, error) {
+	offer, err := pc.CreateOffer(nil)
+	if err != nil {
+		return "", err
+	}
+	gathered := webrtc.GatheringCompletePromise(pc)
+	if err := pc.SetLocalDescription(offer); err != nil {
+		return "", err
+	}
+	select {
+	case <-gathered:
+	case <-ctx.Done():
+		return "", ctx.Err()
+	}
+	return pc.LocalDescription().SDP, nil
+}
+
 // Offer sends pc's offer (with every candidate) to endpoint and applies the
 // answer.
 func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Options) (*Session, error) {
@@ -101,30 +124,29 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	if hc == nil {
 		hc = http.DefaultClient
 	}
-	offer, err := pc.CreateOffer(nil)
+	sdp, err := LocalOffer(ctx, pc)
 	if err != nil {
 		return nil, err
 	}
-	gathered := webrtc.GatheringCompletePromise(pc)
-	if err := pc.SetLocalDescription(offer); err != nil {
-		return nil, err
-	}
-	select {
-	case <-gathered:
-	case <-ctx.Done():
-		return nil, ctx.Err()
-	}
-	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(pc.LocalDescription().SDP))
+	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(sdp))
 	if err != nil {
 		return nil, err
 	}
 	req.Header.Set("Content-Type", "application/sdp")
-	if o.Token != "" {
-		req.Header.Set("Authorization", "Bearer "+o.Token)
+	// The session's PATCH and DELETE carry the offer's credentials (RFC
+	// 9725 §4.1: the server may require them on every request).
+	auth := func(req *http.Request) {
+		if o.Token != "" {
+			req.Header.Set("Authorization", "Bearer "+o.Token)
+		}
+		for k, v := range o.Header {
+			req.Header[k] = v
+		}
+		if o.Sign != nil {
+			o.Sign(req.Header)
+		}
 	}
-	for k, v := range o.Header {
-		req.Header[k] = v
-	}
+	auth(req)
 	res, err := hc.Do(req)
 	if err != nil {
 		return nil, err
@@ -142,7 +164,7 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		return nil, fmt.Errorf("apply answer: %w", err)
 	}
-	return &Session{PC: pc, Location: base.ResolveReference(loc).String(), ETag: res.Header.Get("ETag"), http: hc}, nil
+	return &Session{PC: pc, Location: base.ResolveReference(loc).String(), ETag: res.Header.Get("ETag"), http: hc, auth: auth}, nil
 }
 
 // Delete ends the session on the server (DELETE of its Location) and closes
@@ -153,6 +175,7 @@ func (s *Session) Delete(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
+	s.authorize(req)
 	res, err := s.http.Do(req)
 	if err != nil {
 		return err
@@ -170,6 +193,7 @@ func (s *Session) Patch(ctx context.Context, frag string) (*http.Response, []byt
 	if err != nil {
 		return nil, nil, err
 	}
+	s.authorize(req)
 	req.Header.Set("Content-Type", "application/trickle-ice-sdpfrag")
 	req.Header.Set("If-Match", s.ETag)
 	res, err := s.http.Do(req)
@@ -179,4 +203,10 @@ func (s *Session) Patch(ctx context.Context, frag string) (*http.Response, []byt
 	defer res.Body.Close()
 	body, _ := io.ReadAll(res.Body)
 	return res, body, nil
+}
+
+func (s *Session) authorize(req *http.Request) {
+	if s.auth != nil {
+		s.auth(req)
+	}
 }

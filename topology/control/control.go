@@ -9,6 +9,7 @@ import (
 	"net"
 	"os"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -20,6 +21,66 @@ type Params struct {
 	URL    string // external NATS; empty starts an embedded server
 	Listen string // embedded only: expose it on this address; empty keeps it in-process
 	Name   string // client name (the node id)
+	// Token is the credential: presented to an external server, and
+	// required by the embedded one from every client.
+	Token string
+	// Creds is a NATS .creds file (user JWT and NKey seed) or an NKey
+	// seed file, for an external server.
+	Creds string
+	// TLSCA verifies an external server's certificate; TLSCert and TLSKey
+	// are the client's own, for servers that ask for one.
+	TLSCA, TLSCert, TLSKey string
+}
+
+// ErrOpenListener: the embedded server would listen beyond this host with
+// no credential.
+var ErrOpenListener = errors.New("the embedded NATS server listens beyond loopback without a credential")
+
+// clientOptions are the credentials and TLS of a connection to an
+// external server.
+func (p Params) clientOptions() ([]nats.Option, error) {
+	var opts []nats.Option
+	if p.Token != "" {
+		opts = append(opts, nats.Token(p.Token))
+	}
+	if p.Creds != "" {
+		b, err := os.ReadFile(p.Creds)
+		if err != nil {
+			return nil, fmt.Errorf("-nats-creds: %w", err)
+		}
+		if strings.HasPrefix(strings.TrimSpace(string(b)), "SU") { // a bare user NKey seed
+			o, err := nats.NkeyOptionFromSeed(p.Creds)
+			if err != nil {
+				return nil, fmt.Errorf("-nats-creds: %w", err)
+			}
+			opts = append(opts, o)
+		} else {
+			opts = append(opts, nats.UserCredentials(p.Creds))
+		}
+	}
+	if p.TLSCA != "" {
+		opts = append(opts, nats.RootCAs(p.TLSCA))
+	}
+	if p.TLSCert != "" || p.TLSKey != "" {
+		opts = append(opts, nats.ClientCert(p.TLSCert, p.TLSKey))
+	}
+	return opts, nil
+}
+
+// Redact is a NATS URL without its credentials, for banners and logs.
+func Redact(u string) string {
+	var out []string
+	for _, one := range strings.Split(u, ",") {
+		if at := strings.LastIndex(one, "@"); at >= 0 {
+			if i := strings.Index(one, "://"); i >= 0 && i < at {
+				one = one[:i+3] + "***@" + one[at+1:]
+			} else {
+				one = "***@" + one[at+1:]
+			}
+		}
+		out = append(out, one)
+	}
+	return strings.Join(out, ",")
 }
 
 // Plane is a connected control plane. Lifecycle: Open → use Conn → Close.
@@ -34,9 +95,13 @@ type Plane struct {
 // Listen is set: nodes in this process reach it in-process.
 func Open(p Params) (*Plane, error) {
 	if p.URL != "" {
-		nc, err := nats.Connect(p.URL, nats.Name(p.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+		creds, err := p.clientOptions()
 		if err != nil {
-			return nil, fmt.Errorf("connect to NATS %s: %w", p.URL, err)
+			return nil, err
+		}
+		nc, err := nats.Connect(p.URL, append(creds, nats.Name(p.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
+		if err != nil {
+			return nil, fmt.Errorf("connect to NATS %s: %w", Redact(p.URL), err)
 		}
 		return &Plane{Conn: nc}, nil
 	}
@@ -54,6 +119,9 @@ func Open(p Params) (*Plane, error) {
 		if host == "" {
 			host = "0.0.0.0"
 		}
+		if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && p.Token == "" {
+			return nil, fmt.Errorf("%w (-nats-listen %s): set -nats-token, which every node then presents, or listen on 127.0.0.1", ErrOpenListener, p.Listen)
+		}
 		if n == 0 {
 			// Port 0 means "any free port" everywhere else in relaymesh;
 			// nats-server reads it as its default 4222.
@@ -68,6 +136,9 @@ func Open(p Params) (*Plane, error) {
 		return nil, err
 	}
 	opts.StoreDir = dir
+	if p.Token != "" {
+		opts.Authorization = p.Token
+	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
 		os.RemoveAll(dir)
@@ -79,7 +150,7 @@ func Open(p Params) (*Plane, error) {
 		os.RemoveAll(dir)
 		return nil, errors.New("embedded NATS did not become ready in 5 s")
 	}
-	nc, err := nats.Connect("", nats.Name(p.Name), nats.InProcessServer(ns))
+	nc, err := nats.Connect("", nats.Name(p.Name), nats.InProcessServer(ns), nats.Token(p.Token))
 	if err != nil {
 		ns.Shutdown()
 		os.RemoveAll(dir)

@@ -1,6 +1,7 @@
 package control
 
 import (
+	"errors"
 	"testing"
 	"time"
 
@@ -66,5 +67,34 @@ func TestBadParams(t *testing.T) {
 	}
 	if _, err := Open(Params{URL: "nats://127.0.0.1:1"}); err == nil {
 		t.Fatal("unreachable NATS accepted")
+	}
+}
+
+// With -nats-token the embedded server takes no client without it: a
+// stranger cannot rewrite the stream directory. Listening beyond loopback
+// without a token is refused at start.
+func TestEmbeddedServerRequiresItsToken(t *testing.T) {
+	origin, err := Open(Params{Name: "origin", Listen: "127.0.0.1:0", Token: "nats-s3cret"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer origin.Close()
+	if _, err := Open(Params{Name: "stranger", URL: origin.ClientURL()}); err == nil {
+		t.Fatal("a client without the token connected")
+	}
+	if _, err := Open(Params{Name: "guess", URL: origin.ClientURL(), Token: "guess"}); err == nil {
+		t.Fatal("a client with another token connected")
+	}
+	relay, err := Open(Params{Name: "relay", URL: origin.ClientURL(), Token: "nats-s3cret"})
+	if err != nil {
+		t.Fatalf("the relay with the token: %v", err)
+	}
+	defer relay.Close()
+	roundTrip(t, origin.Conn, relay.Conn)
+	if _, err := Open(Params{Name: "open", Listen: "0.0.0.0:0"}); !errors.Is(err, ErrOpenListener) {
+		t.Fatalf("-nats-listen 0.0.0.0 without a token: %v, want ErrOpenListener", err)
+	}
+	if got := Redact("nats://user:pw@h:4222,tls://tok@h2:4222"); got != "nats://***@h:4222,tls://***@h2:4222" {
+		t.Fatalf("Redact: %s", got)
 	}
 }

@@ -42,7 +42,12 @@ type Params struct {
 	// Advertise, if set, is the address other nodes use to reach this one.
 	Advertise string
 	// Join lists seeds, host:port; a DNS name stands for all its addresses.
-	Join   []string
+	Join []string
+	// Keys, if any, encrypt and authenticate gossip (memberlist's keyring,
+	// AES-GCM): the first encrypts, every one decrypts, so a key is rotated
+	// without downtime by adding it second everywhere, then first, then
+	// dropping the old one. A node without a key cannot join.
+	Keys   [][]byte
 	Logger *slog.Logger
 }
 
@@ -97,6 +102,14 @@ func lanConfig(p Params, d *delegate) (*memberlist.Config, error) {
 	// A node restarted under the same name on another address (a new pod)
 	// may take its name back one second after it was declared dead.
 	c.DeadNodeReclaimTime = time.Second
+	if len(p.Keys) > 0 {
+		ring, err := memberlist.NewKeyring(p.Keys[1:], p.Keys[0])
+		if err != nil {
+			return nil, fmt.Errorf("-gossip-key: %w", err)
+		}
+		c.Keyring = ring
+		c.GossipVerifyIncoming, c.GossipVerifyOutgoing = true, true
+	}
 	c.Delegate = d
 	c.Events = d
 	c.Logger = log.New(slogWriter{p.Logger}, "", 0)

@@ -128,3 +128,42 @@ func TestJoinRetriesUntilASeedAnswers(t *testing.T) {
 		time.Sleep(50 * time.Millisecond)
 	}
 }
+
+func keyed(t *testing.T, id string, keys [][]byte, join ...string) (*Cluster, error) {
+	t.Helper()
+	c, err := Join(Params{Meta: Meta{ID: id, Role: "relay", HTTP: "127.0.0.1:8080"}, Bind: "127.0.0.1:0", Join: join, Keys: keys})
+	if err == nil {
+		t.Cleanup(func() { _ = c.Shutdown() })
+	}
+	return c, err
+}
+
+// With -gossip-key the cluster is closed: a node without the key (or with
+// another) is never listed; a node holding the old key first and the new
+// one second (the first step of a rotation) joins.
+func TestGossipKeyClosesTheCluster(t *testing.T) {
+	k1, k2 := []byte("0123456789abcdef"), []byte("fedcba9876543210")
+	a, err := keyed(t, "k1", [][]byte{k1})
+	if err != nil {
+		t.Fatal(err)
+	}
+	rotating, err := keyed(t, "rotating", [][]byte{k1, k2}, a.Addr())
+	if err != nil {
+		t.Fatalf("a node with the old key first and the new second: %v", err)
+	}
+	// Join retries a seed that does not answer, so these start; they must
+	// never be listed.
+	for id, keys := range map[string][][]byte{"stranger": nil, "impostor": {k2}} {
+		if _, err := keyed(t, id, keys, a.Addr()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	waitFor(t, 5*time.Second, "the rotating node at k1", func() bool { return ids(a.Members()) == "k1 rotating " })
+	time.Sleep(time.Second) // gossip rounds in which a stranger would show up
+	if got := ids(a.Members()); got != "k1 rotating " || ids(rotating.Members()) != "k1 rotating " {
+		t.Fatalf("members %q and %q, want only the two keyed nodes", got, ids(rotating.Members()))
+	}
+	if _, err := keyed(t, "short", [][]byte{[]byte("short")}); err == nil {
+		t.Error("a 5-byte key was taken")
+	}
+}

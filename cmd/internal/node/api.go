@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaymesh/relaymesh/internal/auth"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
 
@@ -34,7 +35,38 @@ func (n *Node) routes() http.Handler {
 		mux.HandleFunc("GET /debug/pprof/symbol", pprof.Symbol)
 		mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	}
-	return webrtchttp.CORS(mux)
+	return n.guard(mux)
+}
+
+// handlers are the public HTTP handler and, with -admin-http, the admin
+// one: admin actions, /metrics and pprof move to the admin address (where
+// a Kubernetes NetworkPolicy can keep them inside the cluster), and the
+// public address answers 404 for them; health and readiness are on both.
+func (n *Node) handlers() (public, admin http.Handler) {
+	all := n.routes()
+	if n.cfg.AdminHTTP == "" {
+		return all, nil
+	}
+	isAdmin := func(r *http.Request) bool {
+		rt := classify(r)
+		return !rt.open && (rt.action == auth.Admin || rt.action == auth.Metrics)
+	}
+	health := func(r *http.Request) bool { return r.URL.Path == "/healthz" || r.URL.Path == "/readyz" }
+	public = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if isAdmin(r) {
+			webrtchttp.WriteError(w, webrtchttp.Errorf(http.StatusNotFound, "%s %s is served on the admin address (-admin-http), not here", r.Method, r.URL.Path))
+			return
+		}
+		all.ServeHTTP(w, r)
+	})
+	admin = http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if !isAdmin(r) && !health(r) {
+			webrtchttp.WriteError(w, webrtchttp.Errorf(http.StatusNotFound, "the admin address serves admin actions, /metrics and pprof; %s is on the main address", r.URL.Path))
+			return
+		}
+		all.ServeHTTP(w, r)
+	})
+	return public, admin
 }
 
 func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {

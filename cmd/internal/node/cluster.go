@@ -13,7 +13,7 @@ import (
 )
 
 // joinCluster starts gossip with this node's metadata.
-func (n *Node) joinCluster() error {
+func (n *Node) joinCluster(keys [][]byte) error {
 	httpAddr := advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr())
 	host, _, _ := net.SplitHostPort(httpAddr)
 	// Gossip is advertised on the same address as HTTP, where memberlist
@@ -27,7 +27,7 @@ func (n *Node) joinCluster() error {
 	c, err := membership.Join(membership.Params{
 		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
 			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort()))},
-		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Logger: n.log,
+		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Keys: keys, Logger: n.log,
 	})
 	if err != nil {
 		return err

@@ -24,6 +24,7 @@ import (
 type Config struct {
 	ConfigFile       string
 	HTTP             string
+	AdminHTTP        string
 	WebRTCUDP        string
 	WebRTCTCP        string
 	PublicIP         string
@@ -34,7 +35,7 @@ type Config struct {
 	Join             string
 	NATS             string
 	NATSListen       string
-	PublishToken     string
+	Auth             AuthConfig
 	ICEServers       string
 	KeyframeInterval time.Duration
 	ReconnectGrace   time.Duration
@@ -49,6 +50,7 @@ type Config struct {
 	MaxChildren      int
 	Pin              string
 	MaxSessions      int
+	SessionRate      float64
 	RecordDir        string
 	RecordAll        bool
 	RecordSegment    time.Duration
@@ -65,6 +67,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	host, _ := os.Hostname()
 	fs.StringVar(&c.ConfigFile, "config", "", "YAML `file` with settings by flag name (flags > env > file > defaults)")
 	fs.StringVar(&c.HTTP, "http", ":8080", "HTTP `address` for WHIP, WHEP, API, metrics and the web UI")
+	fs.StringVar(&c.AdminHTTP, "admin-http", "", "serve admin actions, /metrics and pprof on this `address` only (a port a NetworkPolicy can keep inside the cluster); empty: on -http")
 	fs.StringVar(&c.WebRTCUDP, "webrtc-udp", ":8189", "the one UDP `address` carrying all ICE/DTLS/SRTP traffic")
 	fs.StringVar(&c.WebRTCTCP, "webrtc-tcp", "", "TCP `address` for ICE-TCP passive candidates (off when empty)")
 	fs.StringVar(&c.PublicIP, "public-ip", "", "comma-separated `IPs` to advertise as host candidates (NAT 1:1, Kubernetes node IP)")
@@ -75,7 +78,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Join, "join", "", "memberlist seeds, comma-separated `host:port` (a DNS name stands for all its addresses)")
 	fs.StringVar(&c.NATS, "nats", "", "external NATS `URL`; when empty an embedded NATS server starts")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS server on this `address` (off when empty)")
-	fs.StringVar(&c.PublishToken, "publish-token", "", "when set, publishers must present this `token` (WHIP: Authorization: Bearer)")
+	c.Auth.flags(fs)
 	fs.StringVar(&c.ICEServers, "ice-servers", "", "comma-separated STUN/TURN `URLs` advertised to clients in Link headers")
 	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 500*time.Millisecond, "at most one keyframe request per `interval` goes to a publisher")
 	fs.DurationVar(&c.ReconnectGrace, "reconnect-grace", 10*time.Second, "how long a stream waits for its publisher to come back; viewers stay connected meanwhile")
@@ -89,7 +92,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RTSPUDP, "rtsp-udp", ":8000", "origin: even UDP `address` for RTSP's UDP transport (RTCP on the next port); empty allows TCP only")
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
-	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many WHIP+WHEP sessions; more get 503")
+	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many sessions (WHIP, WHEP, RTMP and RTSP publishers), reserved before any work; more get 503")
+	fs.Float64Var(&c.SessionRate, "session-rate", 20, "at most this many new sessions a `second` from one client address (bursts of twice that); more get 503")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "record streams into this `folder` (fragmented MP4 segments) and serve them at /vod/; off when empty")
 	fs.BoolVar(&c.RecordAll, "record-all", true, "with -record-dir: record every stream this node carries; false: only those started with POST /api/record/{stream}")
 	fs.DurationVar(&c.RecordSegment, "record-segment", 2*time.Second, "recording segment `length` (cut at the next keyframe); a crash loses at most the open segment")
@@ -132,6 +136,7 @@ func (c *Config) Validate() error {
 	addr("http", c.HTTP, false)
 	addr("webrtc-udp", c.WebRTCUDP, false)
 	addr("webrtc-tcp", c.WebRTCTCP, true)
+	addr("admin-http", c.AdminHTTP, true)
 	addr("nats-listen", c.NATSListen, true)
 	addr("rtsp", c.RTSP, true)
 	addr("rtmp", c.RTMP, true)
@@ -189,12 +194,16 @@ func (c *Config) Validate() error {
 	if c.RecordSegment < 500*time.Millisecond || c.RecordMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("-record-segment %s: want at least 500ms; -record-max-age not negative", c.RecordSegment))
 	}
+	if c.SessionRate <= 0 {
+		errs = append(errs, fmt.Errorf("-session-rate %g: want more than 0", c.SessionRate))
+	}
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))
 	}
 	if err := config.CheckLog(c.LogFormat, c.LogLevel); err != nil {
 		errs = append(errs, err)
 	}
+	errs = append(errs, c.Auth.validate()...)
 	return errors.Join(errs...)
 }
 

@@ -11,6 +11,7 @@ import (
 	"github.com/relaymesh/relaymesh/fanout/whep"
 	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/ingest/upstream"
+	"github.com/relaymesh/relaymesh/internal/auth"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
 
@@ -29,8 +30,9 @@ var statuses = []struct {
 	{ingest.ErrNoMedia, http.StatusBadRequest, 0},
 	{ingest.ErrCodec, http.StatusBadRequest, 0},
 	{whep.ErrOffer, http.StatusBadRequest, 0},
-	{ingest.ErrUnauthorized, http.StatusUnauthorized, 0},
-	{ingest.ErrForbidden, http.StatusForbidden, 0},
+	{auth.ErrUnauthorized, http.StatusUnauthorized, 0},
+	{auth.ErrForbidden, http.StatusForbidden, 0},
+	{auth.ErrUnavailable, http.StatusServiceUnavailable, 2 * time.Second},
 	{whep.ErrNotFound, http.StatusNotFound, 0},
 	{upstream.ErrNotPublished, http.StatusNotFound, 0},
 	{ingest.ErrClaimed, http.StatusConflict, 0},
@@ -44,6 +46,7 @@ var statuses = []struct {
 	{upstream.ErrDirectory, http.StatusServiceUnavailable, 2 * time.Second},
 	{upstream.ErrClosing, http.StatusServiceUnavailable, 5 * time.Second},
 	{errAtCapacity, http.StatusServiceUnavailable, 10 * time.Second},
+	{errRateLimited, http.StatusServiceUnavailable, retryAfterRate},
 }
 
 // httpError is the HTTP answer to a domain error, its sentence as the body;
@@ -64,9 +67,6 @@ func writeError(w http.ResponseWriter, err error) {
 	}
 	webrtchttp.WriteError(w, err)
 }
-
-// admitName is the WHEP endpoint's check before the body is read.
-func admitName(_ *http.Request, stream string) error { return fanout.CheckName(stream) }
 
 // listenError says which flag to change when a socket cannot be opened
 // because its address is taken (a second node on one machine with the

@@ -170,6 +170,27 @@ func (p *publisher) warmUp(t *testing.T, video, audio [][]byte, viewers ...*view
 	}
 }
 
+// settle waits until no viewer has received anything for 300 ms (at most
+// 5 s): the tail of the warm-up is then in, and a count that starts now
+// counts only what is sent after it.
+func settle(viewers ...*viewer) {
+	total := func() int {
+		n := 0
+		for _, v := range viewers {
+			n += len(v.packets("video")) + len(v.packets("audio"))
+		}
+		return n
+	}
+	last, since := total(), time.Now()
+	for deadline := time.Now().Add(5 * time.Second); time.Now().Before(deadline); time.Sleep(20 * time.Millisecond) {
+		if n := total(); n != last {
+			last, since = n, time.Now()
+		} else if time.Since(since) > 300*time.Millisecond {
+			return
+		}
+	}
+}
+
 // framesSince counts complete video frames received after the mark.
 func (v *viewer) framesSince(mark map[uint16]bool) int { return markers(v.packetsAfter("video", mark)) }
 

@@ -9,6 +9,8 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+
+	"github.com/relaymesh/relaymesh/topology/control"
 )
 
 // Main is the whole life of a node binary: config → New → Run → Drain →
@@ -90,13 +92,19 @@ func printWelcome(w io.Writer, n *Node, role Role) {
 	}
 	fmt.Fprintf(w, "  watch:       WHEP  http://%s/whep/{stream}\n", host)
 	fmt.Fprintf(w, "  media:       UDP %d (all WebRTC traffic)\n", n.UDPPort())
-	fmt.Fprintf(w, "  api/metrics: http://%s/api/streams  http://%s/metrics\n", host, host)
+	fmt.Fprintf(w, "  access:      %s\n", n.cfg.Auth.describe(n.auth))
+	if n.adminLn != nil {
+		admin := hostFor(n.adminLn.Addr().String())
+		fmt.Fprintf(w, "  api/metrics: http://%s/api/streams  http://%s/metrics (admin address)\n", host, admin)
+	} else {
+		fmt.Fprintf(w, "  api/metrics: http://%s/api/streams  http://%s/metrics\n", host, host)
+	}
 	if n.rec != nil {
 		fmt.Fprintf(w, "  recordings:  http://%s/vod/  (into %s)\n", host, n.cfg.RecordDir)
 	}
 	switch u := n.NATSURL(); {
 	case n.cfg.NATS != "":
-		fmt.Fprintf(w, "  nats:        %s (external)\n", n.cfg.NATS)
+		fmt.Fprintf(w, "  nats:        %s (external)\n", control.Redact(n.cfg.NATS))
 	case u != "":
 		fmt.Fprintf(w, "  nats:        %s (embedded, exposed to other nodes)\n", u)
 	default:

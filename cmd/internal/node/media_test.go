@@ -29,6 +29,7 @@ func TestTwentyViewersReceiveEveryFrameInOrder(t *testing.T) {
 		}
 	}
 	pub.warmUp(t, video, audio, viewers...)
+	settle(viewers...)
 	s, _ := n.Registry().Get("cam")
 	inBefore := map[string]uint64{}
 	for _, tr := range s.Tracks() {

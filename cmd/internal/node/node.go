@@ -22,7 +22,7 @@ import (
 	"github.com/relaymesh/relaymesh/ingest/transcode"
 	"github.com/relaymesh/relaymesh/ingest/upstream"
 	"github.com/relaymesh/relaymesh/ingest/whip"
-	"github.com/relaymesh/relaymesh/internal/errs"
+	"github.com/relaymesh/relaymesh/internal/auth"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 	"github.com/relaymesh/relaymesh/recorder"
@@ -63,9 +63,14 @@ type Node struct {
 	whipEP  *webrtchttp.Endpoint
 	whepEP  *webrtchttp.Endpoint
 	metrics *prometheus.Registry
+	auth    *auth.Authorizer
+	slots   *slots
+	links   *upstream.LinkKeys // nil in an open cluster
 
-	httpLn  net.Listener
-	httpSrv *http.Server
+	httpLn   net.Listener
+	httpSrv  *http.Server
+	adminLn  net.Listener // with -admin-http
+	adminSrv *http.Server
 
 	draining atomic.Bool
 	ready    atomic.Bool
@@ -94,12 +99,19 @@ func New(cfg *Config, role Role, log *slog.Logger) (*Node, error) {
 // door. Close undoes whatever part of it was done.
 func (n *Node) open() (err error) {
 	cfg, log := n.cfg, n.log
+	if n.auth, err = auth.New(cfg.Auth.params()); err != nil {
+		return err
+	}
+	gossipKeys, _ := cfg.Auth.gossipKeys() // checked by Validate
+	n.links = upstream.NewLinkKeys(gossipKeys)
+	n.slots = newSlots(cfg.MaxSessions, cfg.SessionRate, 2*int(cfg.SessionRate+0.5))
 	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval,
 		OnStreamEnd: n.release, OnChange: n.registryChanged})
 	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: n.publicIPs(), Logger: log}); err != nil {
 		return listenError(err, "-webrtc-udp or -webrtc-tcp", cfg.WebRTCUDP)
 	}
-	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID}); err != nil {
+	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID, Token: cfg.Auth.NATSToken,
+		Creds: cfg.Auth.NATSCreds, TLSCA: cfg.Auth.NATSTLSCA, TLSCert: cfg.Auth.NATSTLSCert, TLSKey: cfg.Auth.NATSTLSKey}); err != nil {
 		return listenError(err, "-nats-listen", cfg.NATSListen)
 	}
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
@@ -108,7 +120,7 @@ func (n *Node) open() (err error) {
 	if err = n.openDirectory(); err != nil {
 		return err
 	}
-	if err = n.joinCluster(); err != nil {
+	if err = n.joinCluster(gossipKeys); err != nil {
 		return listenError(err, "-gossip", cfg.Gossip)
 	}
 	var checkChild func(ctx context.Context, stream, child string) error
@@ -124,7 +136,7 @@ func (n *Node) open() (err error) {
 	// PATCH and DELETE reach a session's node over the control plane from
 	// any node, so a load balancer needs no sticky sessions.
 	remote := &control.Sessions{Conn: n.plane.Conn}
-	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: admitName, Create: n.limit(n.whep.Create), MapError: httpError,
+	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: n.admitViewer, Create: n.limit(n.whep.Create), MapError: httpError,
 		Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
 	if n.role == RoleOrigin {
 		if err = n.openIngest(remote); err != nil {
@@ -141,7 +153,19 @@ func (n *Node) open() (err error) {
 		n.recReady.Store(true)
 	}
 	n.metrics = newMetrics(n)
-	n.httpSrv = &http.Server{Handler: n.routes(), ReadHeaderTimeout: 10 * time.Second}
+	// Slow clients cannot hold the server: headers within 10 s and 64 KiB,
+	// a whole request (bodies are at most 64 KiB) within 30 s, idle
+	// keep-alive connections closed after 2 minutes. No write timeout:
+	// a recording downloads as long as it takes.
+	public, admin := n.handlers()
+	n.httpSrv = &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
+		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	if admin != nil {
+		if n.adminLn, err = net.Listen("tcp", cfg.AdminHTTP); err != nil {
+			return listenError(fmt.Errorf("listen admin http %s: %w", cfg.AdminHTTP, err), "-admin-http", cfg.AdminHTTP)
+		}
+		n.adminSrv = &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+	}
 	// Background loops start last: they read what open has just built.
 	n.wg.Add(1)
 	go n.reportLoad()
@@ -152,7 +176,8 @@ func (n *Node) open() (err error) {
 // openRelay starts the relay's supervisor: streams pulled on demand from
 // parents in their trees (or from a static -upstream).
 func (n *Node) openRelay() error {
-	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log, NodeID: n.cfg.NodeID})
+	p, err := upstream.New(upstream.Params{Registry: n.reg, Engine: n.engine, Log: n.log, NodeID: n.cfg.NodeID,
+		Links: n.links, Token: n.cfg.Auth.ReadToken})
 	if err != nil {
 		return err
 	}
@@ -162,25 +187,21 @@ func (n *Node) openRelay() error {
 	}
 	n.relay = upstream.NewRelay(upstream.RelayParams{Registry: n.reg, Puller: p, Directory: n.dir, Members: n.cluster,
 		NodeID: n.cfg.NodeID, Zone: n.cfg.Zone, MaxChildren: n.cfg.MaxChildren, Idle: n.cfg.IdleTimeout,
-		Pinned: n.cfg.PinList(), StaticURL: static, Log: n.log})
+		Pinned: n.cfg.PinList(), StaticURL: static, MembersOnly: n.links != nil, Log: n.log})
 	return nil
 }
 
 // openIngest opens an origin's doors for publishers, all behind one gate.
 func (n *Node) openIngest(remote webrtchttp.Remote) (err error) {
 	cfg, log := n.cfg, n.log
-	var authorize func(context.Context, ingest.Access) error
-	if cfg.PublishToken != "" {
-		authorize = ingest.StaticToken(cfg.PublishToken)
-	}
-	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: authorize, Claim: n.claim, Log: log})
+	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: n.publishAccess, Claim: n.claim, Log: log})
 	if n.whip, err = whip.New(whip.Params{Gate: n.gate, Engine: n.engine, Log: log, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
 		return err
 	}
 	n.whipEP = &webrtchttp.Endpoint{Prefix: "/whip/", Admit: n.whip.Admit, Create: n.limit(n.whip.Create), MapError: httpError,
 		Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
 	if cfg.RTMP != "" {
-		if n.rtmp, err = rtmp.New(rtmp.Params{Gate: n.gate, Addr: cfg.RTMP, AudioBitrate: cfg.OpusBitrate, Log: log.With("via", "rtmp")}); err != nil {
+		if n.rtmp, err = rtmp.New(rtmp.Params{Gate: n.gate, Reserve: n.slots.reserve, MaxConns: cfg.MaxSessions, Addr: cfg.RTMP, AudioBitrate: cfg.OpusBitrate, Log: log.With("via", "rtmp")}); err != nil {
 			return listenError(err, "-rtmp", cfg.RTMP)
 		}
 		if !transcode.Available() {
@@ -188,7 +209,7 @@ func (n *Node) openIngest(remote webrtchttp.Remote) (err error) {
 		}
 	}
 	if cfg.RTSP != "" {
-		if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Gate: n.gate, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP,
+		if n.rtsp, err = rtsp.New(rtsp.Params{Registry: n.reg, Gate: n.gate, ReadAccess: n.readAccess, Reserve: n.slots.reserve, MaxConns: cfg.MaxSessions, Addr: cfg.RTSP, UDPRTP: cfg.RTSPUDP,
 			OpusBitrate: cfg.OpusBitrate, Log: log.With("via", "rtsp")}); err != nil {
 			return listenError(err, "-rtsp or -rtsp-udp", cfg.RTSP)
 		}
@@ -221,26 +242,39 @@ func (n *Node) registryChanged() {
 	}
 }
 
-// limit refuses new sessions past -max-sessions with 503.
+// limit reserves a session slot (-max-sessions, -session-rate) before
+// create does any work, and gives it back when the session ends.
 func (n *Node) limit(create webrtchttp.CreateFunc) webrtchttp.CreateFunc {
 	return func(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
-		if n.Sessions() >= n.cfg.MaxSessions {
-			return "", nil, errs.Errorf(errAtCapacity, "this node is at capacity (%d sessions); try another node", n.cfg.MaxSessions)
+		release, err := n.slots.reserve(r.RemoteAddr)
+		if err != nil {
+			return "", nil, err
 		}
-		return create(ctx, r, stream, offer, parsed)
+		answer, peer, err := create(ctx, r, stream, offer, parsed)
+		if err != nil {
+			release()
+			return "", nil, err
+		}
+		peer.OnClose(release)
+		return answer, peer, nil
 	}
 }
 
 func (n *Node) accepting() bool { return !n.draining.Load() }
 
-// Sessions counts WHIP and WHEP sessions.
-func (n *Node) Sessions() int {
-	s := n.whepEP.Sessions()
-	if n.whipEP != nil {
-		s += n.whipEP.Sessions()
+// isMember reports whether gossip lists node id.
+func (n *Node) isMember(id string) bool {
+	for _, m := range n.cluster.Members() {
+		if m.ID == id {
+			return true
+		}
 	}
-	return s
+	return false
 }
+
+// Sessions counts the sessions holding a slot: WHIP, WHEP, RTMP and RTSP
+// publishers.
+func (n *Node) Sessions() int { return n.slots.inUse() }
 
 // HTTPAddr is the address the HTTP server listens on.
 func (n *Node) HTTPAddr() net.Addr { return n.httpLn.Addr() }
@@ -257,8 +291,11 @@ func (n *Node) Registry() *fanout.Registry { return n.reg }
 // Run serves HTTP until ctx ends, then returns nil; any other end of the
 // server is an error.
 func (n *Node) Run(ctx context.Context) error {
-	errc := make(chan error, 1)
+	errc := make(chan error, 2)
 	go func() { errc <- n.httpSrv.Serve(n.httpLn) }()
+	if n.adminSrv != nil {
+		go func() { errc <- n.adminSrv.Serve(n.adminLn) }()
+	}
 	select {
 	case <-ctx.Done():
 		return nil
@@ -305,6 +342,13 @@ func (n *Node) close() {
 		_ = n.cluster.Leave(500 * time.Millisecond)
 		_ = n.cluster.Shutdown()
 	}
+	if n.adminSrv != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		_ = n.adminSrv.Shutdown(ctx)
+		cancel()
+	} else if n.adminLn != nil {
+		_ = n.adminLn.Close()
+	}
 	if n.httpSrv != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 		_ = n.httpSrv.Shutdown(ctx)
@@ -347,5 +391,8 @@ func (n *Node) close() {
 	}
 	if n.engine != nil {
 		n.engine.Close()
+	}
+	if n.auth != nil {
+		n.auth.Close()
 	}
 }

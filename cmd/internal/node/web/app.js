@@ -71,7 +71,7 @@ $("watch-stop").onclick = () => {
 function fmtRate(bps) { return bps > 1e6 ? (bps / 1e6).toFixed(2) + " Mbit/s" : (bps / 1e3).toFixed(0) + " kbit/s"; }
 async function refresh() {
   try {
-    const res = await fetch(base + "/api/streams");
+    const res = await fetch(base + "/api/streams", { headers: authHeaders(pageToken) });
     const data = await res.json();
     $("node").textContent = data.role + " " + data.node;
     // Relays take no publishers: publish on an origin.

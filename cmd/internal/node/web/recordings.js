@@ -7,7 +7,7 @@ async function refreshRecordings() {
   const note = document.getElementById("rec-note");
   const rows = document.getElementById("rec-rows");
   try {
-    const res = await fetch(location.origin + "/vod/", { headers: { Accept: "application/json" } });
+    const res = await fetch(location.origin + "/vod/", { headers: { Accept: "application/json", ...authHeaders(pageToken) } });
     if (res.status === 404) { note.textContent = "This node does not record (start it with -record-dir)."; rows.replaceChildren(); return; }
     const { recordings } = await res.json();
     note.textContent = recordings.length ? "" : "No recordings yet.";
@@ -21,9 +21,11 @@ async function refreshRecordings() {
       const td = document.createElement("td");
       const play = document.createElement("button");
       play.textContent = "Play";
-      play.onclick = () => { const v = document.getElementById("rec-video"); v.hidden = false; v.src = r.url; v.play(); };
+      // A <video> cannot send headers: the page's token goes on the URL.
+      const withToken = (u) => pageToken ? u + (u.includes("?") ? "&" : "?") + "token=" + encodeURIComponent(pageToken) : u;
+      play.onclick = () => { const v = document.getElementById("rec-video"); v.hidden = false; v.src = withToken(r.url); v.play(); };
       const hls = document.createElement("a");
-      hls.href = r.hls; hls.textContent = "HLS";
+      hls.href = withToken(r.hls); hls.textContent = "HLS";
       td.append(play, " ", hls);
       tr.append(td);
       return tr;

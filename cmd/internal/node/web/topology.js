@@ -52,7 +52,7 @@ function drawTree(stream, nodesById) {
 
 async function refreshTopology() {
   try {
-    const res = await fetch(location.origin + "/api/topology");
+    const res = await fetch(location.origin + "/api/topology", { headers: authHeaders(pageToken) });
     const topo = await res.json();
     const byId = {};
     for (const n of topo.nodes) byId[n.id] = n;

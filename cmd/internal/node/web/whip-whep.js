@@ -3,6 +3,14 @@
 // session URL from Location is what DELETE ends.
 "use strict";
 
+// A node that guards reading (-read-token, JWTs) is watched with the page
+// opened as /?token=TOKEN: the token goes with WHEP, the API and VOD.
+const pageToken = new URLSearchParams(location.search).get("token") || "";
+
+function authHeaders(token) {
+  return token ? { Authorization: "Bearer " + token } : {};
+}
+
 async function gatherOffer(pc) {
   const offer = await pc.createOffer();
   await pc.setLocalDescription(offer);
@@ -18,6 +26,9 @@ async function gatherOffer(pc) {
   return pc.localDescription.sdp;
 }
 
+// The token each session was opened with: its DELETE carries it too.
+const sessionTokens = new Map();
+
 async function exchange(url, pc, token) {
   const headers = { "Content-Type": "application/sdp" };
   if (token) headers["Authorization"] = "Bearer " + token;
@@ -27,6 +38,7 @@ async function exchange(url, pc, token) {
   }
   const location = new URL(res.headers.get("Location"), url).toString();
   await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
+  sessionTokens.set(location, token);
   return location;
 }
 
@@ -46,11 +58,13 @@ async function watchWHEP(url, onTrack) {
   pc.addTransceiver("video", { direction: "recvonly" });
   pc.addTransceiver("audio", { direction: "recvonly" });
   pc.ontrack = (ev) => onTrack(ev);
-  const location = await exchange(url, pc);
+  const location = await exchange(url, pc, pageToken);
   return { pc, location };
 }
 
 async function endSession(location) {
   if (!location) return;
-  try { await fetch(location, { method: "DELETE" }); } catch (e) { /* gone already */ }
+  const headers = authHeaders(sessionTokens.get(location));
+  sessionTokens.delete(location);
+  try { await fetch(location, { method: "DELETE", headers }); } catch (e) { /* gone already */ }
 }
