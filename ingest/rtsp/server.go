@@ -60,9 +60,10 @@ type Server struct {
 	p   Params
 	srv *gortsplib.Server
 
-	mu    sync.Mutex
-	pubs  map[*gortsplib.ServerSession]*publisher
-	reads map[string]*readStream // by stream name
+	mu      sync.Mutex
+	pubs    map[*gortsplib.ServerSession]*publisher
+	reads   map[string]*readStream              // by stream name
+	readers map[*gortsplib.ServerSession]func() // a reader session's slot release
 
 	closing chan struct{} // closed by Close: read streams end
 	wg      sync.WaitGroup
@@ -87,7 +88,8 @@ type mediaIn struct {
 
 // New starts listening.
 func New(p Params) (*Server, error) {
-	s := &Server{p: p, pubs: map[*gortsplib.ServerSession]*publisher{}, reads: map[string]*readStream{}, closing: make(chan struct{})}
+	s := &Server{p: p, pubs: map[*gortsplib.ServerSession]*publisher{}, reads: map[string]*readStream{},
+		readers: map[*gortsplib.ServerSession]func(){}, closing: make(chan struct{})}
 	if p.ReadTimeout <= 0 {
 		p.ReadTimeout = 10 * time.Second
 	}
@@ -217,6 +219,9 @@ func (s *Server) OnSetup(ctx *gortsplib.ServerHandlerOnSetupCtx) (*base.Response
 	if ctx.Session.State() == gortsplib.ServerSessionStatePreRecord {
 		return &base.Response{StatusCode: base.StatusOK}, nil, nil
 	}
+	if res, err := s.readerSlot(ctx.Session, ctx.Conn); err != nil {
+		return res, nil, err
+	}
 	return s.setupRead(ctx)
 }
 
@@ -255,12 +260,41 @@ func rtpPacket(p *fanout.Packet) rtp.Packet {
 	return rtp.Packet{Header: p.Header.Clone(), Payload: p.Payload}
 }
 
-// OnSessionClose ends a publisher's stream; it lingers for a reconnect.
+// readerSlot takes a session slot for a reader's session, once (a reader
+// SETUPs each track).
+func (s *Server) readerSlot(sess *gortsplib.ServerSession, conn *gortsplib.ServerConn) (*base.Response, error) {
+	if s.p.Reserve == nil {
+		return nil, nil
+	}
+	s.mu.Lock()
+	_, held := s.readers[sess]
+	s.mu.Unlock()
+	if held {
+		return nil, nil
+	}
+	release, err := s.p.Reserve(conn.NetConn().RemoteAddr().String())
+	if err != nil {
+		s.p.Log.Warn("rtsp read refused: "+err.Error(), "remote", conn.NetConn().RemoteAddr().String())
+		return &base.Response{StatusCode: base.StatusServiceUnavailable}, err
+	}
+	s.mu.Lock()
+	s.readers[sess] = release
+	s.mu.Unlock()
+	return nil, nil
+}
+
+// OnSessionClose ends a publisher's stream (it lingers for a reconnect) and
+// gives back a session's slot.
 func (s *Server) OnSessionClose(ctx *gortsplib.ServerHandlerOnSessionCloseCtx) {
 	s.mu.Lock()
 	p := s.pubs[ctx.Session]
 	delete(s.pubs, ctx.Session)
+	release := s.readers[ctx.Session]
+	delete(s.readers, ctx.Session)
 	s.mu.Unlock()
+	if release != nil {
+		release()
+	}
 	if p != nil {
 		p.pub.End()
 		closeTracks(p.tracks)

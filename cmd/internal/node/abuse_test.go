@@ -1,13 +1,21 @@
 package node
 
 import (
+	"bytes"
+	"context"
+	"fmt"
+	"io"
+	"math/rand/v2"
 	"net"
 	"net/http"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/bluenviron/gortsplib/v5"
+	"github.com/bluenviron/gortsplib/v5/pkg/base"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/whipclient"
@@ -110,5 +118,125 @@ func TestSlowConnectionsDoNotKeepOthersOut(t *testing.T) {
 	pub.warmUp(t, video, audio, v)
 	if res, _ := do(t, hc, "GET", base+"/healthz", "", ""); res.StatusCode != http.StatusOK {
 		t.Fatalf("healthz: %d", res.StatusCode)
+	}
+}
+
+// RTSP readers take session slots too: past -max-sessions, a reader's
+// SETUP is refused with 503, and a slot comes back when a reader leaves.
+func TestRTSPReadersTakeSessionSlots(t *testing.T) {
+	n, httpBase := startNode(t, "-rtsp", "127.0.0.1:0", "-rtsp-udp", "", "-max-sessions", "2", "-session-rate", "1000")
+	hc := newHTTPClient(t)
+	if _, err := publish(t, hc, httpBase, "cam", whipclient.Options{}); err != nil { // slot 1
+		t.Fatal(err)
+	}
+	read := func() (*gortsplib.Client, error) {
+		tcp := gortsplib.ProtocolTCP
+		c := &gortsplib.Client{Scheme: "rtsp", Host: n.rtsp.Addr().String(), Protocol: &tcp}
+		if err := c.Start(); err != nil {
+			return nil, err
+		}
+		u, err := base.ParseURL("rtsp://" + n.rtsp.Addr().String() + "/cam")
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		desc, _, err := c.Describe(u)
+		if err == nil {
+			err = c.SetupAll(desc.BaseURL, desc.Medias)
+		}
+		if err != nil {
+			c.Close()
+			return nil, err
+		}
+		return c, nil
+	}
+	first, err := read() // slot 2
+	if err != nil {
+		t.Fatalf("the first reader: %v", err)
+	}
+	if c, err := read(); err == nil || !strings.Contains(err.Error(), "503") {
+		if c != nil {
+			c.Close()
+		}
+		t.Fatalf("a reader past -max-sessions 2: %v, want 503", err)
+	}
+	first.Close()
+	waitUntil(t, 5*time.Second, "the first reader's slot back", func() bool { return n.Sessions() == 1 })
+	second, err := read()
+	if err != nil {
+		t.Fatalf("a reader once a slot was free: %v", err)
+	}
+	second.Close()
+}
+
+// lineCounter counts log lines.
+type lineCounter struct{ n atomic.Int64 }
+
+func (c *lineCounter) Write(p []byte) (int, error) {
+	c.n.Add(int64(bytes.Count(p, []byte("\n"))))
+	return len(p), nil
+}
+
+// Random bytes on every listener (HTTP, RTMP, RTSP, the UDP media port)
+// crash nothing, disturb nothing, and write few log lines even at debug
+// level (once, garbage wrote about 15,000 ERROR lines; here 3,900 pieces
+// write about a dozen, with or without the per-kind rate limit, which
+// internal/config tests on its own as the bound behind this).
+func TestGarbageOnEveryListener(t *testing.T) {
+	args := []string{"-node-id", "garbage", "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0",
+		"-rtmp", "127.0.0.1:0", "-rtsp", "127.0.0.1:0", "-rtsp-udp", "", "-log-level", "debug"}
+	cfg, err := Load("origin", args, io.Discard)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var lines lineCounter
+	n, err := New(cfg, RoleOrigin, cfg.Logger(&lines))
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = n.Run(ctx) }()
+	defer func() { cancel(); <-done; n.Close() }()
+	base := "http://" + n.HTTPAddr().String()
+	before := lines.n.Load()
+
+	rnd := rand.New(rand.NewPCG(1, 2))
+	junk := func() []byte {
+		b := make([]byte, 1+rnd.IntN(1400))
+		for i := range b {
+			b[i] = byte(rnd.UintN(256))
+		}
+		return b
+	}
+	const rounds = 300
+	for _, addr := range []string{n.HTTPAddr().String(), n.rtmp.Addr().String(), n.rtsp.Addr().String()} {
+		for i := 0; i < rounds; i++ {
+			c, err := net.DialTimeout("tcp", addr, 2*time.Second)
+			if err != nil {
+				t.Fatal(err)
+			}
+			_, _ = c.Write(junk())
+			_ = c.Close()
+		}
+	}
+	udp, err := net.Dial("udp", fmt.Sprintf("127.0.0.1:%d", n.UDPPort()))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := 0; i < 10*rounds; i++ {
+		_, _ = udp.Write(junk())
+	}
+	_ = udp.Close()
+
+	hc := newHTTPClient(t)
+	if _, err := publish(t, hc, base, "after", whipclient.Options{}); err != nil {
+		t.Fatalf("a publisher after the garbage: %v", err)
+	}
+	time.Sleep(500 * time.Millisecond)
+	if got := lines.n.Load() - before; got > 400 {
+		t.Fatalf("%d log lines (at debug) for %d pieces of garbage: the log is not rate-limited", got, 3*rounds+10*rounds)
+	} else {
+		t.Logf("%d log lines at debug level for %d pieces of garbage", got, 3*rounds+10*rounds)
 	}
 }

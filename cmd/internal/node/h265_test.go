@@ -31,6 +31,13 @@ func firstH265Types(v *viewer) []int {
 			}
 			t = int(h[2] & 0x3f)
 		}
+		if len(types) == 0 && t < 16 {
+			// Delta pictures before the viewer's first keyframe or sets
+			// (it joined mid-GOP of a source that takes no keyframe
+			// requests): a decoder drops them; what matters is what comes
+			// in front of the first keyframe.
+			continue
+		}
 		types = append(types, t)
 		if t >= 16 && t <= 21 {
 			return types
