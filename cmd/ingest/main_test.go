@@ -3,6 +3,7 @@ package main
 import (
 	"bytes"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"os"
 	"os/exec"
@@ -109,7 +110,9 @@ func TestIngestPullsRTSPIntoWHIP(t *testing.T) {
 	}
 	w := watch()
 	defer w.Close()
-	waitCount(t, w, 60, &out)
+	// On failure, the origin's log goes with the gateway's.
+	both := logs{&out, origin.Log}
+	waitCount(t, w, 60, both)
 	res, err := http.Get("http://127.0.0.1:" + strconv.Itoa(healthPort) + "/readyz")
 	if err != nil || res.StatusCode != 200 {
 		t.Fatalf("/readyz while publishing: %v %v", res, err)
@@ -126,7 +129,7 @@ func TestIngestPullsRTSPIntoWHIP(t *testing.T) {
 	defer src.Close()
 	w2 := watch()
 	defer w2.Close()
-	waitCount(t, w2, 60, &out)
+	waitCount(t, w2, 60, both)
 	if !strings.Contains(out.String(), "reconnecting") {
 		t.Fatalf("no reconnect in the gateway's log:\n%s", out.String())
 	}
@@ -151,7 +154,7 @@ func watchPackets(t *testing.T, url string, n int, out *syncBuffer) {
 	waitCount(t, w, n, out)
 }
 
-func waitCount(t *testing.T, w *whipclient.Watcher, n int, out *syncBuffer) {
+func waitCount(t *testing.T, w *whipclient.Watcher, n int, out fmt.Stringer) {
 	t.Helper()
 	for end := time.Now().Add(15 * time.Second); w.Count() < n; time.Sleep(50 * time.Millisecond) {
 		if time.Now().After(end) {
@@ -275,4 +278,19 @@ func streams(t *testing.T, base string) string {
 	var body bytes.Buffer
 	_, _ = body.ReadFrom(res.Body)
 	return body.String()
+}
+
+// logs is the gateway's output and the origin's log file, for a failure
+// message.
+type logs struct {
+	gateway    *syncBuffer
+	originFile string
+}
+
+func (l logs) String() string {
+	b, _ := os.ReadFile(l.originFile)
+	if len(b) > 8000 {
+		b = b[len(b)-8000:]
+	}
+	return l.gateway.String() + "\norigin log (its end):\n" + string(b)
 }
