@@ -127,6 +127,14 @@ func TestIngestPullsRTSPIntoWHIP(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer src.Close()
+	// Watch once the gateway has published again: a viewer that came
+	// earlier could join the gateway's previous stream in its last moments
+	// of reconnect grace, and end with it.
+	for end := time.Now().Add(15 * time.Second); strings.Count(out.String(), "msg=ingesting") < 2; time.Sleep(50 * time.Millisecond) {
+		if time.Now().After(end) {
+			t.Fatalf("the gateway did not publish again after its source came back:\n%s", both)
+		}
+	}
 	w2 := watch()
 	defer w2.Close()
 	waitCount(t, w2, 60, both)
