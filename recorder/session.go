@@ -51,6 +51,11 @@ type session struct {
 	meta   Meta
 	tracks []*mp4Track
 	video  *mp4Track // the track that cuts segments: video if any
+	// videoSrc is the fanout track of video, asked for a keyframe when a
+	// segment reaches its target length; askedAt is the open segment's
+	// length at the last ask (-1: not asked since the last cut).
+	videoSrc *fanout.Track
+	askedAt  int64
 
 	subs     []*fanout.Subscriber
 	in       chan inPacket
@@ -66,7 +71,7 @@ type session struct {
 // startSession subscribes to the stream's tracks and starts writing into a
 // new recording folder.
 func (r *Recorder) startSession(st *fanout.Stream) (*session, error) {
-	s := &session{r: r, stream: st, in: make(chan inPacket, 256), quit: make(chan struct{}), done: make(chan struct{})}
+	s := &session{r: r, stream: st, in: make(chan inPacket, 256), quit: make(chan struct{}), done: make(chan struct{}), askedAt: -1}
 	var sources []*fanout.Track
 	for _, t := range st.Tracks() {
 		tr, err := newTrackRec(len(s.tracks)+1, t)
@@ -76,7 +81,7 @@ func (r *Recorder) startSession(st *fanout.Stream) (*session, error) {
 		}
 		s.tracks, sources = append(s.tracks, tr), append(sources, t)
 		if tr.kind == fanout.KindVideo && s.video == nil {
-			s.video = tr
+			s.video, s.videoSrc = tr, t
 		}
 	}
 	if len(s.tracks) == 0 {
@@ -181,11 +186,32 @@ func (s *session) packet(in inPacket) error {
 			}
 		}
 	}
+	if tr == s.video {
+		s.askForKeyframe(tr)
+	}
 	return nil
+}
+
+// askForKeyframe asks the publisher for a keyframe once the open segment
+// has reached its target length, and again every half segment until one
+// comes: a browser sends keyframes only at the start and on request, so a
+// recording that waited for one would never cut (and nothing would be
+// listed until the stream ended). The track's coalescer bounds what
+// reaches the publisher, together with its viewers' requests.
+func (s *session) askForKeyframe(tr *mp4Track) {
+	if s.videoSrc == nil || tr.kind != fanout.KindVideo {
+		return
+	}
+	target := s.r.segmentUnits(tr)
+	if d := tr.duration(); d >= target && (s.askedAt < 0 || d-s.askedAt >= target/2) {
+		s.askedAt = d
+		s.videoSrc.RequestKeyframe()
+	}
 }
 
 // cut writes the open segment (init.mp4 first, once) and the index.
 func (s *session) cut() error {
+	s.askedAt = -1
 	var part fmp4.Part
 	for _, tr := range s.tracks {
 		if pt := tr.take(); pt != nil {

@@ -1,0 +1,82 @@
+package recorder
+
+import (
+	"math"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/relaymesh/relaymesh/fanout"
+)
+
+// playOnRequest is play for a publisher that sends a keyframe only at the
+// start and when asked (a browser; a GOP of 60 s or more): every other
+// frame is a delta frame.
+func (s *source) playOnRequest(frames int, key []byte, deltas [][]byte, asked *atomic.Bool) (keyframes int) {
+	for i := range frames {
+		frame := deltas[i%len(deltas)]
+		if i == 0 || asked.Swap(false) {
+			frame = key
+			keyframes++
+		}
+		for _, p := range s.vp.Packetize(frame, 3000) {
+			s.v.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
+		}
+		s.frame++
+		for s.pkt*3 < s.frame*5 {
+			for _, p := range s.ap.Packetize(s.opus[s.pkt%len(s.opus)], 960) {
+				s.a.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
+			}
+			s.pkt++
+		}
+		time.Sleep(time.Millisecond)
+	}
+	return keyframes
+}
+
+// Segments are cut at their target length whatever the publisher's GOP:
+// the recorder asks for a keyframe itself when a segment is due (before,
+// a publisher that sends keyframes only on request made one segment of the
+// whole stream, listed only once it ended).
+func TestSegmentsCutOnTimeWhateverTheGOP(t *testing.T) {
+	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond, KeyframeInterval: 10 * time.Millisecond})
+	defer reg.Close()
+	r := newRecorder(t, reg, Params{All: true})
+	src := newSourceOf(t, reg, "cam", "vp8")
+	var asked atomic.Bool
+	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { asked.Store(true) }))
+	var key []byte
+	var deltas [][]byte
+	for _, f := range src.aus {
+		if len(f) > 0 && f[0]&0x01 == 0 { // VP8 frame tag: 0 is a keyframe (RFC 6386 §9.1)
+			if key == nil {
+				key = f
+			}
+		} else {
+			deltas = append(deltas, f)
+		}
+	}
+	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	keyframes := src.playOnRequest(300, key, deltas, &asked) // 10 s
+	src.pub.End()
+	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+
+	list := r.List()
+	if len(list) != 1 {
+		t.Fatalf("%d recordings, want 1", len(list))
+	}
+	m := list[0]
+	if len(m.Segments) < 4 || len(m.Segments) > 6 || math.Abs(m.DurationS-10) > 0.2 {
+		t.Fatalf("%.2f s in %d segments from %d keyframes, want about 10 s in 5 segments of 2 s", m.DurationS, len(m.Segments), keyframes)
+	}
+	for i, s := range m.Segments[:len(m.Segments)-1] {
+		// Cut at the first keyframe after the target: the request's
+		// coalescing and a frame or two of answer.
+		if s.DurationS < 1.99 || s.DurationS > 2.4 {
+			t.Fatalf("segment %d is %.3f s, want 2 s (a few frames more at most)", i, s.DurationS)
+		}
+	}
+	if keyframes > 12 {
+		t.Fatalf("%d keyframes asked for 5 segments: the recorder asks too often", keyframes)
+	}
+}
