@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"log/slog"
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/auth"
@@ -49,7 +48,6 @@ type GateParams struct {
 	// Claim, if set, reserves the name in the cluster; its errors are
 	// ErrClaimed or ErrUnavailable.
 	Claim func(ctx context.Context, stream string) error
-	Log   *slog.Logger
 }
 
 // Gate is the one decision every publisher passes, whatever its protocol:

@@ -13,24 +13,13 @@ import (
 // start and when asked (a browser; a GOP of 60 s or more): every other
 // frame is a delta frame.
 func (s *source) playOnRequest(frames int, key []byte, deltas [][]byte, asked *atomic.Bool) (keyframes int) {
-	for i := range frames {
-		frame := deltas[i%len(deltas)]
+	s.playFrames(frames, func(i int) []byte {
 		if i == 0 || asked.Swap(false) {
-			frame = key
 			keyframes++
+			return key
 		}
-		for _, p := range s.vp.Packetize(frame, 3000) {
-			s.v.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
-		}
-		s.frame++
-		for s.pkt*3 < s.frame*5 {
-			for _, p := range s.ap.Packetize(s.opus[s.pkt%len(s.opus)], 960) {
-				s.a.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
-			}
-			s.pkt++
-		}
-		time.Sleep(time.Millisecond)
-	}
+		return deltas[i%len(deltas)]
+	})
 	return keyframes
 }
 

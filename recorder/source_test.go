@@ -77,8 +77,14 @@ func newSourceOf(t *testing.T, reg *fanout.Registry, name, codec string) *source
 // play sends the next frames video frames (30 fps) and the audio packets
 // (50 a second) of the same span, interleaved in time order.
 func (s *source) play(frames int) {
-	for range frames {
-		for _, p := range s.vp.Packetize(s.aus[s.frame%len(s.aus)], 3000) {
+	s.playFrames(frames, func(int) []byte { return s.aus[s.frame%len(s.aus)] })
+}
+
+// playFrames sends frames video frames, the i-th chosen by frame, with
+// the audio of the same span interleaved in time order.
+func (s *source) playFrames(frames int, frame func(i int) []byte) {
+	for i := range frames {
+		for _, p := range s.vp.Packetize(frame(i), 3000) {
 			s.v.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
 		}
 		s.frame++

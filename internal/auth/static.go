@@ -29,7 +29,7 @@ func unauthorized(r Request) error {
 	if r.Token != "" {
 		what = "a valid credential (the one given is not known)"
 	}
-	return errs.Errorf(ErrUnauthorized, "%s on stream %q needs %s: %s", r.Action, r.Stream, what, Carrier(r.Protocol))
+	return errs.Errorf(ErrUnauthorized, "%s on stream %q needs %s: %s", r.Action, r.Stream, what, carrier(r.Protocol))
 }
 
 func forbidden(r Request) error {
@@ -39,8 +39,8 @@ func forbidden(r Request) error {
 	return errs.Errorf(ErrForbidden, "the credential given does not allow %s on stream %q", r.Action, r.Stream)
 }
 
-// Carrier says where a protocol's clients put their credential.
-func Carrier(protocol string) string {
+// carrier says where a protocol's clients put their credential.
+func carrier(protocol string) string {
 	switch protocol {
 	case "rtmp":
 		return "add it to the stream key as NAME?token=TOKEN"

@@ -194,7 +194,7 @@ func (n *Node) openRelay() error {
 // openIngest opens an origin's doors for publishers, all behind one gate.
 func (n *Node) openIngest(remote webrtchttp.Remote) (err error) {
 	cfg, log := n.cfg, n.log
-	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: n.publishAccess, Claim: n.claim, Log: log})
+	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: n.publishAccess, Claim: n.claim})
 	if n.whip, err = whip.New(whip.Params{Gate: n.gate, Engine: n.engine, Log: log, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
 		return err
 	}
