@@ -29,6 +29,8 @@ type Peer struct {
 	etag       string
 	closed     bool
 	onClose    []func()
+	onConnect  []func()
+	connected  bool
 	done       chan struct{}
 }
 
@@ -37,11 +39,42 @@ type Peer struct {
 func NewPeer(pc *webrtc.PeerConnection) *Peer {
 	p := &Peer{PC: pc, etag: newETag(), done: make(chan struct{})}
 	pc.OnConnectionStateChange(func(s webrtc.PeerConnectionState) {
-		if s == webrtc.PeerConnectionStateFailed || s == webrtc.PeerConnectionStateClosed {
+		switch s {
+		case webrtc.PeerConnectionStateConnected:
+			p.connect()
+		case webrtc.PeerConnectionStateFailed, webrtc.PeerConnectionStateClosed:
 			p.Close()
 		}
 	})
 	return p
+}
+
+// OnConnected registers f to run once when the peer first connects (ICE and
+// DTLS done); never if it closes first.
+func (p *Peer) OnConnected(f func()) {
+	p.mu.Lock()
+	if p.connected && !p.closed {
+		p.mu.Unlock()
+		f()
+		return
+	}
+	p.onConnect = append(p.onConnect, f)
+	p.mu.Unlock()
+}
+
+func (p *Peer) connect() {
+	p.mu.Lock()
+	if p.connected || p.closed {
+		p.mu.Unlock()
+		return
+	}
+	p.connected = true
+	fs := p.onConnect
+	p.onConnect = nil
+	p.mu.Unlock()
+	for _, f := range fs {
+		f()
+	}
 }
 
 // Watch closes the peer if it is not connected within timeout. The timer is
@@ -225,7 +258,7 @@ func (p *Peer) Close() {
 	}
 	p.closed = true
 	fns := p.onClose
-	p.onClose = nil
+	p.onClose, p.onConnect = nil, nil
 	p.mu.Unlock()
 	_ = p.PC.Close()
 	for _, f := range fns {

@@ -81,6 +81,41 @@ func TestSessionRatePerClient(t *testing.T) {
 	}
 }
 
+// Offers that never connect (no ICE ever completes) hold at most
+// -half-open sessions per client address: past it, 503 with Retry-After,
+// while a viewer from another address gets in; the share comes back when
+// the connect timeout closes them. Before, 12 such offers a second held
+// 180 slots and kept every legitimate viewer out.
+func TestHalfOpenSessionsPerClient(t *testing.T) {
+	_, base := startNode(t, "-half-open", "3", "-session-rate", "1000", "-max-sessions", "10", "-connect-timeout", "2s")
+	hc := newHTTPClient(t)
+	only := []whipclient.Codec{{Kind: webrtc.RTPCodecTypeVideo, Codec: h264Cap}, {Kind: webrtc.RTPCodecTypeAudio, Codec: webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeOpus, ClockRate: 48000, Channels: 2}}}
+	if _, err := publish(t, hc, base, "live", whipclient.Options{Codecs: only}); err != nil {
+		t.Fatal(err)
+	}
+	offer := makeOffer(t, webrtc.RTPTransceiverDirectionRecvonly, h264Cap)
+	post := func() *http.Response {
+		res, _ := do(t, hc, "POST", base+"/whep/live", "application/sdp", offer)
+		return res
+	}
+	for i := 0; i < 3; i++ {
+		if res, body := do(t, hc, "POST", base+"/whep/live", "application/sdp", offer); res.StatusCode != http.StatusCreated {
+			t.Fatalf("half-open offer %d: %d %s, want 201", i+1, res.StatusCode, body)
+		}
+	}
+	if res := post(); res.StatusCode != http.StatusServiceUnavailable || res.Header.Get("Retry-After") == "" {
+		t.Fatalf("a fourth half-open offer from one address: %d (Retry-After %q), want 503 with Retry-After",
+			res.StatusCode, res.Header.Get("Retry-After"))
+	}
+	other := newHTTPClientFrom(t, "127.0.0.2")
+	if _, err := watch(t, other, base, "live"); err != nil { // connected, or it fails
+		t.Fatalf("a viewer from another address while one address has its half-open share: %v", err)
+	}
+	waitUntil(t, 10*time.Second, "the connect timeout to give the half-open share back", func() bool {
+		return post().StatusCode == http.StatusCreated
+	})
+}
+
 // 2,000 slow clients (headers begun and never finished, RTMP and RTSP
 // connections that never speak) hold no door shut: a publisher and a
 // viewer get in meanwhile, and the node's HTTP server stays responsive.

@@ -51,6 +51,7 @@ type Config struct {
 	Pin              string
 	MaxSessions      int
 	SessionRate      float64
+	HalfOpen         int
 	RecordDir        string
 	RecordAll        bool
 	RecordSegment    time.Duration
@@ -93,6 +94,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many sessions (WHIP, WHEP, RTMP and RTSP publishers), reserved before any work; more get 503")
+	fs.IntVar(&c.HalfOpen, "half-open", 10, "at most this many WHIP and WHEP sessions from one client address still connecting (ICE and DTLS not done); more get 503")
 	fs.Float64Var(&c.SessionRate, "session-rate", 20, "at most this many new sessions a `second` from one client address (bursts of twice that); more get 503")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "record streams into this `folder` (fragmented MP4 segments) and serve them at /vod/; off when empty")
 	fs.BoolVar(&c.RecordAll, "record-all", true, "with -record-dir: record every stream this node carries; false: only those started with POST /api/record/{stream}")
@@ -196,6 +198,9 @@ func (c *Config) Validate() error {
 	}
 	if c.SessionRate <= 0 {
 		errs = append(errs, fmt.Errorf("-session-rate %g: want more than 0", c.SessionRate))
+	}
+	if c.HalfOpen < 1 {
+		errs = append(errs, fmt.Errorf("-half-open %d: want at least 1", c.HalfOpen))
 	}
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))

@@ -87,6 +87,15 @@ func newHTTPClient(t *testing.T) *http.Client {
 	return &http.Client{Transport: tr, Timeout: 15 * time.Second}
 }
 
+// newHTTPClientFrom is a client whose connections come from local address
+// ip (any of 127.0.0.0/8): another client address, as far as a node sees.
+func newHTTPClientFrom(t *testing.T, ip string) *http.Client {
+	d := &net.Dialer{LocalAddr: &net.TCPAddr{IP: net.ParseIP(ip)}, Timeout: 5 * time.Second}
+	tr := &http.Transport{DialContext: d.DialContext}
+	t.Cleanup(tr.CloseIdleConnections)
+	return &http.Client{Transport: tr, Timeout: 15 * time.Second}
+}
+
 func testMedia(t *testing.T) (video, audio [][]byte) {
 	t.Helper()
 	h264, opus, err := mediatest.Files(mediatest.Small)

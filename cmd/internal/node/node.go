@@ -104,7 +104,7 @@ func (n *Node) open() (err error) {
 	}
 	gossipKeys, _ := cfg.Auth.gossipKeys() // checked by Validate
 	n.links = upstream.NewLinkKeys(gossipKeys)
-	n.slots = newSlots(cfg.MaxSessions, cfg.SessionRate, 2*int(cfg.SessionRate+0.5))
+	n.slots = newSlots(cfg.MaxSessions, cfg.SessionRate, 2*int(cfg.SessionRate+0.5), cfg.HalfOpen)
 	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval,
 		OnStreamEnd: n.release, OnChange: n.registryChanged})
 	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: n.publicIPs(), Logger: log}); err != nil {
@@ -243,18 +243,32 @@ func (n *Node) registryChanged() {
 }
 
 // limit reserves a session slot (-max-sessions, -session-rate) before
-// create does any work, and gives it back when the session ends.
+// create does any work, and gives it back when the session ends. Until the
+// session connects it also counts against its client's -half-open share; a
+// member relay's signed link does not (a relay re-parenting all its streams
+// at once is no flood).
 func (n *Node) limit(create webrtchttp.CreateFunc) webrtchttp.CreateFunc {
 	return func(ctx context.Context, r *http.Request, stream, offer string, parsed *sdp.SessionDescription) (string, *webrtchttp.Peer, error) {
+		settled := func() {}
+		if n.links == nil || n.links.Verify(r, stream, time.Now(), n.isMember) != nil {
+			var err error
+			if settled, err = n.slots.connecting(r.RemoteAddr); err != nil {
+				return "", nil, err
+			}
+		}
 		release, err := n.slots.reserve(r.RemoteAddr)
 		if err != nil {
+			settled()
 			return "", nil, err
 		}
 		answer, peer, err := create(ctx, r, stream, offer, parsed)
 		if err != nil {
 			release()
+			settled()
 			return "", nil, err
 		}
+		peer.OnConnected(settled)
+		peer.OnClose(settled)
 		peer.OnClose(release)
 		return answer, peer, nil
 	}
