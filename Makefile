@@ -40,7 +40,8 @@ test: test-deps
 # Go benchmarks (fan-out hot path), the load tool at N = 50, 100, 200, a
 # chain of three relays (latency per hop, cold-relay first frame), kill -9
 # of a middle relay (failover gap below it), and RTMP/RTSP ingest (latency
-# added, CPU per stream with and without AAC transcoding).
+# added, CPU per stream with and without AAC transcoding), and the abuse
+# figures (idle connections, offer bursts, half-open offers, a NACK flood).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
@@ -48,6 +49,7 @@ bench: build
 	./$(BIN)/loadtest -chain 3 -per-depth 10 -duration 15s
 	./$(BIN)/loadtest -failover 5 -below 10
 	./$(BIN)/loadtest -ingest 4 -duration 15s
+	./$(BIN)/loadtest -abuse 18000
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

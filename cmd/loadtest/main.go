@@ -8,6 +8,7 @@
 //	loadtest -chain 3 -per-depth 10     latency per relay hop, cold first frame
 //	loadtest -failover 5 -below 10      kill -9 of a middle relay: gap below it
 //	loadtest -ingest 4 -duration 15s     RTMP ingest: added latency, CPU per stream
+//	loadtest -abuse 15000                 idle connections, offer bursts, half-open offers, a NACK flood
 package main
 
 import (
@@ -39,6 +40,7 @@ func main() {
 		below    = flag.Int("below", 10, "with -failover: viewers below the killed relay")
 		ingest   = flag.Int("ingest", 0, "instead: RTMP ingest, latency added and origin CPU per stream with this many streams")
 		floor    = flag.Int("floor", 0, "instead: the kernel's floor: a bare sender sends this many loopback sockets what the origin sends each viewer")
+		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
 	)
 	flag.Parse()
@@ -75,6 +77,19 @@ func main() {
 			os.Exit(2)
 		}
 		counts = append(counts, n)
+	}
+	if *abuse > 0 {
+		if *abuse > 18000 {
+			fmt.Fprintln(os.Stderr, "loadtest: -abuse from 1 to 18000 connections (this process's descriptors)")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := runAbuse(ctx, *origin, *abuse); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: abuse: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *ingest > 0 {
 		if *ingest > 50 {

@@ -44,7 +44,10 @@ func rssBytes(pid int) (uint64, error) {
 }
 
 // serverDrops reads relaymesh_dropped_packets_total from /metrics.
-func serverDrops(base string) uint64 {
+func serverDrops(base string) uint64 { return metricSum(base, "relaymesh_dropped_packets_total") }
+
+// metricSum is the sum of a metric's series on a node's /metrics.
+func metricSum(base, name string) uint64 {
 	res, err := http.Get(base + "/metrics")
 	if err != nil {
 		return 0
@@ -54,7 +57,7 @@ func serverDrops(base string) uint64 {
 	sc := bufio.NewScanner(res.Body)
 	for sc.Scan() {
 		line := sc.Text()
-		if strings.HasPrefix(line, "relaymesh_dropped_packets_total{") {
+		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
 			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			total += uint64(v)
 		}

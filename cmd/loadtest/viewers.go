@@ -54,6 +54,10 @@ func connectViewers(ctx context.Context, url string, n int, pub *publisher) (*vi
 }
 
 func (vs *viewers) join(ctx context.Context, api *webrtc.API, url string) error {
+	return vs.joinWith(ctx, api, url, whipclient.Options{})
+}
+
+func (vs *viewers) joinWith(ctx context.Context, api *webrtc.API, url string, o whipclient.Options) error {
 	pc, err := api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		return err
@@ -81,7 +85,7 @@ func (vs *viewers) join(ctx context.Context, api *webrtc.API, url string) error 
 			once.Do(func() { close(connected) })
 		}
 	})
-	if _, err := whipclient.Offer(ctx, url, pc, whipclient.Options{}); err != nil {
+	if _, err := whipclient.Offer(ctx, url, pc, o); err != nil {
 		return err
 	}
 	select {

@@ -5,6 +5,7 @@ package netlimit
 import (
 	"net"
 	"sync"
+	"syscall"
 	"time"
 )
 
@@ -64,4 +65,16 @@ type IdleConn struct {
 func (c *IdleConn) Read(b []byte) (int, error) {
 	_ = c.Conn.SetReadDeadline(time.Now().Add(c.Idle))
 	return c.Conn.Read(b)
+}
+
+// DescriptorShare is frac of the process's file-descriptor limit
+// (RLIMIT_NOFILE, which the Go runtime raises to the hard limit at start),
+// and at least floor: a cap for a listener that must leave descriptors for
+// everything else (media sockets, NATS, gossip, recordings).
+func DescriptorShare(frac float64, floor int) int {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil || r.Cur > 1<<30 { // unlimited, in effect
+		return max(floor, 65536)
+	}
+	return max(floor, int(float64(r.Cur)*frac))
 }

@@ -3,6 +3,7 @@ package netlimit
 import (
 	"errors"
 	"net"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -63,5 +64,19 @@ func TestCapAndIdle(t *testing.T) {
 	case <-accepted:
 	case <-time.After(2 * time.Second):
 		t.Fatal("no place was freed by closing")
+	}
+}
+
+// DescriptorShare follows the process's limit, and never goes below floor.
+func TestDescriptorShare(t *testing.T) {
+	var r syscall.Rlimit
+	if err := syscall.Getrlimit(syscall.RLIMIT_NOFILE, &r); err != nil {
+		t.Fatal(err)
+	}
+	if got, want := DescriptorShare(0.5, 1), int(r.Cur/2); r.Cur <= 1<<30 && got != want {
+		t.Fatalf("half of a limit of %d: %d, want %d", r.Cur, got, want)
+	}
+	if got := DescriptorShare(0, 1024); got != 1024 {
+		t.Fatalf("a share of nothing with a floor of 1024: %d", got)
 	}
 }

@@ -23,6 +23,7 @@ import (
 	"github.com/relaymesh/relaymesh/ingest/upstream"
 	"github.com/relaymesh/relaymesh/ingest/whip"
 	"github.com/relaymesh/relaymesh/internal/auth"
+	"github.com/relaymesh/relaymesh/internal/netlimit"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 	"github.com/relaymesh/relaymesh/recorder"
@@ -117,6 +118,11 @@ func (n *Node) open() (err error) {
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {
 		return listenError(fmt.Errorf("listen http %s: %w", cfg.HTTP, err), "-http", cfg.HTTP)
 	}
+	// Idle HTTP connections (headers never finished, keep-alives held) take
+	// at most half the descriptors, so a flood of them cannot take the node
+	// to its limit; past it they are closed at once. RTMP and RTSP are
+	// capped at -max-sessions each.
+	n.httpLn = &netlimit.CapListener{Listener: n.httpLn, Max: netlimit.DescriptorShare(0.5, 1024)}
 	if err = n.openDirectory(); err != nil {
 		return err
 	}
