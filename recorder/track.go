@@ -33,6 +33,7 @@ type mp4Track struct {
 	last    uint32
 	ext     int64 // unwrapped timestamp of the last packet
 	needKey bool  // a loss broke the picture chain: skip to the next keyframe
+	gapless gapless
 
 	pending *timed // the newest sample: its duration needs the next one's time
 	samples []*fmp4.Sample
@@ -72,6 +73,11 @@ func (tr *mp4Track) unwrap(ts uint32) int64 {
 // push adds a packet and returns the samples it completed, with their
 // times.
 func (tr *mp4Track) push(p *rtp.Packet) []timed {
+	seq, media := tr.gapless.renumber(p.SequenceNumber, len(p.Payload) == 0)
+	if !media {
+		return nil
+	}
+	p.SequenceNumber = seq
 	tr.unwrap(p.Timestamp)
 	tr.sb.Push(p)
 	return tr.pop()

@@ -40,3 +40,51 @@ func TestAnHourKeepsThePublishersClock(t *testing.T) {
 		}
 	}
 }
+
+// A browser probing for bandwidth sends padding-only packets on the video's
+// SSRC, here 16 after every frame (as Chromium did in the test that found
+// it): every frame is still recorded, none waits for a keyframe that, with
+// nobody watching, would never come. A real loss still does.
+func TestPaddingIsNoLoss(t *testing.T) {
+	tr, err := newTrackRec(1, fanout.NewTrack(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo,
+		Codec: fanout.Codec{MimeType: "video/H264", ClockRate: 90000}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	idr := []byte{0x65, 0x88, 0x84, 0x00}
+	slice := []byte{0x41, 0x9a, 0x02, 0x00}
+	var seq uint16 = 65000 // wraps on the way
+	t0 := time.Now()
+	var got []timed
+	send := func(payload []byte, ts uint32, marker bool) {
+		p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: seq, Timestamp: ts, Marker: marker}, Payload: payload}
+		seq++
+		if !tr.started {
+			tr.begin(p, t0, t0)
+		}
+		got = append(got, tr.push(p)...)
+	}
+	const frames = 300
+	for i := 0; i < frames; i++ {
+		ts := uint32(i * 3000)
+		switch {
+		case i == 0:
+			send(idr, ts, true)
+		case i == 200:
+			seq++ // a real loss: the frame's packet never comes
+			continue
+		default:
+			send(slice, ts, true)
+		}
+		for k := 0; k < 16; k++ {
+			send(nil, ts, false)
+		}
+	}
+	tr.sb.Flush()
+	got = append(got, tr.pop()...)
+	// Frames 0 to 199 are kept; the loss at 200 leaves the rest waiting
+	// for a keyframe.
+	if len(got) != 200 {
+		t.Fatalf("%d frames recorded of 300 with padding between them and a loss at frame 200; want the 200 before the loss", len(got))
+	}
+}
