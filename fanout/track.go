@@ -200,6 +200,16 @@ func (t *Track) LastKeyframe() time.Time {
 // Bitrate is the payload bitrate in bit/s over the last full second.
 func (t *Track) Bitrate() uint64 { return t.bitrate.Load() }
 
+// Backlog is how many packets wait in the subscribers' queues: a writer
+// that waits for it to reach 0 cannot overrun a subscriber that keeps up.
+func (t *Track) Backlog() int {
+	n := 0
+	for _, s := range *t.subs.Load() {
+		n += len(s.q)
+	}
+	return n
+}
+
 // Out returns the totals of every subscriber the track has had. They only
 // grow: a subscriber's counts move into the track's when it leaves.
 func (t *Track) Out() OutTotals {

@@ -12,6 +12,9 @@ type FS interface {
 	Rename(from, to string) error
 	Remove(name string) error
 	MkdirAll(path string) error
+	// SyncDir makes a folder's entries durable (a rename is not until
+	// its folder is synced).
+	SyncDir(path string) error
 }
 
 // File is a file being written.
@@ -35,3 +38,13 @@ func (OSFS) Remove(name string) error { return os.Remove(name) }
 
 // MkdirAll creates a folder and its parents.
 func (OSFS) MkdirAll(path string) error { return os.MkdirAll(path, 0o755) }
+
+// SyncDir fsyncs a folder.
+func (OSFS) SyncDir(path string) error {
+	d, err := os.Open(path)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}

@@ -63,6 +63,10 @@ func ValidSegment(name string) bool { return validSeg.MatchString(name) }
 
 func segmentName(n int) string { return fmt.Sprintf("%08d.m4s", n) }
 
+// partSuffix marks the segment being written: its complete fragments are
+// kept by rebuild() after a crash.
+const partSuffix = ".part"
+
 // InitName is the initialization segment of a recording.
 const InitName = "init.mp4"
 
@@ -90,7 +94,8 @@ func readIndex(dir string) (*Meta, error) {
 }
 
 // writeFileAtomic writes b to path.tmp, syncs it and renames it over path,
-// so readers see the old file or the new one, never half of one.
+// then syncs the folder, so readers see the old file or the new one, never
+// half of one, and the new one survives a power cut.
 func writeFileAtomic(fsys FS, path string, b []byte) error {
 	f, err := fsys.Create(path + ".tmp")
 	if err != nil {
@@ -110,5 +115,8 @@ func writeFileAtomic(fsys FS, path string, b []byte) error {
 		_ = fsys.Remove(path + ".tmp")
 		return err
 	}
-	return fsys.Rename(path+".tmp", path)
+	if err := fsys.Rename(path+".tmp", path); err != nil {
+		return err
+	}
+	return fsys.SyncDir(filepath.Dir(path))
 }

@@ -11,9 +11,13 @@ import (
 
 // playOnRequest is play for a publisher that sends a keyframe only at the
 // start and when asked (a browser; a GOP of 60 s or more): every other
-// frame is a delta frame.
+// frame is a delta frame. Frames are at least 3 ms of wall time apart (ten
+// times real time): keyframe requests are coalesced in wall time (10 ms
+// here), and a faster pace would answer them frames later than any
+// publisher does.
 func (s *source) playOnRequest(frames int, key []byte, deltas [][]byte, asked *atomic.Bool) (keyframes int) {
 	s.playFrames(frames, func(i int) []byte {
+		time.Sleep(3 * time.Millisecond)
 		if i == 0 || asked.Swap(false) {
 			keyframes++
 			return key

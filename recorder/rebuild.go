@@ -29,7 +29,7 @@ func (r *Recorder) rebuild() error {
 				continue
 			}
 			dir := filepath.Join(r.p.Dir, st.Name(), id.Name())
-			m, err := scan(dir, st.Name(), id.Name())
+			m, err := scan(r.p.FS, dir, st.Name(), id.Name())
 			if err != nil {
 				r.p.Log.Warn("recording has nothing playable; removed", "dir", dir, "err", err)
 				_ = os.RemoveAll(dir)
@@ -45,14 +45,24 @@ func (r *Recorder) rebuild() error {
 
 // scan reads a recording's folder: its init segment for the codecs and
 // each segment for its times.
-func scan(dir, stream, id string) (*Meta, error) {
+func scan(fsys FS, dir, stream, id string) (*Meta, error) {
 	entries, err := os.ReadDir(dir)
 	if err != nil {
 		return nil, err
 	}
+	salvaged := false
 	for _, e := range entries {
-		if strings.HasSuffix(e.Name(), ".tmp") {
+		switch {
+		case strings.HasSuffix(e.Name(), ".tmp"):
 			_ = os.Remove(filepath.Join(dir, e.Name())) // a write the crash cut short
+		case strings.HasSuffix(e.Name(), partSuffix):
+			salvage(fsys, dir, e.Name())
+			salvaged = true
+		}
+	}
+	if salvaged {
+		if entries, err = os.ReadDir(dir); err != nil {
+			return nil, err
 		}
 	}
 	raw, err := os.ReadFile(filepath.Join(dir, InitName))

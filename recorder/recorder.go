@@ -28,15 +28,19 @@ type Params struct {
 	// finished recordings go first, never one being written.
 	MaxAge   time.Duration
 	MaxBytes int64
-	Log      *slog.Logger
+	// MaxDuration bounds one recording (zero: none): past it, or past half
+	// of MaxBytes, a live recording rolls over into a new one at a keyframe.
+	MaxDuration time.Duration
+	Log         *slog.Logger
 	FS       FS // zero: the real file system
 }
 
 // Stats are counters for metrics.
 type Stats struct {
-	Active atomic.Int64
-	Bytes  atomic.Uint64
-	Errors atomic.Uint64
+	Active    atomic.Int64
+	Bytes     atomic.Uint64
+	Errors    atomic.Uint64
+	Rollovers atomic.Uint64 // live recordings ended at -record-max-duration or -size
 }
 
 // ErrNotCarried is returned by Start for a stream this node does not carry.
@@ -55,8 +59,9 @@ type Recorder struct {
 	stopped  map[string]bool     // stopped through the API (with All)
 	closed   bool
 
-	quit chan struct{}
-	wg   sync.WaitGroup // the loop
+	quit   chan struct{}
+	wg     sync.WaitGroup // the loop
+	sessWG sync.WaitGroup // the sessions' goroutines
 }
 
 // New opens the recording folder, rebuilds the index of every recording in
@@ -127,7 +132,7 @@ func (r *Recorder) Recording(stream string) (string, bool) {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if s, ok := r.sessions[stream]; ok {
-		return s.meta.ID, true
+		return s.rec.Load().id(), true
 	}
 	return "", false
 }
@@ -164,16 +169,21 @@ func (r *Recorder) sync() {
 			r.p.Log.Warn("not recording", "stream", st.Name(), "err", err)
 			continue
 		}
+		// The session is in the map before its goroutine starts, so its
+		// end (which takes it out) cannot come first and leave a dead
+		// session in the map: its stream would never be recorded again.
 		r.mu.Lock()
 		if r.closed || r.sessions[st.Name()] != nil {
 			r.mu.Unlock()
-			s.stop()
+			s.abort()
 			continue
 		}
 		r.sessions[st.Name()] = s
-		r.mu.Unlock()
 		r.stats.Active.Add(1)
-		r.p.Log.Info("recording", "stream", st.Name(), "id", s.meta.ID, "codecs", s.meta.Codecs)
+		r.sessWG.Add(1)
+		go func() { defer r.sessWG.Done(); s.run() }()
+		r.mu.Unlock()
+		r.p.Log.Info("recording", "stream", st.Name(), "id", s.rec.Load().id(), "codecs", s.rec.Load().meta.Codecs)
 	}
 }
 
@@ -196,25 +206,26 @@ func (r *Recorder) newFolder(stream string, start time.Time) (id, dir string, er
 // ended forgets a finished session.
 func (r *Recorder) ended(s *session) {
 	r.mu.Lock()
-	if r.sessions[s.meta.Stream] == s {
-		delete(r.sessions, s.meta.Stream)
+	if r.sessions[s.stream.Name()] == s {
+		delete(r.sessions, s.stream.Name())
 	}
 	r.mu.Unlock()
 	r.stats.Active.Add(-1)
-	r.p.Log.Info("recording ended", "stream", s.meta.Stream, "id", s.meta.ID, "duration_s", s.meta.DurationS, "segments", s.segs)
+	m := s.rec.Load().snapshot()
+	r.p.Log.Info("recording ended", "stream", m.Stream, "id", m.ID, "duration_s", m.DurationS, "segments", len(m.Segments))
 }
 
-// failed reports a recording that stopped on an error (a full disk, say):
-// the live stream is not touched, and what was written stays playable.
-func (r *Recorder) failed(s *session, err error) {
+// paused reports a recording paused on a failed write (a full disk, say):
+// the live stream is not touched, what was written stays playable, and it
+// resumes after backoff.
+func (r *Recorder) paused(s *session, err error, backoff time.Duration) {
 	r.stats.Errors.Add(1)
-	r.p.Log.Error("recording stopped", "stream", s.meta.Stream, "id", s.meta.ID, "err", err, "segments_kept", s.segs)
+	rec := s.rec.Load()
+	r.p.Log.Error("recording paused: a write failed", "stream", s.stream.Name(), "id", rec.id(), "err", err,
+		"segments_kept", rec.segments(), "retry_in", backoff)
 }
 
 func (r *Recorder) wrote(n int64) { r.stats.Bytes.Add(uint64(n)) }
-
-// discard removes the folder of a recording that never wrote a segment.
-func (r *Recorder) discard(dir string) { _ = os.RemoveAll(dir) }
 
 func (r *Recorder) segmentUnits(tr *mp4Track) int64 {
 	return r.p.Segment.Nanoseconds() * int64(tr.timescale) / int64(time.Second)
@@ -239,11 +250,33 @@ func (r *Recorder) Close() {
 	for _, s := range sessions {
 		s.stop()
 	}
+	r.sessWG.Wait()
 }
 
-// List returns every recording on disk, newest first.
+// live returns the recordings being written that have a segment on disk,
+// by stream and id.
+func (r *Recorder) liveRecordings() map[string]Meta {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	out := map[string]Meta{}
+	for _, s := range r.sessions {
+		if rec := s.rec.Load(); rec.segments() > 0 {
+			m := rec.snapshot()
+			out[m.Stream+"/"+m.ID] = m
+		}
+	}
+	return out
+}
+
+// List returns every recording, newest first: those on disk, and those
+// being written as far as they are on disk (one with no segment yet is not
+// listed).
 func (r *Recorder) List() []Meta {
-	var out []Meta
+	live := r.liveRecordings()
+	out := make([]Meta, 0, len(live))
+	for _, m := range live {
+		out = append(out, m)
+	}
 	streams, _ := os.ReadDir(r.p.Dir)
 	for _, st := range streams {
 		if !st.IsDir() || !ValidStream(st.Name()) {
@@ -254,8 +287,12 @@ func (r *Recorder) List() []Meta {
 			if !id.IsDir() || !ValidID(id.Name()) {
 				continue
 			}
+			if _, ok := live[st.Name()+"/"+id.Name()]; ok {
+				continue
+			}
 			if m, err := readIndex(filepath.Join(r.p.Dir, st.Name(), id.Name())); err == nil {
-				out = append(out, *r.live(m))
+				m.Live = false // an index left by a crash may still say live
+				out = append(out, *m)
 			}
 		}
 	}
@@ -269,19 +306,15 @@ func (r *Recorder) Get(stream, id string) (*Meta, string, error) {
 		return nil, "", os.ErrNotExist
 	}
 	dir := filepath.Join(r.p.Dir, stream, id)
+	if m, ok := r.liveRecordings()[stream+"/"+id]; ok {
+		return &m, dir, nil
+	}
 	m, err := readIndex(dir)
 	if err != nil {
 		return nil, dir, err
 	}
-	return r.live(m), dir, nil
-}
-
-// live sets m.Live from what this process is writing: an index left by a
-// recording that stopped on a full disk may still say live.
-func (r *Recorder) live(m *Meta) *Meta {
-	id, ok := r.Recording(m.Stream)
-	m.Live = ok && id == m.ID
-	return m
+	m.Live = false
+	return m, dir, nil
 }
 
 // ErrLive is returned when deleting a recording still being written.

@@ -152,12 +152,11 @@ func ids(ms []Meta) []string {
 	return out
 }
 
-// fullDisk fails every write once limit bytes have been written, as a full
-// disk does (ENOSPC).
+// fullDisk fails every write while full is set, as a full disk does
+// (ENOSPC).
 type fullDisk struct {
 	OSFS
-	limit int64
-	used  atomic.Int64
+	full atomic.Bool
 }
 
 type fullFile struct {
@@ -174,46 +173,69 @@ func (d *fullDisk) Create(name string) (File, error) {
 }
 
 func (f *fullFile) Write(b []byte) (int, error) {
-	if f.d.used.Add(int64(len(b))) > f.d.limit {
+	if f.d.full.Load() {
 		return 0, &os.PathError{Op: "write", Path: "recording", Err: syscall.ENOSPC}
 	}
 	return f.File.Write(b)
 }
 
-// A full disk stops the recording with a log line and a metric; the live
-// stream keeps flowing to its other subscribers, and the segments written
-// before stay listed and playable.
-func TestFullDiskStopsOnlyTheRecording(t *testing.T) {
+// A full disk pauses the recording with a log line and a metric, and
+// backs off (1 s, then 2 s, ...) rather than retrying at every packet or
+// starting a new recording every second (once, seven empty recordings in
+// 20 s, each listed); the live stream keeps flowing to its other
+// subscribers; the segments written before stay listed and playable; when
+// space returns, the same recording goes on.
+func TestFullDiskPausesTheRecordingAndResumesIt(t *testing.T) {
 	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond})
 	defer reg.Close()
-	disk := &fullDisk{limit: 600 << 10}
+	disk := &fullDisk{}
 	r := newRecorder(t, reg, Params{All: true, FS: disk})
 	src := newSource(t, reg, "cam")
 	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	id, _ := r.Recording("cam")
 	viewer := &counter{}
 	sub, err := src.v.Subscribe(viewer)
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer sub.Close()
-	src.play(300)
-	waitFor(t, 5*time.Second, "the recording to stop", func() bool { _, ok := r.Recording("cam"); return !ok })
-	before := viewer.n.Load()
-	src.play(30)
-	waitFor(t, 2*time.Second, "packets after the failure", func() bool { return viewer.n.Load() > before })
-	if r.Stats().Errors.Load() != 1 {
-		t.Fatalf("errors counted: %d, want 1", r.Stats().Errors.Load())
+	src.play(150)
+	waitFor(t, 5*time.Second, "segments before the disk fills", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) >= 2 })
+	before := len(r.List()[0].Segments)
+
+	disk.full.Store(true)
+	seen := viewer.n.Load()
+	src.playRealtime(100) // 3.3 s: fails, 1 s back off, fails, 2 s back off
+	if viewer.n.Load() <= seen {
+		t.Fatal("the live stream stopped for its viewer when the disk filled")
+	}
+	if n := r.Stats().Errors.Load(); n < 1 || n > 3 {
+		t.Fatalf("%d failures counted in 3.3 s on a full disk, want 1 to 3 (backing off)", n)
 	}
 	list := r.List()
-	if len(list) != 1 || len(list[0].Segments) == 0 || list[0].Live {
-		t.Fatalf("after the full disk: %+v", list)
+	if len(list) != 1 || list[0].ID != id || !list[0].Live || len(list[0].Segments) != before {
+		t.Fatalf("while the disk is full: %+v, want the one recording, live, with its %d segments", list, before)
 	}
 	for _, s := range list[0].Segments {
-		if _, err := os.Stat(filepath.Join(r.Dir(), "cam", list[0].ID, s.Name)); err != nil {
+		if _, err := os.Stat(filepath.Join(r.Dir(), "cam", id, s.Name)); err != nil {
 			t.Fatalf("listed segment %s: %v", s.Name, err)
 		}
 	}
+
+	disk.full.Store(false)
+	src.playRealtime(150) // past the backoff, then keyframes every second
+	waitFor(t, 5*time.Second, "the recording to resume", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) > before })
 	src.pub.End()
+	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	list = r.List()
+	if len(list) != 1 || list[0].ID != id || list[0].Live {
+		t.Fatalf("after the disk had room again: %+v, want the one recording, finished", list)
+	}
+	for _, s := range list[0].Segments {
+		if _, err := os.Stat(filepath.Join(r.Dir(), "cam", id, s.Name)); err != nil {
+			t.Fatalf("listed segment %s: %v", s.Name, err)
+		}
+	}
 }
 
 type counter struct{ n atomic.Int64 }

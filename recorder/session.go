@@ -4,8 +4,9 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
-	"path/filepath"
+	"os"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/bluenviron/mediacommon/v2/pkg/formats/fmp4"
@@ -25,7 +26,7 @@ type inPacket struct {
 
 // trackWriter is the fanout.Writer of one recorded track: it copies each
 // packet (fanout owns the original) and hands it to the session. It blocks
-// while the session is busy on disk; the track's queue then drops for the
+// while the session is busy; the track's queue then drops for the
 // recording alone, never for viewers.
 type trackWriter struct {
 	s  *session
@@ -42,13 +43,16 @@ func (w *trackWriter) WritePacket(p *fanout.Packet) error {
 	}
 }
 
-// session is one recording of one stream. Lifecycle: start → run (until
-// the stream ends, stop, or a write fails) → finish.
+// session records one stream. Lifecycle: startSession → run (until the
+// stream ends or stop) → the last segment and the index are written. It
+// takes packets in, builds samples and decides where fragments and
+// segments end; its writer does the disk work. A failed write pauses the
+// recording (backing off) and it resumes into the same recording; past
+// -record-max-duration or half of -record-max-size it rolls over into a
+// new recording at a keyframe.
 type session struct {
 	r      *Recorder
 	stream *fanout.Stream
-	dir    string
-	meta   Meta
 	tracks []*mp4Track
 	video  *mp4Track // the track that cuts segments: video if any
 	// videoSrc is the fanout track of video, asked for a keyframe when a
@@ -62,14 +66,30 @@ type session struct {
 	quit     chan struct{} // closed by stop, or by run when it ends by itself
 	quitOnce sync.Once
 	done     chan struct{} // closed when run has finished
+	taken    atomic.Int64  // packets taken in (tests pace by it)
+
+	w   *writer
+	rec atomic.Pointer[recording] // the recording being written
 
 	t0      time.Time // arrival of the first keyframe: the recording's zero
-	segs    int
-	written bool // init.mp4 is on disk
+	frags   uint32    // fragments made (fMP4 sequence numbers)
+	segs    int       // segments begun in this recording
+	segOpen bool
+	segAt   float64 // open segment's start, seconds
+	segLen  float64 // and length so far
+	segSize int64
+	recLen  float64 // the recording's length and size, as sent to the writer
+	recSize int64
+	roll    bool // roll over at the next segment
+
+	epoch       int       // the writer's; a new one after each pause
+	pausedUntil time.Time // zero: recording
+	backoff     time.Duration
+	closedAt    int // segments listed when the last pause began
 }
 
-// startSession subscribes to the stream's tracks and starts writing into a
-// new recording folder.
+// startSession subscribes to the stream's tracks and makes the recording's
+// folder; run, started by the recorder, does the rest.
 func (r *Recorder) startSession(st *fanout.Stream) (*session, error) {
 	s := &session{r: r, stream: st, in: make(chan inPacket, 256), quit: make(chan struct{}), done: make(chan struct{}), askedAt: -1}
 	var sources []*fanout.Track
@@ -90,23 +110,32 @@ func (r *Recorder) startSession(st *fanout.Stream) (*session, error) {
 	if s.video == nil {
 		s.video = s.tracks[0]
 	}
-	start := time.Now().UTC()
-	id, dir, err := r.newFolder(st.Name(), start)
+	rec, err := s.newRecording(time.Now().UTC())
 	if err != nil {
 		return nil, err
 	}
-	s.dir = dir
-	s.meta = Meta{Stream: st.Name(), ID: id, Start: start, End: start, Live: true, Segments: []Segment{}}
-	for _, tr := range s.tracks {
-		s.meta.Codecs = append(s.meta.Codecs, tr.conv.name())
-	}
+	s.rec.Store(rec)
+	s.w = newWriter(r.p.FS, r.wrote)
 	for i, t := range sources {
 		if sub, err := t.Subscribe(&trackWriter{s: s, tr: s.tracks[i]}); err == nil {
 			s.subs = append(s.subs, sub)
 		}
 	}
-	go s.run()
 	return s, nil
+}
+
+// newRecording makes the folder of a recording starting at start. Nothing
+// is listed until its first segment is on disk.
+func (s *session) newRecording(start time.Time) (*recording, error) {
+	id, dir, err := s.r.newFolder(s.stream.Name(), start)
+	if err != nil {
+		return nil, err
+	}
+	m := Meta{Stream: s.stream.Name(), ID: id, Start: start, End: start, Live: true, Segments: []Segment{}}
+	for _, tr := range s.tracks {
+		m.Codecs = append(m.Codecs, tr.conv.name())
+	}
+	return &recording{dir: dir, meta: m}, nil
 }
 
 // stop ends the recording and waits until its last segment is written.
@@ -119,6 +148,8 @@ func (s *session) stop() {
 // or the session is stopped, then writes what remains.
 func (s *session) run() {
 	defer close(s.done)
+	defer s.r.ended(s)
+	defer s.w.close()
 	defer func() {
 		// Unsubscribe: writers blocked on s.in return once quit is closed.
 		s.quitOnce.Do(func() { close(s.quit) })
@@ -126,54 +157,43 @@ func (s *session) run() {
 			sub.Close()
 		}
 	}()
-	var err error
-	for err == nil {
+	for {
 		select {
 		case in := <-s.in:
-			err = s.packet(in)
+			s.packet(in)
+			continue
 		case <-s.stream.Done():
-			err = errStreamEnded
 		case <-s.quit:
-			err = errStopped
 		}
+		break
 	}
-	if errors.Is(err, errStreamEnded) || errors.Is(err, errStopped) {
+	if s.pausedUntil.IsZero() {
 		for _, tr := range s.tracks {
 			tr.finish()
 		}
-		err = s.cut()
+		s.flush(true)
 	}
-	s.meta.Live = false
-	if err != nil {
-		s.r.failed(s, err)
-	}
-	if s.segs == 0 {
-		s.r.discard(s.dir) // nothing playable was written
-	} else if ierr := writeIndex(s.r.p.FS, s.dir, &s.meta); ierr != nil && err == nil {
-		s.r.failed(s, ierr)
-	}
-	s.r.ended(s)
+	s.send(job{kind: jobFinish, rec: s.rec.Load()})
 }
-
-var (
-	errStreamEnded = errors.New("stream ended")
-	errStopped     = errors.New("stopped")
-)
 
 // packet takes one packet: the recording starts at the first keyframe of
 // its video (so it opens on a decodable picture), other tracks start with
 // their first packet received after that.
-func (s *session) packet(in inPacket) error {
+func (s *session) packet(in inPacket) {
+	s.taken.Add(1)
+	if s.paused(in.at) {
+		return
+	}
 	tr := in.tr
 	if s.t0.IsZero() {
 		if tr != s.video || (tr.kind == fanout.KindVideo && !codec.IsKeyframe(tr.mime, in.p.Payload)) {
-			return nil
+			return
 		}
 		s.t0 = in.at
 	}
 	if !tr.started {
 		if in.at.Before(s.t0) {
-			return nil
+			return
 		}
 		tr.begin(&in.p, in.at, s.t0)
 	}
@@ -181,15 +201,20 @@ func (s *session) packet(in inPacket) error {
 		tr.add(t) // t waits as pending: the segment so far ends before it
 		// 10 ms of slack: a keyframe a tick early still closes its segment.
 		if tr == s.video && !t.s.IsNonSyncSample && tr.duration()+int64(tr.timescale/100) >= s.r.segmentUnits(tr) {
-			if err := s.cut(); err != nil {
-				return err
+			s.flush(true)
+			if s.roll {
+				s.rollover(t.dts)
 			}
 		}
 	}
 	if tr == s.video {
+		// Whatever the GOP, at most half a segment waits in memory (and
+		// is lost to a kill -9): the open segment grows by fragments.
+		if tr.fragDur >= s.r.segmentUnits(tr)/2 {
+			s.flush(false)
+		}
 		s.askForKeyframe(tr)
 	}
-	return nil
 }
 
 // askForKeyframe asks the publisher for a keyframe once the open segment
@@ -209,40 +234,57 @@ func (s *session) askForKeyframe(tr *mp4Track) {
 	}
 }
 
-// cut writes the open segment (init.mp4 first, once) and the index.
-func (s *session) cut() error {
-	s.askedAt = -1
+// flush hands the samples so far to the writer as one fragment of the open
+// segment; last closes the segment.
+func (s *session) flush(last bool) {
+	if last {
+		s.askedAt = -1
+	}
 	var part fmp4.Part
 	for _, tr := range s.tracks {
-		if pt := tr.take(); pt != nil {
+		if pt := tr.take(last); pt != nil {
 			part.Tracks = append(part.Tracks, pt)
 		}
 	}
-	if len(part.Tracks) == 0 {
-		return nil
-	}
-	if !s.written {
-		if err := s.writeInit(); err != nil {
-			return err
+	rec := s.rec.Load()
+	if len(part.Tracks) > 0 {
+		s.frags++
+		part.SequenceNumber = s.frags
+		var buf seekablebuffer.Buffer
+		if err := part.Marshal(&buf); err != nil {
+			s.r.p.Log.Error("recording: a fragment could not be made", "stream", rec.meta.Stream, "err", err)
+			return
 		}
+		j := job{kind: jobFragment, rec: rec, data: buf.Bytes()}
+		start, dur := s.span(&part)
+		if !s.segOpen {
+			init, err := s.initSegment()
+			if err != nil {
+				s.r.p.Log.Warn("recording: no init segment yet", "stream", rec.meta.Stream, "err", err)
+				return
+			}
+			s.segs++
+			s.segOpen, s.segAt, s.segLen, s.segSize = true, start, 0, 0
+			j.init = init
+		}
+		j.name = segmentName(s.segs)
+		s.segLen += dur
+		s.segSize += int64(len(j.data))
+		s.send(j)
 	}
-	s.segs++
-	part.SequenceNumber = uint32(s.segs)
-	var buf seekablebuffer.Buffer
-	if err := part.Marshal(&buf); err != nil {
-		return err
+	if last && s.segOpen {
+		s.segOpen = false
+		s.send(job{kind: jobClose, rec: rec, name: segmentName(s.segs),
+			seg: Segment{Name: segmentName(s.segs), StartS: s.segAt, DurationS: s.segLen, Size: s.segSize}})
+		s.recLen, s.recSize = s.segAt+s.segLen, s.recSize+s.segSize
+		s.roll = s.r.p.MaxDuration > 0 && s.recLen >= s.r.p.MaxDuration.Seconds() ||
+			s.r.p.MaxBytes > 0 && s.recSize >= s.r.p.MaxBytes/2
 	}
-	name := segmentName(s.segs)
-	if err := writeFileAtomic(s.r.p.FS, filepath.Join(s.dir, name), buf.Bytes()); err != nil {
-		return fmt.Errorf("write %s: %w", name, err)
-	}
-	start, dur := s.span(&part)
-	s.meta.Segments = append(s.meta.Segments, Segment{Name: name, StartS: start, DurationS: dur, Size: int64(buf.Len())})
-	s.meta.DurationS = start + dur
-	s.meta.End = s.meta.Start.Add(time.Duration(s.meta.DurationS * float64(time.Second)))
-	s.meta.Size += int64(buf.Len())
-	s.r.wrote(int64(buf.Len()))
-	return writeIndex(s.r.p.FS, s.dir, &s.meta)
+}
+
+func (s *session) send(j job) {
+	j.epoch = s.epoch
+	s.w.jobs <- j
 }
 
 // span is a part's start and length in seconds, by the cutting track (or
@@ -261,18 +303,19 @@ func (s *session) span(p *fmp4.Part) (start, dur float64) {
 	return float64(pt.BaseTime) / float64(ts), float64(d) / float64(ts)
 }
 
-func (s *session) writeInit() error {
+// initSegment is init.mp4 for the tracks as they are now.
+func (s *session) initSegment() ([]byte, error) {
 	init := fmp4.Init{}
 	for _, tr := range s.tracks {
 		c := tr.conv.codec()
 		if c == nil {
-			return fmt.Errorf("track %d (%s): no codec parameters in the stream", tr.id, tr.conv.name())
+			return nil, fmt.Errorf("track %d (%s): no codec parameters in the stream", tr.id, tr.conv.name())
 		}
 		init.Tracks = append(init.Tracks, &fmp4.InitTrack{ID: tr.id, TimeScale: tr.timescale, Codec: c})
 	}
 	var buf seekablebuffer.Buffer
 	if err := init.Marshal(&buf); err != nil {
-		return err
+		return nil, err
 	}
 	raw := buf.Bytes()
 	for _, tr := range s.tracks {
@@ -280,9 +323,17 @@ func (s *session) writeInit() error {
 			raw = p.patchInit(raw)
 		}
 	}
-	if err := writeFileAtomic(s.r.p.FS, filepath.Join(s.dir, InitName), raw); err != nil {
-		return fmt.Errorf("write %s: %w", InitName, err)
+	return raw, nil
+}
+
+// secondsDuration converts seconds to a time.Duration.
+func secondsDuration(s float64) time.Duration { return time.Duration(s * float64(time.Second)) }
+
+// abort undoes startSession for a session that never ran.
+func (s *session) abort() {
+	for _, sub := range s.subs {
+		sub.Close()
 	}
-	s.written = true
-	return nil
+	s.w.close()
+	_ = os.RemoveAll(s.rec.Load().dir)
 }

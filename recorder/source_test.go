@@ -94,7 +94,26 @@ func (s *source) playFrames(frames int, frame func(i int) []byte) {
 			}
 			s.pkt++
 		}
-		time.Sleep(time.Millisecond) // let the recorder's queue drain
+		s.drain()
+	}
+}
+
+// drain waits until the tracks' subscribers (the recorder) have taken what
+// was written, so no packet is dropped for them however busy the machine:
+// the pace is the recorder's, not a sleep's.
+func (s *source) drain() {
+	for s.v.Backlog()+s.a.Backlog() > 0 {
+		time.Sleep(100 * time.Microsecond)
+	}
+}
+
+// playRealtime plays frames at 30 a second of wall time (the recorder's
+// backoff after a failed write is in wall time).
+func (s *source) playRealtime(frames int) {
+	start := time.Now()
+	for i := 0; i < frames; i++ {
+		s.play(1)
+		time.Sleep(time.Until(start.Add(time.Duration(i+1) * time.Second / 30)))
 	}
 }
 

@@ -36,8 +36,12 @@ type mp4Track struct {
 	gapless gapless
 
 	pending *timed // the newest sample: its duration needs the next one's time
-	samples []*fmp4.Sample
-	segBase int64 // time of samples[0]
+	samples []*fmp4.Sample // not yet written: the open fragment
+	segBase int64          // time of samples[0]
+	fragDur int64          // length of samples, kept as they come (O(1) per sample)
+	segDur  int64          // length of the open segment, written fragments included
+	shift   int64          // subtracted from every time: a rolled-over recording starts at 0
+	lastDur uint32         // of the last sample kept
 }
 
 type timed struct {
@@ -124,10 +128,16 @@ func (tr *mp4Track) add(t timed) {
 }
 
 func (tr *mp4Track) appendSample(t timed) {
+	if t.dts < tr.shift {
+		return // before a rollover's first keyframe: it belongs to the recording before
+	}
 	if len(tr.samples) == 0 {
-		tr.segBase = t.dts
+		tr.segBase = t.dts - tr.shift
 	}
 	tr.samples = append(tr.samples, t.s)
+	tr.lastDur = t.s.Duration
+	tr.fragDur += int64(t.s.Duration)
+	tr.segDur += int64(t.s.Duration)
 }
 
 // finish ends the track: the reorder buffer gives up the frame it holds
@@ -147,30 +157,35 @@ func (tr *mp4Track) flushPending() {
 	if tr.pending == nil {
 		return
 	}
-	d := uint32(tr.timescale / 30)
-	if n := len(tr.samples); n > 0 {
-		d = tr.samples[n-1].Duration
+	d := tr.lastDur
+	if d == 0 {
+		d = tr.timescale / 30
 	}
 	tr.pending.s.Duration = d
 	tr.appendSample(*tr.pending)
 	tr.pending = nil
 }
 
-// duration is the length of the open segment's samples, in timescale units.
-func (tr *mp4Track) duration() int64 {
-	var d int64
-	for _, s := range tr.samples {
-		d += int64(s.Duration)
-	}
-	return d
-}
+// duration is the length of the open segment, in timescale units.
+func (tr *mp4Track) duration() int64 { return tr.segDur }
 
-// take hands over the open segment's samples.
-func (tr *mp4Track) take() *fmp4.PartTrack {
+// take hands over the open fragment's samples; segment ends the segment
+// too.
+func (tr *mp4Track) take(segment bool) *fmp4.PartTrack {
+	if segment {
+		tr.segDur = 0
+	}
 	if len(tr.samples) == 0 {
 		return nil
 	}
 	pt := &fmp4.PartTrack{ID: tr.id, BaseTime: uint64(tr.segBase), Samples: tr.samples}
-	tr.samples = nil
+	tr.samples, tr.fragDur = nil, 0
 	return pt
+}
+
+// drop forgets what is not written yet (a recording paused on a failed
+// write resumes at a keyframe).
+func (tr *mp4Track) drop() {
+	tr.samples, tr.pending, tr.fragDur, tr.segDur = nil, nil, 0, 0
+	tr.needKey = tr.kind == fanout.KindVideo
 }

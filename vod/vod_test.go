@@ -74,7 +74,9 @@ func recordedAs(t *testing.T, seconds int, codec string) (*recorder.Recorder, *h
 				a.Write(&fanout.Packet{Header: p.Header, Payload: p.Payload})
 			}
 		}
-		time.Sleep(time.Millisecond)
+		for v.Backlog()+a.Backlog() > 0 { // the recorder's pace, not a sleep's: nothing is dropped for it
+			time.Sleep(100 * time.Microsecond)
+		}
 	}
 	pub.End()
 	wait(t, "the recording to end", func() bool { _, ok := rec.Recording("cam"); return !ok })
@@ -87,7 +89,7 @@ func recordedAs(t *testing.T, seconds int, codec string) (*recorder.Recorder, *h
 
 func wait(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	for end := time.Now().Add(5 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
+	for end := time.Now().Add(10 * time.Second); !cond(); time.Sleep(10 * time.Millisecond) {
 		if time.Now().After(end) {
 			t.Fatalf("timed out waiting for %s", what)
 		}

@@ -19,6 +19,7 @@ type Spec struct {
 	Width, Height, FPS int
 	Seconds            int
 	VideoBitrate       string // ffmpeg -b:v, e.g. "2M"
+	GOP                int    // frames from one keyframe to the next; 0: FPS (a second)
 }
 
 // Small is the test default: 640x360 at 30 fps, 4 s, a keyframe every second.
@@ -48,6 +49,9 @@ func Files(spec Spec) (h264, opus string, err error) {
 		return "", "", err
 	}
 	gop := fmt.Sprint(spec.FPS)
+	if spec.GOP > 0 {
+		gop = fmt.Sprint(spec.GOP)
+	}
 	video := []string{"-v", "error", "-y", "-f", "lavfi",
 		"-i", fmt.Sprintf("testsrc2=size=%dx%d:rate=%d", spec.Width, spec.Height, spec.FPS),
 		"-t", fmt.Sprint(spec.Seconds), "-c:v", "libx264", "-profile:v", "baseline", "-pix_fmt", "yuv420p",

@@ -56,6 +56,7 @@ type Config struct {
 	RecordAll        bool
 	RecordSegment    time.Duration
 	RecordMaxAge     time.Duration
+	RecordMaxLength  time.Duration
 	RecordMaxSize    string
 	LogFormat        string
 	LogLevel         string
@@ -98,9 +99,10 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.Float64Var(&c.SessionRate, "session-rate", 20, "at most this many new sessions a `second` from one client address (bursts of twice that); more get 503")
 	fs.StringVar(&c.RecordDir, "record-dir", "", "record streams into this `folder` (fragmented MP4 segments) and serve them at /vod/; off when empty")
 	fs.BoolVar(&c.RecordAll, "record-all", true, "with -record-dir: record every stream this node carries; false: only those started with POST /api/record/{stream}")
-	fs.DurationVar(&c.RecordSegment, "record-segment", 2*time.Second, "recording segment `length` (cut at the next keyframe); a crash loses at most the open segment")
+	fs.DurationVar(&c.RecordSegment, "record-segment", 2*time.Second, "recording segment `length` (a keyframe is asked for, and the segment cut at it); a kill -9 loses about half a segment")
+	fs.DurationVar(&c.RecordMaxLength, "record-max-duration", time.Hour, "a live recording longer than this rolls over into a new one at a keyframe (0: never)")
 	fs.DurationVar(&c.RecordMaxAge, "record-max-age", 0, "delete finished recordings older than this (0: keep)")
-	fs.StringVar(&c.RecordMaxSize, "record-max-size", "", "delete the oldest finished recordings while all of them take more than this `size` (e.g. 500M, 20G; empty: no bound)")
+	fs.StringVar(&c.RecordMaxSize, "record-max-size", "", "delete the oldest finished recordings while all of them take more than this `size` (e.g. 500M, 20G; empty: no bound); a live recording past half of it rolls over")
 	fs.StringVar(&c.LogFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&c.LogLevel, "log-level", "info", "log level: debug, info, warn or error")
 	fs.BoolVar(&c.CheckConfig, "check-config", false, "validate the configuration and exit (0 when valid)")
@@ -192,6 +194,9 @@ func (c *Config) Validate() error {
 	}
 	if _, err := c.RecordMaxBytes(); err != nil {
 		errs = append(errs, err)
+	}
+	if c.RecordMaxLength != 0 && c.RecordMaxLength < 10*c.RecordSegment {
+		errs = append(errs, fmt.Errorf("-record-max-duration %s: want 0 (never) or at least ten segments (%s)", c.RecordMaxLength, 10*c.RecordSegment))
 	}
 	if c.RecordSegment < 500*time.Millisecond || c.RecordMaxAge < 0 {
 		errs = append(errs, fmt.Errorf("-record-segment %s: want at least 500ms; -record-max-age not negative", c.RecordSegment))

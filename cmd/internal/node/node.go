@@ -152,7 +152,7 @@ func (n *Node) open() (err error) {
 	if cfg.RecordDir != "" {
 		maxBytes, _ := cfg.RecordMaxBytes() // checked by Validate
 		n.rec, err = recorder.New(recorder.Params{Dir: cfg.RecordDir, Registry: n.reg, All: cfg.RecordAll, Segment: cfg.RecordSegment,
-			MaxAge: cfg.RecordMaxAge, MaxBytes: maxBytes, Log: log.With("part", "recorder")})
+			MaxAge: cfg.RecordMaxAge, MaxBytes: maxBytes, MaxDuration: cfg.RecordMaxLength, Log: log.With("part", "recorder")})
 		if err != nil {
 			return err
 		}
