@@ -32,7 +32,7 @@ type Params struct {
 	// of MaxBytes, a live recording rolls over into a new one at a keyframe.
 	MaxDuration time.Duration
 	Log         *slog.Logger
-	FS       FS // zero: the real file system
+	FS          FS // zero: the real file system
 }
 
 // Stats are counters for metrics.

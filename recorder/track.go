@@ -35,7 +35,7 @@ type mp4Track struct {
 	needKey bool  // a loss broke the picture chain: skip to the next keyframe
 	gapless gapless
 
-	pending *timed // the newest sample: its duration needs the next one's time
+	pending *timed         // the newest sample: its duration needs the next one's time
 	samples []*fmp4.Sample // not yet written: the open fragment
 	segBase int64          // time of samples[0]
 	fragDur int64          // length of samples, kept as they come (O(1) per sample)
