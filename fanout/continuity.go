@@ -31,7 +31,12 @@ func (r *rewriter) markNewSource() { r.newEpoch = true }
 func (r *rewriter) rewrite(h *headerFields, now time.Time) {
 	switch {
 	case !r.started:
-		r.started = true
+		// The first source: nothing to continue from. A source marked
+		// before its first packet (SetSource comes first) starts no
+		// second epoch at its second packet: that once split the first
+		// frame across two timestamps, so every publisher's first
+		// keyframe reached viewers and the recorder broken.
+		r.started, r.newEpoch = true, false
 		r.srcSSRC, r.outSSRC = h.SSRC, h.SSRC
 		r.lastSeq, r.lastTS, r.lastWall = h.Seq-1, h.TS, now
 	case r.newEpoch || h.SSRC != r.srcSSRC:

@@ -80,3 +80,20 @@ func TestTrackRewritesForSubscribersAcrossReconnect(t *testing.T) {
 		}
 	}
 }
+
+// A source marked new before its first packet (a publisher's leg calls
+// SetSource, then its packets come) passes through unchanged: its first
+// frame keeps one timestamp across its packets.
+func TestRewriterFirstSourceMarkedBeforeItsFirstPacket(t *testing.T) {
+	var r rewriter
+	r.clockRate = 90000
+	r.markNewSource()
+	now := time.Now()
+	for i := uint16(0); i < 5; i++ {
+		h := headerFields{SSRC: 7, Seq: 100 + i, TS: 5000}
+		r.rewrite(&h, now.Add(time.Duration(i)*time.Millisecond))
+		if h.Seq != 100+i || h.TS != 5000 || h.SSRC != 7 {
+			t.Fatalf("packet %d of the first frame became %+v", i, h)
+		}
+	}
+}

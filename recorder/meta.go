@@ -39,6 +39,11 @@ type Segment struct {
 	StartS    float64 `json:"start_s"` // from the start of the recording
 	DurationS float64 `json:"duration_s"`
 	Size      int64   `json:"size"`
+	// NoKeyframe: the segment was cut without one, its publisher not
+	// answering keyframe requests (RTMP, RTSP): it plays on from the one
+	// before, and a player seeking into it shows pictures from the next
+	// keyframe on (HLS then has no EXT-X-INDEPENDENT-SEGMENTS).
+	NoKeyframe bool `json:"no_keyframe,omitempty"`
 }
 
 // idLayout names a recording by its UTC start time, which sorts.

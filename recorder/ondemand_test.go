@@ -38,17 +38,7 @@ func TestSegmentsCutOnTimeWhateverTheGOP(t *testing.T) {
 	src := newSourceOf(t, reg, "cam", "vp8")
 	var asked atomic.Bool
 	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { asked.Store(true) }))
-	var key []byte
-	var deltas [][]byte
-	for _, f := range src.aus {
-		if len(f) > 0 && f[0]&0x01 == 0 { // VP8 frame tag: 0 is a keyframe (RFC 6386 §9.1)
-			if key == nil {
-				key = f
-			}
-		} else {
-			deltas = append(deltas, f)
-		}
-	}
+	key, deltas := vp8KeyAndDeltas(src.aus)
 	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	keyframes := src.playOnRequest(300, key, deltas, &asked) // 10 s
 	src.pub.End()
@@ -72,4 +62,55 @@ func TestSegmentsCutOnTimeWhateverTheGOP(t *testing.T) {
 	if keyframes > 12 {
 		t.Fatalf("%d keyframes asked for 5 segments: the recorder asks too often", keyframes)
 	}
+}
+
+// A publisher that cannot be asked for keyframes (RTMP, RTSP; here a
+// GOP longer than the stream) still has its recording cut and listed: a
+// segment asked for and not answered within a further segment is cut
+// without one, and says so (HLS then drops EXT-X-INDEPENDENT-SEGMENTS).
+func TestSegmentsCutWhenKeyframesNeverCome(t *testing.T) {
+	reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 50 * time.Millisecond, KeyframeInterval: 10 * time.Millisecond})
+	defer reg.Close()
+	r := newRecorder(t, reg, Params{All: true})
+	src := newSourceOf(t, reg, "cam", "vp8")
+	var ignored atomic.Bool // asked, and never answered
+	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { ignored.Store(true) }))
+	key, deltas := vp8KeyAndDeltas(src.aus)
+	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	src.playFrames(300, func(i int) []byte { // 10 s, one keyframe
+		if i == 0 {
+			return key
+		}
+		return deltas[i%len(deltas)]
+	})
+	waitFor(t, 5*time.Second, "a segment listed while live", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) > 0 })
+	src.pub.End()
+	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	m := r.List()[0]
+	if len(m.Segments) != 3 || math.Abs(m.DurationS-10) > 0.2 || !ignored.Load() {
+		t.Fatalf("%.2f s in %d segments (keyframes asked: %v), want 10 s in segments of 4, 4 and 2 s", m.DurationS, len(m.Segments), ignored.Load())
+	}
+	for i, s := range m.Segments {
+		if s.NoKeyframe != (i > 0) {
+			t.Fatalf("segment %d: no_keyframe %v", i, s.NoKeyframe)
+		}
+		if i < 2 && math.Abs(s.DurationS-4) > 0.05 {
+			t.Fatalf("segment %d is %.3f s, want 4 s (twice the target: asked, then not answered)", i, s.DurationS)
+		}
+	}
+}
+
+// vp8KeyAndDeltas splits VP8 frames into the first keyframe and the
+// delta frames.
+func vp8KeyAndDeltas(frames [][]byte) (key []byte, deltas [][]byte) {
+	for _, f := range frames {
+		if len(f) > 0 && f[0]&0x01 == 0 { // VP8 frame tag: 0 is a keyframe (RFC 6386 §9.1)
+			if key == nil {
+				key = f
+			}
+		} else {
+			deltas = append(deltas, f)
+		}
+	}
+	return key, deltas
 }

@@ -117,7 +117,7 @@ func readSegment(path string, lead *fmp4.InitTrack) (Segment, error) {
 		return Segment{}, fmt.Errorf("%s: not a fragment: %v", path, err)
 	}
 	var base, dur uint64
-	found := false
+	found, noKey := false, false
 	for _, p := range parts {
 		for _, t := range p.Tracks {
 			if t.ID != lead.ID {
@@ -125,6 +125,7 @@ func readSegment(path string, lead *fmp4.InitTrack) (Segment, error) {
 			}
 			if !found {
 				base, found = t.BaseTime, true
+				noKey = len(t.Samples) > 0 && t.Samples[0].IsNonSyncSample
 			}
 			for _, s := range t.Samples {
 				dur += uint64(s.Duration)
@@ -135,7 +136,7 @@ func readSegment(path string, lead *fmp4.InitTrack) (Segment, error) {
 		return Segment{}, fmt.Errorf("%s: no sample of track %d", path, lead.ID)
 	}
 	ts := float64(lead.TimeScale)
-	return Segment{Name: filepath.Base(path), StartS: float64(base) / ts, DurationS: float64(dur) / ts, Size: int64(len(raw))}, nil
+	return Segment{Name: filepath.Base(path), StartS: float64(base) / ts, DurationS: float64(dur) / ts, Size: int64(len(raw)), NoKeyframe: noKey}, nil
 }
 
 func codecName(c codecs.Codec, vp8 bool) string {

@@ -75,9 +75,10 @@ type session struct {
 	frags   uint32    // fragments made (fMP4 sequence numbers)
 	segs    int       // segments begun in this recording
 	segOpen bool
-	segAt   float64 // open segment's start, seconds
-	segLen  float64 // and length so far
-	segSize int64
+	segAt    float64 // open segment's start, seconds
+	segLen   float64 // and length so far
+	segSize  int64
+	segNoKey bool // it does not start with a keyframe
 	recLen  float64 // the recording's length and size, as sent to the writer
 	recSize int64
 	roll    bool // roll over at the next segment
@@ -208,9 +209,17 @@ func (s *session) packet(in inPacket) {
 		}
 	}
 	if tr == s.video {
-		// Whatever the GOP, at most half a segment waits in memory (and
-		// is lost to a kill -9): the open segment grows by fragments.
-		if tr.fragDur >= s.r.segmentUnits(tr)/2 {
+		target := s.r.segmentUnits(tr)
+		switch {
+		case tr.duration() >= 2*target:
+			// Asked and not answered for a whole segment (RTMP and RTSP
+			// publishers cannot be asked): cut without a keyframe, so a
+			// recording is listed and grows at most two segments late.
+			s.flush(true)
+		case tr.fragDur >= target/2:
+			// Whatever the GOP, at most half a segment waits in memory
+			// (and is lost to a kill -9): the open segment grows by
+			// fragments.
 			s.flush(false)
 		}
 		s.askForKeyframe(tr)
@@ -265,6 +274,7 @@ func (s *session) flush(last bool) {
 			}
 			s.segs++
 			s.segOpen, s.segAt, s.segLen, s.segSize = true, start, 0, 0
+			s.segNoKey = s.startsWithoutKeyframe(&part)
 			j.init = init
 		}
 		j.name = segmentName(s.segs)
@@ -275,7 +285,7 @@ func (s *session) flush(last bool) {
 	if last && s.segOpen {
 		s.segOpen = false
 		s.send(job{kind: jobClose, rec: rec, name: segmentName(s.segs),
-			seg: Segment{Name: segmentName(s.segs), StartS: s.segAt, DurationS: s.segLen, Size: s.segSize}})
+			seg: Segment{Name: segmentName(s.segs), StartS: s.segAt, DurationS: s.segLen, Size: s.segSize, NoKeyframe: s.segNoKey}})
 		s.recLen, s.recSize = s.segAt+s.segLen, s.recSize+s.segSize
 		s.roll = s.r.p.MaxDuration > 0 && s.recLen >= s.r.p.MaxDuration.Seconds() ||
 			s.r.p.MaxBytes > 0 && s.recSize >= s.r.p.MaxBytes/2
@@ -285,6 +295,17 @@ func (s *session) flush(last bool) {
 func (s *session) send(j job) {
 	j.epoch = s.epoch
 	s.w.jobs <- j
+}
+
+// startsWithoutKeyframe reports whether a part's video begins with a delta
+// frame.
+func (s *session) startsWithoutKeyframe(p *fmp4.Part) bool {
+	for _, t := range p.Tracks {
+		if t.ID == s.video.id && len(t.Samples) > 0 {
+			return t.Samples[0].IsNonSyncSample
+		}
+	}
+	return false
 }
 
 // span is a part's start and length in seconds, by the cutting track (or

@@ -21,17 +21,20 @@ func servePlaylist(w http.ResponseWriter, r *http.Request, m *recorder.Meta) {
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		suffix = "?token=" + url.QueryEscape(tok)
 	}
-	target := 1.0
+	target, independent := 1.0, "#EXT-X-INDEPENDENT-SEGMENTS\n"
 	for _, s := range m.Segments {
 		target = max(target, s.DurationS)
+		if s.NoKeyframe {
+			independent = "" // RFC 8216 §4.3.5.1: only when every segment starts with one
+		}
 	}
 	var b strings.Builder
 	kind := "VOD"
 	if m.Live {
 		kind = "EVENT"
 	}
-	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-MEDIA-SEQUENCE:0\n#EXT-X-INDEPENDENT-SEGMENTS\n",
-		int(math.Ceil(target)), kind)
+	fmt.Fprintf(&b, "#EXTM3U\n#EXT-X-VERSION:7\n#EXT-X-TARGETDURATION:%d\n#EXT-X-PLAYLIST-TYPE:%s\n#EXT-X-MEDIA-SEQUENCE:0\n%s",
+		int(math.Ceil(target)), kind, independent)
 	fmt.Fprintf(&b, "#EXT-X-MAP:URI=\"%s/%s%s\"\n", m.ID, recorder.InitName, suffix)
 	for _, s := range m.Segments {
 		fmt.Fprintf(&b, "#EXTINF:%.3f,\n%s/%s%s\n", s.DurationS, m.ID, s.Name, suffix)
