@@ -71,17 +71,17 @@ type session struct {
 	w   *writer
 	rec atomic.Pointer[recording] // the recording being written
 
-	t0      time.Time // arrival of the first keyframe: the recording's zero
-	frags   uint32    // fragments made (fMP4 sequence numbers)
-	segs    int       // segments begun in this recording
-	segOpen bool
+	t0       time.Time // arrival of the first keyframe: the recording's zero
+	frags    uint32    // fragments made (fMP4 sequence numbers)
+	segs     int       // segments begun in this recording
+	segOpen  bool
 	segAt    float64 // open segment's start, seconds
 	segLen   float64 // and length so far
 	segSize  int64
-	segNoKey bool // it does not start with a keyframe
-	recLen  float64 // the recording's length and size, as sent to the writer
-	recSize int64
-	roll    bool // roll over at the next segment
+	segNoKey bool    // it does not start with a keyframe
+	recLen   float64 // the recording's length and size, as sent to the writer
+	recSize  int64
+	roll     bool // roll over at the next segment
 
 	epoch       int       // the writer's; a new one after each pause
 	pausedUntil time.Time // zero: recording
