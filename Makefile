@@ -41,7 +41,8 @@ test: test-deps
 # chain of three relays (latency per hop, cold-relay first frame), kill -9
 # of a middle relay (failover gap below it), and RTMP/RTSP ingest (latency
 # added, CPU per stream with and without AAC transcoding), and the abuse
-# figures (idle connections, offer bursts, half-open offers, a NACK flood).
+# figures (idle connections, offer bursts, half-open offers, a NACK flood),
+# and recordings of each kind of publisher (and what a kill -9 loses).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
@@ -50,6 +51,7 @@ bench: build
 	./$(BIN)/loadtest -failover 5 -below 10
 	./$(BIN)/loadtest -ingest 4 -duration 15s
 	./$(BIN)/loadtest -abuse 18000
+	./$(BIN)/loadtest -record
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

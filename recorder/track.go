@@ -42,6 +42,10 @@ type mp4Track struct {
 	segDur  int64          // length of the open segment, written fragments included
 	shift   int64          // subtracted from every time: a rolled-over recording starts at 0
 	lastDur uint32         // of the last sample kept
+
+	popped     bool   // a sample has come out of the reorder buffer
+	lastPopped uint32 // its RTP timestamp
+	flushing   bool   // finish has flushed the reorder buffer
 }
 
 type timed struct {
@@ -91,6 +95,10 @@ func (tr *mp4Track) push(p *rtp.Packet) []timed {
 func (tr *mp4Track) pop() []timed {
 	var out []timed
 	for s := tr.sb.Pop(); s != nil; s = tr.sb.Pop() {
+		if tr.flushing && tr.popped && s.PacketTimestamp == tr.lastPopped {
+			continue // Flush's copy of the last frame (see finish)
+		}
+		tr.popped, tr.lastPopped = true, s.PacketTimestamp
 		pts := tr.offset + tr.unwrapSample(s.PacketTimestamp) - tr.base
 		payload, key, dts, ok := tr.conv.sample(s.Data, pts)
 		if !ok {
@@ -142,10 +150,15 @@ func (tr *mp4Track) appendSample(t timed) {
 
 // finish ends the track: the reorder buffer gives up the frame it holds
 // back (it waits for the next frame's first packet to know one is
-// complete), and the last sample gets the previous one's duration.
+// complete), and the last sample gets the previous one's duration. pion's
+// Flush can build the last frame a second time, from the packets after
+// its first that it has not let go yet (every RTMP recording ended on two
+// frames at one time, which ffmpeg reports as a non-monotonic DTS): a
+// sample at the time of the one before is that copy.
 func (tr *mp4Track) finish() {
 	if tr.started {
 		tr.sb.Flush()
+		tr.flushing = true
 		for _, t := range tr.pop() {
 			tr.add(t)
 		}

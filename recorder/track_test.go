@@ -88,3 +88,35 @@ func TestPaddingIsNoLoss(t *testing.T) {
 		t.Fatalf("%d frames recorded of 300 with padding between them and a loss at frame 200; want the 200 before the loss", len(got))
 	}
 }
+
+// The last frame of a stream is recorded once: the reorder buffer's Flush
+// can build it a second time from packets it has not let go yet (seen as
+// the last two frames of every RTMP recording sharing one time, which
+// ffmpeg reports as a non-monotonic DTS).
+func TestLastFrameOnce(t *testing.T) {
+	tr, err := newTrackRec(1, fanout.NewTrack(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo,
+		Codec: fanout.Codec{MimeType: "video/H264", ClockRate: 90000}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	for i := 0; i < 30; i++ {
+		for k := 0; k < 3; k++ { // three slices a frame, the marker on the last
+			payload := []byte{0x41, 0x9a, byte(i)}
+			if i == 0 {
+				payload = []byte{0x65, 0x88, 0x84}
+			}
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(3*i + k), Timestamp: uint32(i * 3000), Marker: k == 2}, Payload: payload}
+			if !tr.started {
+				tr.begin(p, t0, t0)
+			}
+			for _, s := range tr.push(p) {
+				tr.add(s)
+			}
+		}
+	}
+	tr.finish()
+	if len(tr.samples) != 30 {
+		t.Fatalf("%d samples of 30 frames", len(tr.samples))
+	}
+}

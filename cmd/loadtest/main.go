@@ -9,6 +9,7 @@
 //	loadtest -failover 5 -below 10      kill -9 of a middle relay: gap below it
 //	loadtest -ingest 4 -duration 15s     RTMP ingest: added latency, CPU per stream
 //	loadtest -abuse 15000                 idle connections, offer bursts, half-open offers, a NACK flood
+//	loadtest -record                      recordings of each kind of publisher, and what a kill -9 loses
 package main
 
 import (
@@ -40,6 +41,7 @@ func main() {
 		below    = flag.Int("below", 10, "with -failover: viewers below the killed relay")
 		ingest   = flag.Int("ingest", 0, "instead: RTMP ingest, latency added and origin CPU per stream with this many streams")
 		floor    = flag.Int("floor", 0, "instead: the kernel's floor: a bare sender sends this many loopback sockets what the origin sends each viewer")
+		record   = flag.Bool("record", false, "instead: recordings of each kind of publisher, and what a kill -9 loses")
 		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
 	)
@@ -77,6 +79,15 @@ func main() {
 			os.Exit(2)
 		}
 		counts = append(counts, n)
+	}
+	if *record {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+		defer cancel()
+		if err := runRecord(ctx, *origin); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: record: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *abuse > 0 {
 		if *abuse > 18000 {
