@@ -120,3 +120,54 @@ func TestLastFrameOnce(t *testing.T) {
 		t.Fatalf("%d samples of 30 frames", len(tr.samples))
 	}
 }
+
+// A packet that comes twice (a publisher without RTX resends a NACKed
+// packet on its own SSRC; the first copy was only late) is recorded once:
+// pion's sample builder once built the frames after it again, and the
+// recording went back in time.
+func TestDuplicatesAreRecordedOnce(t *testing.T) {
+	tr, err := newTrackRec(1, fanout.NewTrack(fanout.TrackParams{ID: "video", Kind: fanout.KindVideo,
+		Codec: fanout.Codec{MimeType: "video/H264", ClockRate: 90000}}))
+	if err != nil {
+		t.Fatal(err)
+	}
+	t0 := time.Now()
+	var sent []*rtp.Packet
+	var times []int64
+	push := func(p *rtp.Packet) {
+		c := *p
+		if !tr.started {
+			tr.begin(&c, t0, t0)
+		}
+		for _, s := range tr.push(&c) {
+			times = append(times, s.dts+int64(s.s.PTSOffset))
+		}
+	}
+	for i := 0; i < 60; i++ {
+		for k := 0; k < 3; k++ {
+			payload := []byte{0x41, 0x9a, byte(i)}
+			if i == 0 {
+				payload = []byte{0x65, 0x88, 0x84}
+			}
+			p := &rtp.Packet{Header: rtp.Header{Version: 2, SequenceNumber: uint16(65500 + 3*i + k), Timestamp: uint32(i * 3000), Marker: k == 2}, Payload: payload}
+			sent = append(sent, p)
+			push(p)
+			if i%10 == 5 && k == 2 {
+				push(sent[len(sent)-7]) // a copy of a packet two frames back
+			}
+		}
+	}
+	tr.flushing = true // as finish does
+	tr.sb.Flush()
+	for _, s := range tr.pop() {
+		times = append(times, s.dts+int64(s.s.PTSOffset))
+	}
+	if len(times) != 60 {
+		t.Fatalf("%d samples of 60 frames with copies among them", len(times))
+	}
+	for i := 1; i < len(times); i++ {
+		if times[i] <= times[i-1] {
+			t.Fatalf("sample %d at %d after %d: back in time", i, times[i], times[i-1])
+		}
+	}
+}

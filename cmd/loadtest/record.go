@@ -188,7 +188,7 @@ func recordOne(ctx context.Context, bin string, k recordKind) error {
 func decode(url string) (frames, errLines int) {
 	out, _ := exec.Command("ffprobe", "-v", "error", "-select_streams", "v", "-count_frames", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", url).Output()
 	frames, _ = strconv.Atoi(strings.TrimSpace(string(out)))
-	msg, _ := exec.Command("ffmpeg", "-v", "error", "-i", url, "-f", "null", "-").CombinedOutput()
+	msg, _ := exec.Command("ffmpeg", "-v", "error", "-i", url, "-enc_time_base", "-1", "-f", "null", "-").CombinedOutput()
 	if s := strings.TrimSpace(string(msg)); s != "" {
 		errLines = strings.Count(s, "\n") + 1
 	}
