@@ -85,6 +85,12 @@ func (p *Publication) Track(params TrackParams) *Track {
 			continue
 		}
 		if t.kind == params.Kind && codec.Same(t.codec, params.Codec) && !p.claimed[t] {
+			// A new publication of a lingering stream is a new source,
+			// whatever its protocol: RTMP and RTSP publishers keep one
+			// SSRC across reconnects and restart their numbering, so
+			// the epoch cannot be left to the SSRC (viewers saw a random
+			// sequence jump and timestamps back at FLV zero).
+			t.newSrc.Store(true)
 			p.claimed[t] = true
 			return t
 		}

@@ -52,7 +52,7 @@ func TestRecordsVP8VP9AV1AndH265(t *testing.T) {
 			defer reg.Close()
 			r := newRecorder(t, reg, Params{All: true})
 			src := newSourceOf(t, reg, "cam", codec)
-			waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+			waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 			src.play(120)
 			src.pub.End()
 			waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })

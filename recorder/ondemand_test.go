@@ -39,7 +39,7 @@ func TestSegmentsCutOnTimeWhateverTheGOP(t *testing.T) {
 	var asked atomic.Bool
 	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { asked.Store(true) }))
 	key, deltas := vp8KeyAndDeltas(src.aus)
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	keyframes := src.playOnRequest(300, key, deltas, &asked) // 10 s
 	src.pub.End()
 	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
@@ -76,7 +76,7 @@ func TestSegmentsCutWhenKeyframesNeverCome(t *testing.T) {
 	var ignored atomic.Bool // asked, and never answered
 	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { ignored.Store(true) }))
 	key, deltas := vp8KeyAndDeltas(src.aus)
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.playFrames(300, func(i int) []byte { // 10 s, one keyframe
 		if i == 0 {
 			return key

@@ -33,7 +33,7 @@ func TestRecordsSegmentsAtKeyframes(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{All: true})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(300)
 	src.pub.End()
 	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
@@ -73,7 +73,7 @@ func TestRebuildAfterCrash(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{Dir: dir, All: true})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(150)
 	src.pub.End()
 	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
@@ -191,7 +191,7 @@ func TestFullDiskPausesTheRecordingAndResumesIt(t *testing.T) {
 	disk := &fullDisk{}
 	r := newRecorder(t, reg, Params{All: true, FS: disk})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	id, _ := r.Recording("cam")
 	viewer := &counter{}
 	sub, err := src.v.Subscribe(viewer)

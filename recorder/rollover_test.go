@@ -16,7 +16,7 @@ func TestLongRecordingRollsOver(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{All: true, MaxDuration: 4 * time.Second})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(300) // 10 s
 	src.pub.End()
 	waitFor(t, 10*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
@@ -57,7 +57,7 @@ func TestBigRecordingRollsOver(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{All: true, MaxBytes: 600 << 10}) // about 3 s of the test media per half
 	src := newSource(t, reg, "cam")
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	first, _ := r.Recording("cam")
 	src.play(300)
 	if n := r.Stats().Rollovers.Load(); n < 2 {
@@ -84,7 +84,7 @@ func TestQuickEndsLeaveNoSessionBehind(t *testing.T) {
 	}
 	waitFor(t, 5*time.Second, "every session to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 	src := newSource(t, reg, "cam")
-	waitFor(t, 2*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(90)
 	src.pub.End()
 	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })

@@ -164,6 +164,7 @@ func (s *session) run() {
 			s.packet(in)
 			continue
 		case <-s.stream.Done():
+			s.drain() // select chose the end over packets still queued
 		case <-s.quit:
 		}
 		break
@@ -175,6 +176,18 @@ func (s *session) run() {
 		s.flush(true)
 	}
 	s.send(job{kind: jobFinish, rec: s.rec.Load()})
+}
+
+// drain takes the packets already queued: a stream's last ones.
+func (s *session) drain() {
+	for {
+		select {
+		case in := <-s.in:
+			s.packet(in)
+		default:
+			return
+		}
+	}
 }
 
 // packet takes one packet: the recording starts at the first keyframe of
