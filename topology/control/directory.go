@@ -38,6 +38,11 @@ type DirectoryParams struct {
 	// owner refreshes its claims every TTL/3. Zero means 10 s.
 	TTL    time.Duration
 	Logger *slog.Logger
+	// Departed, if set, says whether gossip has seen an origin leave or
+	// die: its claims are taken over at once instead of after the TTL, so a
+	// publisher moving to another origin when its origin dies is not
+	// refused for up to 10 s.
+	Departed func(origin string) bool
 }
 
 // Directory is the cluster-wide map from stream name to origin, kept in a
@@ -114,25 +119,38 @@ func (d *Directory) Claim(ctx context.Context, stream string) error {
 	kv := d.bucket()
 	rev, err := kv.Create(ctx, stream, d.entry(stream))
 	if errors.Is(err, jetstream.ErrKeyExists) {
-		e, ok, lerr := d.Lookup(ctx, stream)
-		if lerr != nil {
-			return lerr
+		ent, gerr := kv.Get(ctx, stream)
+		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
+			return d.Claim(ctx, stream) // released meanwhile: try again
 		}
-		if ok && e.Origin != d.p.Origin {
+		if gerr != nil {
+			return gerr
+		}
+		var e Entry
+		if jerr := json.Unmarshal(ent.Value(), &e); jerr != nil {
+			return fmt.Errorf("directory entry %q: %w", stream, jerr)
+		}
+		takeOver := e.Origin != d.p.Origin && d.p.Departed != nil && d.p.Departed(e.Origin)
+		if e.Origin != d.p.Origin && !takeOver {
 			return fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
 		}
 		d.mu.Lock()
 		_, mine := d.owned[stream]
 		d.mu.Unlock()
-		if ok && !mine {
-			// Our own claim from before a restart: take it over.
-			ent, gerr := kv.Get(ctx, stream)
-			if gerr != nil {
-				return gerr
-			}
-			rev, err = kv.Update(ctx, stream, d.entry(stream), ent.Revision())
-		} else {
+		if mine && !takeOver {
 			return nil
+		}
+		// Our own claim from before a restart, or a departed origin's:
+		// take it over by compare-and-set on the revision read, so of two
+		// origins taking over at once one wins and the other is told who.
+		if takeOver {
+			d.p.Logger.Info("stream directory: taking over the name of a departed origin", "stream", stream, "origin", e.Origin)
+		}
+		rev, err = kv.Update(ctx, stream, d.entry(stream), ent.Revision())
+		if err != nil && takeOver {
+			if now, ok, _ := d.Lookup(ctx, stream); ok && now.Origin != d.p.Origin {
+				return fmt.Errorf("%w: %s", ErrClaimed, now.Origin)
+			}
 		}
 	}
 	if err != nil {

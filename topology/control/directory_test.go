@@ -3,6 +3,7 @@ package control
 import (
 	"context"
 	"errors"
+	"strings"
 	"testing"
 	"time"
 )
@@ -128,5 +129,48 @@ func TestDirectoryEdges(t *testing.T) {
 	}
 	if edges, _ := origin.Edges(ctx(t)); len(edges) != 0 {
 		t.Fatalf("edge still there: %+v", edges)
+	}
+}
+
+// A name whose origin gossip has seen die is taken over at once, not after
+// the TTL: of two origins taking it over together one wins, and the other
+// is told which; an origin gossip has not seen depart keeps its names.
+func TestDepartedOriginsNamesAreTakenOverAtOnce(t *testing.T) {
+	server, err := Open(Params{Name: "srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	departed := func(origin string) bool { return origin == "dead" }
+	open := func(origin string) *Directory {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		d, err := OpenDirectory(ctx, DirectoryParams{Conn: server.Conn, Origin: origin, HTTP: origin + ":8080", TTL: time.Minute, Departed: departed})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(d.Close)
+		return d
+	}
+	dead, alive, b, c := open("dead"), open("alive"), open("b"), open("c")
+	for _, s := range []string{"cam", "other"} {
+		if err := dead.Claim(ctx(t), s); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if err := alive.Claim(ctx(t), "kept"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Claim(ctx(t), "cam"); err != nil {
+		t.Fatalf("taking over a departed origin's name: %v", err)
+	}
+	if err := c.Claim(ctx(t), "cam"); !errors.Is(err, ErrClaimed) || !strings.Contains(err.Error(), "b") {
+		t.Fatalf("a second taker after b: %v, want claimed by b", err)
+	}
+	if e, ok, _ := c.Lookup(ctx(t), "cam"); !ok || e.Origin != "b" {
+		t.Fatalf("cam now: %+v", e)
+	}
+	if err := c.Claim(ctx(t), "kept"); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("a live origin's name: %v, want claimed", err)
 	}
 }

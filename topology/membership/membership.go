@@ -61,6 +61,9 @@ type Cluster struct {
 	mu      sync.Mutex
 	meta    []byte
 	members map[string]Meta // by memberlist node name, kept from events
+	// departed holds the ids of nodes gossip has seen leave or die, until
+	// they come back: their names and claims are free at once.
+	departed map[string]time.Time
 
 	stop chan struct{} // closed by Shutdown: the rejoin loop ends
 	wg   sync.WaitGroup
@@ -132,7 +135,7 @@ func Join(p Params) (*Cluster, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	c := &Cluster{changes: newChanges(), meta: meta, members: map[string]Meta{}, stop: make(chan struct{})}
+	c := &Cluster{changes: newChanges(), meta: meta, members: map[string]Meta{}, departed: map[string]time.Time{}, stop: make(chan struct{})}
 	cfg, err := lanConfig(p, &delegate{c: c})
 	if err != nil {
 		return nil, err
@@ -201,13 +204,38 @@ func (c *Cluster) seen(name string, raw []byte) {
 	}
 	c.mu.Lock()
 	c.members[name] = m
+	delete(c.departed, m.ID)
 	c.mu.Unlock()
 }
 
+// maxDeparted bounds the departed ids remembered; the oldest go first.
+const maxDeparted = 1024
+
 func (c *Cluster) gone(name string) {
 	c.mu.Lock()
+	if m, ok := c.members[name]; ok {
+		if len(c.departed) >= maxDeparted {
+			oldest, at := "", time.Now()
+			for id, t := range c.departed {
+				if t.Before(at) {
+					oldest, at = id, t
+				}
+			}
+			delete(c.departed, oldest)
+		}
+		c.departed[m.ID] = time.Now()
+	}
 	delete(c.members, name)
 	c.mu.Unlock()
+}
+
+// Departed reports whether gossip has seen node id leave or die (and not
+// come back): a node it never saw is not departed, only unknown.
+func (c *Cluster) Departed(id string) bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	_, ok := c.departed[id]
+	return ok
 }
 
 // Changed is closed at the next change of membership: a node joins,

@@ -81,11 +81,19 @@ func TestHardFailureIsDetectedQuickly(t *testing.T) {
 	b, _ := node(t, "n2", "eu", a.Addr())
 	c, _ := node(t, "n3", "eu", a.Addr())
 	waitFor(t, 5*time.Second, "three members", func() bool { return len(a.Members()) == 3 && len(b.Members()) == 3 })
+	if a.Departed("n3") || a.Departed("never-seen") {
+		t.Fatal("departed before anything left")
+	}
 	_ = c.Shutdown() // no Leave: as kill -9 looks from outside
 	took := waitFor(t, 10*time.Second, "n3 declared dead", func() bool {
 		return ids(a.Members()) == "n1 n2 " && ids(b.Members()) == "n1 n2 "
 	})
 	t.Logf("hard failure detected by every node in %v", took)
+	// Its names are free now (the directory takes them over); a node never
+	// seen is only unknown.
+	if !a.Departed("n3") || !b.Departed("n3") || a.Departed("never-seen") {
+		t.Fatalf("departed: n3 %v/%v, never-seen %v", a.Departed("n3"), b.Departed("n3"), a.Departed("never-seen"))
+	}
 }
 
 func TestBadParams(t *testing.T) {

@@ -17,6 +17,9 @@ func (n *Node) openDirectory() error {
 	defer cancel()
 	d, err := control.OpenDirectory(ctx, control.DirectoryParams{
 		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log,
+		// The cluster is joined after the directory opens and before any
+		// claim is made (claims come from requests).
+		Departed: func(origin string) bool { return n.cluster != nil && n.cluster.Departed(origin) },
 	})
 	if err != nil {
 		return err
