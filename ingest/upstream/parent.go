@@ -3,11 +3,15 @@ package upstream
 import (
 	"context"
 	"net/url"
+	"time"
 
 	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/topology"
 	"github.com/relaymesh/relaymesh/topology/membership"
 )
+
+// directoryWait bounds one look at the stream directory.
+const directoryWait = 2 * time.Second
 
 // snapshot is what parent choice works on: one stream's tree from the
 // directory and the live members from gossip.
@@ -23,6 +27,10 @@ type snapshot struct {
 // leaves its edge in the directory until it expires, and would otherwise
 // hold a slot at its parent.
 func (r *Relay) snapshot(ctx context.Context, stream string) (snapshot, error) {
+	// While NATS is away a viewer's POST gets a 503 in this time instead of
+	// waiting for the request's own deadline.
+	ctx, cancel := context.WithTimeout(ctx, directoryWait)
+	defer cancel()
 	e, ok, err := r.p.Directory.Lookup(ctx, stream)
 	if err != nil {
 		return snapshot{}, errs.Errorf(ErrDirectory, "the cluster's stream directory is unreachable; retry shortly")

@@ -74,6 +74,13 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "draining", RetryAfter: 5 * time.Second})
 		return
 	}
+	// Without NATS a node can publish nothing and pull nothing new (its
+	// current viewers go on): not ready, so load balancers send new
+	// sessions elsewhere. A relay with a static -upstream has no NATS.
+	if n.plane != nil && !n.planeUp() {
+		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's control plane (NATS) is unreachable", RetryAfter: 2 * time.Second})
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
 }
 

@@ -2,12 +2,16 @@ package node
 
 import (
 	"context"
+	"net/http"
 	"os"
 	"strconv"
 	"testing"
 	"time"
 
+	"github.com/pion/webrtc/v4"
+
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
 
 	"github.com/nats-io/nats-server/v2/server"
 )
@@ -75,4 +79,49 @@ func TestNATSRestartWhileMediaFlows(t *testing.T) {
 	if st := v.sess.PC.ConnectionState().String(); st != "connected" {
 		t.Fatalf("viewer %s", st)
 	}
+}
+
+// While NATS is away no request hangs on it: a new publish and a viewer of
+// a stream the relay does not carry yet get a 503 within a few seconds
+// (10 s before), and /readyz says not ready so load balancers look
+// elsewhere; it is ready again once NATS is back.
+func TestNoRequestHangsWhileNATSIsAway(t *testing.T) {
+	port := freePort(t)
+	url := "nats://127.0.0.1:" + strconv.Itoa(port)
+	ns := natsServer(t, port)
+	_, base := startNode(t, "-node-id", "origin", "-nats", url)
+	_, relayBase := startRelay(t, url)
+	hc := newHTTPClient(t)
+	if _, err := publish(t, hc, base, "live", whipclient.Options{}); err != nil {
+		t.Fatal(err)
+	}
+	ns.Shutdown()
+	ns.WaitForShutdown()
+
+	for _, c := range []struct {
+		what, url string
+		dir       webrtc.RTPTransceiverDirection
+	}{
+		{"a new publish at the origin", base + "/whip/new", webrtc.RTPTransceiverDirectionSendonly},
+		{"a viewer at the relay of a stream it does not carry", relayBase + "/whep/live", webrtc.RTPTransceiverDirectionRecvonly},
+	} {
+		offer := makeOffer(t, c.dir, h264Cap)
+		start := time.Now()
+		res, body := do(t, hc, "POST", c.url, "application/sdp", offer)
+		took := time.Since(start)
+		if res.StatusCode != http.StatusServiceUnavailable || took > 4*time.Second {
+			t.Fatalf("%s while NATS is away: %d %q after %v, want 503 within 4 s", c.what, res.StatusCode, body, took)
+		}
+		t.Logf("%s while NATS is away: 503 in %v", c.what, took.Round(time.Millisecond))
+	}
+	for _, b := range []string{base, relayBase} {
+		if res, _ := do(t, hc, "GET", b+"/readyz", "", ""); res.StatusCode != http.StatusServiceUnavailable {
+			t.Fatalf("%s/readyz while NATS is away: %d, want 503", b, res.StatusCode)
+		}
+	}
+	natsServer(t, port)
+	waitUntil(t, 20*time.Second, "ready again once NATS is back", func() bool {
+		res, _ := do(t, hc, "GET", relayBase+"/readyz", "", "")
+		return res.StatusCode == http.StatusOK
+	})
 }
