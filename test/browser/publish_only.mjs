@@ -5,34 +5,18 @@
 //   node publish_only.mjs BASE_URL STREAM SECONDS CODEC
 // Prints one JSON line: the codec sent, frames encoded, keyframes encoded,
 // PLIs and FIRs received, and listedAfterMs (null if never listed live).
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { launch } from "./chromium.mjs";
 
 const [base, stream, seconds, codec] = process.argv.slice(2);
 if (!base || !stream || !seconds || !codec) {
   console.error("usage: node publish_only.mjs BASE_URL STREAM SECONDS CODEC");
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const profile = mkdtempSync(join(tmpdir(), "relaymesh-chromium-"));
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection",
-  ],
-});
-const done = (code, result) => {
+const { browser, close } = await launch();
+const done = async (code, result) => {
   console.log(JSON.stringify(result));
-  return browser.close().then(() => {
-    rmSync(profile, { recursive: true, force: true });
-    process.exit(code);
-  });
+  await close();
+  process.exit(code);
 };
 
 try {

@@ -6,34 +6,18 @@
 // With WATCH_ONLY set, nothing is published: the stream comes from
 // elsewhere (an RTMP or RTSP publisher), and its audio must not be silent.
 // Prints one JSON line with the figures; exits non-zero when they fail.
-import { chromium } from "playwright-core";
-import { mkdtempSync, rmSync } from "node:fs";
-import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { launch } from "./chromium.mjs";
 
 const [base, stream, screenshot] = process.argv.slice(2);
 if (!base || !stream) {
   console.error("usage: node publish_watch.mjs BASE_URL STREAM [SCREENSHOT.png]");
   process.exit(2);
 }
-const executablePath = process.env.CHROMIUM || "/usr/bin/chromium";
-const profile = mkdtempSync(join(tmpdir(), "relaymesh-chromium-"));
-
-const browser = await chromium.launchPersistentContext(profile, {
-  executablePath,
-  headless: true,
-  args: [
-    "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run",
-    "--disable-background-networking", "--disable-component-update", "--disable-sync",
-    "--use-fake-device-for-media-stream", "--use-fake-ui-for-media-stream",
-    "--allow-loopback-in-peer-connection", "--autoplay-policy=no-user-gesture-required",
-  ],
-});
+const { browser, close } = await launch(["--autoplay-policy=no-user-gesture-required"]);
 
 const fail = async (msg, extra = {}) => {
   console.log(JSON.stringify({ ok: false, error: msg, ...extra }));
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
   process.exit(1);
 };
 
@@ -122,8 +106,7 @@ try {
   if (second.audio.packetsReceived <= first.audio.packetsReceived) await fail("audio packets stopped arriving", result);
   if (process.env.WATCH_ONLY && !(level && level.rms > 0.01)) await fail("the audio is silent", result);
   console.log(JSON.stringify(result));
-  await browser.close();
-  rmSync(profile, { recursive: true, force: true });
+  await close();
 } catch (e) {
   await fail(String(e && e.stack || e));
 }
