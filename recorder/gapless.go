@@ -11,10 +11,12 @@ import "sort"
 // (which, with nobody watching, a browser never sends), and bursts of them
 // made it drop whole frames; a recording then held its first frames only.
 //
-// A padding packet reordered behind media that came after it is numbered
-// as if it had come in order, so those frames' numbers may overlap by one:
-// the reorder buffer then sees a loss, as it should for a disordered
-// stream, and the track waits for a keyframe (the recorder asks for one).
+// Only padding that comes in order closes its gap: one that comes after
+// media numbered above it would shift the numbers of packets already
+// handed on, and the next packet would take an earlier one's number (the
+// reorder buffer would then silently lose that one and build a broken
+// frame). It is dropped and its gap left, which the reorder buffer treats
+// as a loss: the track waits for a keyframe (the recorder asks for one).
 //
 // Duplicates and packets too late for the reorder buffer are taken out
 // too: a publisher without RTX resends a NACKed packet on its own SSRC, and
@@ -48,21 +50,21 @@ func (g *gapless) renumber(seq uint16, padding bool) (uint16, bool) {
 		return 0, false // too late for the reorder buffer, or a copy
 	}
 	g.seen[ring(u)] = u + 1
-	if !g.started || u > g.newest {
+	inOrder := !g.started || u > g.newest
+	if inOrder {
 		g.newest, g.started = u, true
+	}
+	if padding && !inOrder {
+		return 0, false // late padding: its gap stays (see above)
 	}
 	for len(g.removed) > 0 && g.removed[0] < g.newest-window {
 		g.removed, g.before = g.removed[1:], g.before+1
 	}
-	i := sort.Search(len(g.removed), func(i int) bool { return g.removed[i] >= u })
 	if padding {
-		if i == len(g.removed) || g.removed[i] != u { // not a duplicate
-			g.removed = append(g.removed, 0)
-			copy(g.removed[i+1:], g.removed[i:])
-			g.removed[i] = u
-		}
+		g.removed = append(g.removed, u) // the newest: the list stays sorted
 		return 0, false
 	}
+	i := sort.Search(len(g.removed), func(i int) bool { return g.removed[i] >= u })
 	return uint16(u - g.before - int64(i)), true
 }
 

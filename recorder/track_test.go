@@ -1,6 +1,7 @@
 package recorder
 
 import (
+	"fmt"
 	"testing"
 	"time"
 
@@ -169,5 +170,36 @@ func TestDuplicatesAreRecordedOnce(t *testing.T) {
 		if times[i] <= times[i-1] {
 			t.Fatalf("sample %d at %d after %d: back in time", i, times[i], times[i-1])
 		}
+	}
+}
+
+// A padding packet that comes after media numbered above it leaves its
+// gap (a loss: the track waits for a keyframe) rather than shifting the
+// numbers of packets already handed on, which made a later packet take an
+// earlier one's number and a frame be built without it.
+func TestLatePaddingNeverBreaksAFrame(t *testing.T) {
+	var g gapless
+	var out []uint16
+	take := func(seq uint16, padding bool) {
+		if s, ok := g.renumber(seq, padding); ok {
+			out = append(out, s)
+		}
+	}
+	take(10, false)
+	take(11, true) // in order: its gap closes
+	take(13, false)
+	take(12, true) // late: after 13
+	take(14, false)
+	take(15, false)
+	seen := map[uint16]bool{}
+	for _, s := range out {
+		if seen[s] {
+			t.Fatalf("two packets numbered %d: %v", s, out)
+		}
+		seen[s] = true
+	}
+	// 11's gap is closed (13 becomes 12); the late 12 leaves its gap at 11.
+	if fmt.Sprint(out) != "[10 12 13 14]" {
+		t.Fatalf("numbers %v, want [10 12 13 14]", out)
 	}
 }
