@@ -42,7 +42,9 @@ test: test-deps
 # of a middle relay (failover gap below it), and RTMP/RTSP ingest (latency
 # added, CPU per stream with and without AAC transcoding), and the abuse
 # figures (idle connections, offer bursts, half-open offers, a NACK flood),
-# and recordings of each kind of publisher (and what a kill -9 loses).
+# recordings of each kind of publisher (and what a kill -9 loses), and kill -9
+# of a stream's origin (the publisher moving to another) and a publisher's
+# reconnect.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
@@ -52,6 +54,7 @@ bench: build
 	./$(BIN)/loadtest -ingest 4 -duration 15s
 	./$(BIN)/loadtest -abuse 18000
 	./$(BIN)/loadtest -record
+	./$(BIN)/loadtest -origin-kill 5
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

@@ -66,7 +66,6 @@ type session struct {
 	quit     chan struct{} // closed by stop, or by run when it ends by itself
 	quitOnce sync.Once
 	done     chan struct{} // closed when run has finished
-	taken    atomic.Int64  // packets taken in (tests pace by it)
 
 	w   *writer
 	rec atomic.Pointer[recording] // the recording being written
@@ -194,7 +193,6 @@ func (s *session) drain() {
 // its video (so it opens on a decodable picture), other tracks start with
 // their first packet received after that.
 func (s *session) packet(in inPacket) {
-	s.taken.Add(1)
 	if s.paused(in.at) {
 		return
 	}

@@ -10,6 +10,7 @@
 //	loadtest -ingest 4 -duration 15s     RTMP ingest: added latency, CPU per stream
 //	loadtest -abuse 15000                 idle connections, offer bursts, half-open offers, a NACK flood
 //	loadtest -record                      recordings of each kind of publisher, and what a kill -9 loses
+//	loadtest -origin-kill 5               kill -9 of a stream's origin (republish elsewhere), publisher reconnect
 package main
 
 import (
@@ -41,6 +42,7 @@ func main() {
 		below    = flag.Int("below", 10, "with -failover: viewers below the killed relay")
 		ingest   = flag.Int("ingest", 0, "instead: RTMP ingest, latency added and origin CPU per stream with this many streams")
 		floor    = flag.Int("floor", 0, "instead: the kernel's floor: a bare sender sends this many loopback sockets what the origin sends each viewer")
+		oKill    = flag.Int("origin-kill", 0, "instead: this many rounds of kill -9 of a stream's origin with the publisher moving to another, and of a publisher reconnect")
 		record   = flag.Bool("record", false, "instead: recordings of each kind of publisher, and what a kill -9 loses")
 		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
@@ -79,6 +81,19 @@ func main() {
 			os.Exit(2)
 		}
 		counts = append(counts, n)
+	}
+	if *oKill > 0 {
+		if *oKill > 20 {
+			fmt.Fprintln(os.Stderr, "loadtest: -origin-kill from 1 to 20 rounds")
+			os.Exit(2)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*oKill)*time.Minute)
+		defer cancel()
+		if err := runOriginKill(ctx, *origin, *oKill); err != nil {
+			fmt.Fprintf(os.Stderr, "loadtest: origin-kill: %v\n", err)
+			os.Exit(1)
+		}
+		return
 	}
 	if *record {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)

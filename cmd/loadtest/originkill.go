@@ -1,0 +1,191 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+	"github.com/relaymesh/relaymesh/internal/nodeproc"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// runOriginKill measures, rounds times on fresh processes, what a root's
+// failure and a publisher's reconnect cost (the failover issue, #13):
+//   - kill -9 of the origin a stream is published on, with no backup: the
+//     publisher republishes on another origin (retrying on 409), and a
+//     relay's viewer keeps its session; the control plane is on a third
+//     origin. Reported: kill to republished, kill to media at the viewer,
+//     the viewer's gap.
+//   - a publisher that leaves (DELETE) and publishes again at once on the
+//     same origin: new POST to media at a viewer of that origin.
+func runOriginKill(ctx context.Context, originBin string, rounds int) error {
+	relayBin := filepath.Join(filepath.Dir(originBin), "relay")
+	logs, err := os.MkdirTemp("", "relaymesh-originkill")
+	if err != nil {
+		return err
+	}
+	defer os.RemoveAll(logs)
+	h264, _, err := mediatest.Files(mediatest.Small)
+	if err != nil {
+		return err
+	}
+	aus, err := whipclient.AccessUnits(h264)
+	if err != nil {
+		return err
+	}
+	var republish, toMedia, gaps, reconnect []time.Duration
+	steady := 0
+	for round := 1; round <= rounds; round++ {
+		r, m, g, ok, err := originKillRound(ctx, originBin, relayBin, logs, aus)
+		if err != nil {
+			return fmt.Errorf("round %d: %w", round, err)
+		}
+		republish, toMedia, gaps = append(republish, r), append(toMedia, m), append(gaps, g)
+		if ok {
+			steady++
+		}
+		d, err := reconnectRound(ctx, originBin, logs, aus)
+		if err != nil {
+			return fmt.Errorf("round %d, reconnect: %w", round, err)
+		}
+		reconnect = append(reconnect, d)
+	}
+	q := func(ds []time.Duration, f float64) float64 {
+		s := slices.Clone(ds)
+		slices.Sort(s)
+		return float64(s[min(len(s)-1, int(f*float64(len(s))))].Microseconds()) / 1000
+	}
+	fmt.Printf("origin kill -9, no backup: %d rounds; publisher reconnect to the same origin: %d rounds\n", rounds, rounds)
+	fmt.Println("measure                             p50_ms    max_ms")
+	for _, row := range []struct {
+		name string
+		d    []time.Duration
+	}{{"kill to republished on origin b", republish}, {"kill to media at the relay viewer", toMedia}, {"relay viewer's gap", gaps}, {"reconnect: new POST to media", reconnect}} {
+		fmt.Printf("%-34s  %8.0f  %8.0f\n", row.name, q(row.d, 0.5), q(row.d, 1))
+	}
+	fmt.Printf("relay viewers that kept their session and SSRC: %d of %d\n", steady, rounds)
+	return nil
+}
+
+func originKillRound(ctx context.Context, originBin, relayBin, logs string, aus [][]byte) (republish, toMedia, gap time.Duration, steady bool, err error) {
+	start := func(bin, name string, o nodeproc.Options) (*nodeproc.Proc, error) {
+		o.LogDir = logs
+		o.Args = append(o.Args, "-log-level", "warn")
+		return nodeproc.Start(ctx, bin, name, o)
+	}
+	hub, err := start(originBin, "hub", nodeproc.Options{ExposeNATS: true})
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	defer hub.Kill()
+	cluster := []string{"-nats", hub.NATS, "-join", hub.Gossip}
+	var procs []*nodeproc.Proc
+	defer func() {
+		for _, p := range procs {
+			p.Kill()
+		}
+	}()
+	for _, n := range []struct{ bin, name string }{{originBin, "a"}, {originBin, "b"}, {relayBin, "r1"}} {
+		p, err := start(n.bin, n.name, nodeproc.Options{Args: cluster})
+		if err != nil {
+			return 0, 0, 0, false, err
+		}
+		procs = append(procs, p)
+	}
+	a, b, r1 := procs[0], procs[1], procs[2]
+	first, err := whipclient.Publish(ctx, a.Base+"/whip/moving", whipclient.Options{}, aus, nil)
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	defer first.Close()
+	v, err := whipclient.Watch(ctx, r1.Base+"/whep/moving", whipclient.Options{})
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	defer v.Close()
+	if err := until(ctx, 10*time.Second, func() bool { return v.Count() > 60 }); err != nil {
+		return 0, 0, 0, false, fmt.Errorf("no video at the relay: %w", err)
+	}
+	a.Kill()
+	kill := time.Now()
+	for {
+		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		p, err := whipclient.Publish(pctx, b.Base+"/whip/moving", whipclient.Options{}, aus, nil)
+		cancel()
+		if err == nil {
+			republish = time.Since(kill)
+			defer p.Close()
+			break
+		}
+		if !strings.Contains(err.Error(), "409") || time.Since(kill) > 20*time.Second {
+			return 0, 0, 0, false, fmt.Errorf("republish on b: %w", err)
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+	var last, resumed time.Time
+	if err := until(ctx, 20*time.Second, func() bool {
+		var ok bool
+		last, resumed, _, ok = v.Outage(kill)
+		return ok && resumed.After(kill.Add(republish))
+	}); err != nil {
+		return 0, 0, 0, false, fmt.Errorf("no media at the relay after the republish: %w", err)
+	}
+	return republish, resumed.Sub(kill), resumed.Sub(last), v.Steady(), nil
+}
+
+func reconnectRound(ctx context.Context, originBin, logs string, aus [][]byte) (time.Duration, error) {
+	o, err := nodeproc.Start(ctx, originBin, "origin", nodeproc.Options{LogDir: logs, Args: []string{"-log-level", "warn"}})
+	if err != nil {
+		return 0, err
+	}
+	defer o.Kill()
+	p, err := whipclient.Publish(ctx, o.Base+"/whip/again", whipclient.Options{}, aus, nil)
+	if err != nil {
+		return 0, err
+	}
+	v, err := whipclient.Watch(ctx, o.Base+"/whep/again", whipclient.Options{})
+	if err != nil {
+		p.Close()
+		return 0, err
+	}
+	defer v.Close()
+	if err := until(ctx, 10*time.Second, func() bool { return v.Count() > 60 }); err != nil {
+		p.Close()
+		return 0, fmt.Errorf("no video at the viewer: %w", err)
+	}
+	p.Close()
+	post := time.Now()
+	again, err := whipclient.Publish(ctx, o.Base+"/whip/again", whipclient.Options{}, aus, nil)
+	if err != nil {
+		return 0, err
+	}
+	defer again.Close()
+	var resumed time.Time
+	if err := until(ctx, 10*time.Second, func() bool {
+		var ok bool
+		_, resumed, _, ok = v.Outage(post)
+		return ok
+	}); err != nil {
+		return 0, fmt.Errorf("no media at the viewer after the reconnect: %w", err)
+	}
+	return resumed.Sub(post), nil
+}
+
+// until polls cond every 20 ms for at most d.
+func until(ctx context.Context, d time.Duration, cond func() bool) error {
+	ctx, cancel := context.WithTimeout(ctx, d)
+	defer cancel()
+	for !cond() {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(20 * time.Millisecond):
+		}
+	}
+	return nil
+}
