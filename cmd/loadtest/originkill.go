@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strings"
 	"time"
 
 	"github.com/relaymesh/relaymesh/internal/mediatest"
@@ -113,20 +112,11 @@ func originKillRound(ctx context.Context, originBin, relayBin, logs string, aus 
 	}
 	a.Kill()
 	kill := time.Now()
-	for {
-		pctx, cancel := context.WithTimeout(ctx, 5*time.Second)
-		p, err := whipclient.Publish(pctx, b.Base+"/whip/moving", whipclient.Options{}, aus, nil)
-		cancel()
-		if err == nil {
-			republish = time.Since(kill)
-			defer p.Close()
-			break
-		}
-		if !strings.Contains(err.Error(), "409") || time.Since(kill) > 20*time.Second {
-			return 0, 0, 0, false, fmt.Errorf("republish on b: %w", err)
-		}
-		time.Sleep(50 * time.Millisecond)
+	p, republish, err := whipclient.PublishWhenFree(ctx, b.Base+"/whip/moving", whipclient.Options{}, aus, nil, 50*time.Millisecond, 20*time.Second)
+	if err != nil {
+		return 0, 0, 0, false, fmt.Errorf("republish on b: %w", err)
 	}
+	defer p.Close()
 	var last, resumed time.Time
 	if err := until(ctx, 20*time.Second, func() bool {
 		var ok bool

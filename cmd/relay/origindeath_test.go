@@ -1,8 +1,6 @@
 package main
 
 import (
-	"context"
-	"strings"
 	"testing"
 	"time"
 
@@ -40,21 +38,11 @@ func TestOriginDiesRelayViewerPlaysOnFromTheNewRoot(t *testing.T) {
 
 	a.Kill()
 	kill := time.Now()
-	var republished time.Duration
-	for {
-		ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
-		p, err := whipclient.Publish(ctx, b.Base+"/whip/moving", whipclient.Options{}, aus, nil)
-		cancel()
-		if err == nil {
-			republished = time.Since(kill)
-			t.Cleanup(p.Close)
-			break
-		}
-		if !strings.Contains(err.Error(), "409") || time.Since(kill) > 15*time.Second {
-			t.Fatalf("republishing on b: %v", err)
-		}
-		time.Sleep(100 * time.Millisecond)
+	p, republished, err := whipclient.PublishWhenFree(t.Context(), b.Base+"/whip/moving", whipclient.Options{}, aus, nil, 100*time.Millisecond, 15*time.Second)
+	if err != nil {
+		t.Fatalf("republishing on b %v after the kill: %v", republished, err)
 	}
+	t.Cleanup(p.Close)
 	var last, resumed, key time.Time
 	waitFor(t, 15*time.Second, "video and a keyframe again at the relay", func() bool {
 		var ok bool

@@ -3,6 +3,7 @@ package whipclient
 import (
 	"context"
 	"errors"
+	"strings"
 	"sync"
 	"time"
 
@@ -81,4 +82,28 @@ func (p *Publisher) Close() {
 	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
 	defer cancel()
 	_ = p.Session.Delete(ctx)
+}
+
+// PublishWhenFree publishes as Publish does, trying again every interval
+// while the name is taken (409: its origin has not been declared gone yet),
+// as a publisher moving to another origin does, until within has passed
+// since it began. It returns the publisher and how long it took.
+func PublishWhenFree(ctx context.Context, url string, o Options, video, audio [][]byte, interval, within time.Duration) (*Publisher, time.Duration, error) {
+	start := time.Now()
+	for {
+		tctx, cancel := context.WithTimeout(ctx, 5*time.Second)
+		p, err := Publish(tctx, url, o, video, audio)
+		cancel()
+		if err == nil {
+			return p, time.Since(start), nil
+		}
+		if !strings.Contains(err.Error(), "409") || time.Since(start) > within {
+			return nil, time.Since(start), err
+		}
+		select {
+		case <-ctx.Done():
+			return nil, time.Since(start), ctx.Err()
+		case <-time.After(interval):
+		}
+	}
 }
