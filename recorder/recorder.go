@@ -306,8 +306,15 @@ func (r *Recorder) Get(stream, id string) (*Meta, string, error) {
 		return nil, "", os.ErrNotExist
 	}
 	dir := filepath.Join(r.p.Dir, stream, id)
-	if m, ok := r.liveRecordings()[stream+"/"+id]; ok {
-		return &m, dir, nil
+	r.mu.Lock()
+	s := r.sessions[stream]
+	r.mu.Unlock()
+	// Only this stream's session: Get serves every HLS segment request.
+	if s != nil {
+		if rec := s.rec.Load(); rec.id() == id && rec.segments() > 0 {
+			m := rec.snapshot()
+			return &m, dir, nil
+		}
 	}
 	m, err := readIndex(dir)
 	if err != nil {
