@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
@@ -35,11 +34,7 @@ func runFailover(ctx context.Context, p runParams, n, rounds int) error {
 		gaps, toMedia, toKey = append(gaps, g...), append(toMedia, m...), append(toKey, k...)
 		steady += s
 	}
-	q := func(ds []time.Duration, f float64) float64 {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return float64(s[min(len(s)-1, int(f*float64(len(s))))].Microseconds()) / 1000
-	}
+	q := quantileMS
 	fmt.Printf("failover after kill -9 of the middle relay: %d rounds x %d viewers, memberlist failure detection ~0.75 s\n", rounds, n)
 	fmt.Println("measure              p50_ms    p99_ms    max_ms")
 	for _, row := range []struct {

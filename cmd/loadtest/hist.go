@@ -1,6 +1,7 @@
 package main
 
 import (
+	"slices"
 	"sync/atomic"
 	"time"
 )
@@ -41,4 +42,11 @@ func (h *hist) quantile(q float64) time.Duration {
 		}
 	}
 	return time.Duration(len(h.buckets)) * bucket
+}
+
+// quantileMS is the f-quantile of ds in milliseconds (f = 1: the largest).
+func quantileMS(ds []time.Duration, f float64) float64 {
+	s := slices.Clone(ds)
+	slices.Sort(s)
+	return float64(s[min(len(s)-1, int(f*float64(len(s))))].Microseconds()) / 1000
 }

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"time"
 
 	"github.com/relaymesh/relaymesh/internal/mediatest"
@@ -54,11 +53,7 @@ func runOriginKill(ctx context.Context, originBin string, rounds int) error {
 		}
 		reconnect = append(reconnect, d)
 	}
-	q := func(ds []time.Duration, f float64) float64 {
-		s := slices.Clone(ds)
-		slices.Sort(s)
-		return float64(s[min(len(s)-1, int(f*float64(len(s))))].Microseconds()) / 1000
-	}
+	q := quantileMS
 	fmt.Printf("origin kill -9, no backup: %d rounds; publisher reconnect to the same origin: %d rounds\n", rounds, rounds)
 	fmt.Println("measure                             p50_ms    max_ms")
 	for _, row := range []struct {
