@@ -227,6 +227,11 @@ func (r *Recorder) paused(s *session, err error, backoff time.Duration) {
 
 func (r *Recorder) wrote(n int64) { r.stats.Bytes.Add(uint64(n)) }
 
+// SegmentBound is the longest a segment can be: one asked for a keyframe
+// and not answered is cut at twice the target (plus the frame that crosses
+// it), whatever the publisher's GOP.
+func (r *Recorder) SegmentBound() time.Duration { return 2*r.p.Segment + 100*time.Millisecond }
+
 func (r *Recorder) segmentUnits(tr *mp4Track) int64 {
 	return r.p.Segment.Nanoseconds() * int64(tr.timescale) / int64(time.Second)
 }

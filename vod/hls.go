@@ -6,6 +6,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/relaymesh/relaymesh/recorder"
 )
@@ -16,12 +17,19 @@ import (
 // players reload; a finished one is VOD. The playlist's ?token= goes on
 // every segment's URI: a player that cannot set headers fetches the
 // segments with the credential it was given for the playlist.
-func servePlaylist(w http.ResponseWriter, r *http.Request, m *recorder.Meta) {
+//
+// EXT-X-TARGETDURATION must not change while a playlist grows (RFC 8216
+// §6.2.1): a live one announces bound, the longest a segment can be, from
+// the start; a finished one, its longest segment.
+func servePlaylist(w http.ResponseWriter, r *http.Request, m *recorder.Meta, bound time.Duration) {
 	suffix := ""
 	if tok := r.URL.Query().Get("token"); tok != "" {
 		suffix = "?token=" + url.QueryEscape(tok)
 	}
 	target, independent := 1.0, "#EXT-X-INDEPENDENT-SEGMENTS\n"
+	if m.Live {
+		target = bound.Seconds()
+	}
 	for _, s := range m.Segments {
 		target = max(target, s.DurationS)
 		if s.NoKeyframe {

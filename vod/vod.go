@@ -82,7 +82,7 @@ func (s *Server) get(w http.ResponseWriter, r *http.Request) {
 	case "mp4":
 		s.serveWhole(w, r, m, dir)
 	case "m3u8":
-		servePlaylist(w, r, m)
+		servePlaylist(w, r, m, s.Rec.SegmentBound())
 	case "ivf", "ogg":
 		s.serveExport(w, m, dir, kind)
 	default:

@@ -225,3 +225,33 @@ func TestBadRequests(t *testing.T) {
 		t.Fatalf("DELETE: %v %v, %d left", res.StatusCode, err, len(rec.List()))
 	}
 }
+
+// A live recording's playlist announces the longest a segment can be from
+// its first segment on, so EXT-X-TARGETDURATION never changes while it
+// grows (RFC 8216 §6.2.1); a finished one has its longest segment's.
+func TestLivePlaylistTargetDurationIsFixed(t *testing.T) {
+	bound := 4100 * time.Millisecond // 2 s segments, cut at twice that when no keyframe comes
+	target := func(m recorder.Meta) string {
+		rec := httptest.NewRecorder()
+		servePlaylist(rec, httptest.NewRequest("GET", "/vod/cam/x.m3u8", nil), &m, bound)
+		for _, l := range strings.Split(rec.Body.String(), "\n") {
+			if v, ok := strings.CutPrefix(l, "#EXT-X-TARGETDURATION:"); ok {
+				return v
+			}
+		}
+		return ""
+	}
+	seg := func(d float64) recorder.Segment { return recorder.Segment{Name: "00000001.m4s", DurationS: d} }
+	live := recorder.Meta{ID: "x", Live: true, Segments: []recorder.Segment{seg(2)}}
+	if got := target(live); got != "5" {
+		t.Fatalf("live with one 2 s segment: target %s, want 5 (the bound, from the start)", got)
+	}
+	live.Segments = append(live.Segments, seg(4.05))
+	if got := target(live); got != "5" {
+		t.Fatalf("live after a 4.05 s segment: target %s, want 5 still", got)
+	}
+	done := recorder.Meta{ID: "x", Segments: []recorder.Segment{seg(2), seg(2.1)}}
+	if got := target(done); got != "3" {
+		t.Fatalf("finished: target %s, want 3 (its longest segment)", got)
+	}
+}
