@@ -56,16 +56,8 @@ func main() {
 		return
 	}
 	if *floor > 0 {
-		if *floor > 1000 {
-			fmt.Fprintln(os.Stderr, "loadtest: -floor from 1 to 1000 sockets")
-			os.Exit(2)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*(*duration)+time.Minute)
-		defer cancel()
-		if err := runFloor(ctx, *floor, *duration); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: floor: %v\n", err)
-			os.Exit(1)
-		}
+		runMode("floor", usage(*floor > 1000, "-floor from 1 to 1000 sockets"), 3*(*duration)+time.Minute,
+			func(ctx context.Context) error { return runFloor(ctx, *floor, *duration) })
 		return
 	}
 	logrus.SetOutput(io.Discard) // go-rtmp's client chatter
@@ -82,78 +74,36 @@ func main() {
 		}
 		counts = append(counts, n)
 	}
-	if *oKill > 0 {
-		if *oKill > 20 {
-			fmt.Fprintln(os.Stderr, "loadtest: -origin-kill from 1 to 20 rounds")
-			os.Exit(2)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*oKill)*time.Minute)
-		defer cancel()
-		if err := runOriginKill(ctx, *origin, *oKill); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: origin-kill: %v\n", err)
-			os.Exit(1)
-		}
+	switch {
+	case *oKill > 0:
+		runMode("origin-kill", usage(*oKill > 20, "-origin-kill from 1 to 20 rounds"), time.Duration(*oKill)*time.Minute,
+			func(ctx context.Context) error { return runOriginKill(ctx, *origin, *oKill) })
 		return
-	}
-	if *record {
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := runRecord(ctx, *origin); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: record: %v\n", err)
-			os.Exit(1)
-		}
+	case *record:
+		runMode("record", "", 5*time.Minute, func(ctx context.Context) error { return runRecord(ctx, *origin) })
 		return
-	}
-	if *abuse > 0 {
-		if *abuse > 18000 {
-			fmt.Fprintln(os.Stderr, "loadtest: -abuse from 1 to 18000 connections (this process's descriptors)")
-			os.Exit(2)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-		defer cancel()
-		if err := runAbuse(ctx, *origin, *abuse); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: abuse: %v\n", err)
-			os.Exit(1)
-		}
+	case *abuse > 0:
+		runMode("abuse", usage(*abuse > 18000, "-abuse from 1 to 18000 connections (this process's descriptors)"), 5*time.Minute,
+			func(ctx context.Context) error { return runAbuse(ctx, *origin, *abuse) })
 		return
-	}
-	if *ingest > 0 {
-		if *ingest > 50 {
-			fmt.Fprintln(os.Stderr, "loadtest: -ingest from 1 to 50 streams")
-			os.Exit(2)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 3*(*duration)+2*time.Minute)
-		defer cancel()
-		if err := runIngest(ctx, runParams{origin: *origin, duration: *duration}, *ingest); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: ingest: %v\n", err)
-			os.Exit(1)
-		}
+	case *ingest > 0:
+		runMode("ingest", usage(*ingest > 50, "-ingest from 1 to 50 streams"), 3*(*duration)+2*time.Minute,
+			func(ctx context.Context) error {
+				return runIngest(ctx, runParams{origin: *origin, duration: *duration}, *ingest)
+			})
 		return
-	}
-	if *failover > 0 {
-		if *failover > 20 || *below < 1 || *below > 200 {
-			fmt.Fprintln(os.Stderr, "loadtest: -failover from 1 to 20 rounds, -below from 1 to 200")
-			os.Exit(2)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), time.Duration(*failover)*time.Minute)
-		defer cancel()
-		if err := runFailover(ctx, runParams{origin: *origin}, *below, *failover); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: failover: %v\n", err)
-			os.Exit(1)
-		}
+	case *failover > 0:
+		runMode("failover", usage(*failover > 20 || *below < 1 || *below > 200, "-failover from 1 to 20 rounds, -below from 1 to 200"),
+			time.Duration(*failover)*time.Minute,
+			func(ctx context.Context) error {
+				return runFailover(ctx, runParams{origin: *origin}, *below, *failover)
+			})
 		return
-	}
-	if *chain > 0 {
-		if *chain > 8 || *perDepth < 1 || *perDepth > 200 {
-			fmt.Fprintln(os.Stderr, "loadtest: -chain from 1 to 8, -per-depth from 1 to 200")
-			os.Exit(2)
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), *duration+*warmup+3*time.Minute)
-		defer cancel()
-		if err := runChain(ctx, runParams{duration: *duration, warmup: *warmup, origin: *origin, httpPort: *httpPort, udpPort: *udpPort}, *chain, *perDepth); err != nil {
-			fmt.Fprintf(os.Stderr, "loadtest: chain: %v\n", err)
-			os.Exit(1)
-		}
+	case *chain > 0:
+		runMode("chain", usage(*chain > 8 || *perDepth < 1 || *perDepth > 200, "-chain from 1 to 8, -per-depth from 1 to 200"),
+			*duration+*warmup+3*time.Minute, func(ctx context.Context) error {
+				return runChain(ctx, runParams{duration: *duration, warmup: *warmup, origin: *origin, httpPort: *httpPort, udpPort: *udpPort}, *chain, *perDepth)
+			})
 		return
 	}
 	fmt.Println("viewers  delivery  loss     p50_ms  p99_ms  srv_cpu_mcores  mcores/viewer  srv_rss_MB  MB/viewer  drops")
@@ -168,5 +118,29 @@ func main() {
 		fmt.Printf("%7d  %7.3f%%  %6.3f%%  %6.2f  %6.2f  %14.0f  %13.2f  %10.1f  %9.3f  %d\n",
 			n, r.delivery*100, r.loss*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000,
 			r.cpuMilli, r.cpuMilli/float64(n), r.rssMB, r.rssPerViewerMB, r.drops)
+	}
+}
+
+// usage is msg when bad, else "".
+func usage(bad bool, msg string) string {
+	if bad {
+		return msg
+	}
+	return ""
+}
+
+// runMode runs one of the modes other than the viewer sweep within
+// timeout: a usage problem exits 2, the mode's own failure exits 1.
+func runMode(name, usageErr string, timeout time.Duration, f func(context.Context) error) {
+	if usageErr != "" {
+		fmt.Fprintln(os.Stderr, "loadtest: "+usageErr)
+		os.Exit(2)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	err := f(ctx)
+	cancel()
+	if err != nil {
+		fmt.Fprintf(os.Stderr, "loadtest: %s: %v\n", name, err)
+		os.Exit(1)
 	}
 }
