@@ -2,6 +2,9 @@ package recorder
 
 import (
 	"math"
+	"os"
+	"path/filepath"
+	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
@@ -113,4 +116,41 @@ func vp8KeyAndDeltas(frames [][]byte) (key []byte, deltas [][]byte) {
 		}
 	}
 	return key, deltas
+}
+
+// The registry's OnChange, Start and the loop's tick all start sessions:
+// when two started the same stream at once, both made the folder of the
+// same second, and the loser's abort deleted it under the winner, whose
+// every write then failed (seen with a Chromium publisher under load).
+func TestConcurrentStartsShareNoFolder(t *testing.T) {
+	for round := 0; round < 20; round++ {
+		reg := fanout.NewRegistry(fanout.RegistryParams{Linger: 20 * time.Millisecond})
+		dir := t.TempDir()
+		r := newRecorder(t, reg, Params{Dir: dir, All: true})
+		src := newSource(t, reg, "cam")
+		var wg sync.WaitGroup
+		for i := 0; i < 16; i++ {
+			wg.Add(1)
+			go func() { defer wg.Done(); r.Changed() }()
+		}
+		wg.Wait()
+		id, ok := r.Recording("cam")
+		if !ok {
+			t.Fatalf("round %d: not recording", round)
+		}
+		if _, err := os.Stat(filepath.Join(dir, "cam", id)); err != nil {
+			t.Fatalf("round %d: the live recording's folder: %v", round, err)
+		}
+		if ids, _ := os.ReadDir(filepath.Join(dir, "cam")); len(ids) != 1 {
+			t.Fatalf("round %d: %d folders for one recording", round, len(ids))
+		}
+		src.play(90)
+		src.pub.End()
+		waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+		if l := r.List(); len(l) != 1 || len(l[0].Segments) == 0 {
+			t.Fatalf("round %d: recordings %+v", round, l)
+		}
+		r.Close()
+		reg.Close()
+	}
 }

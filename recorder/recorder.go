@@ -53,6 +53,12 @@ type Recorder struct {
 	p     Params
 	stats Stats
 
+	// syncMu makes sync one at a time: the registry's OnChange, Start and
+	// the loop's tick all call it, and two that started the same stream
+	// in the same second once made one folder, and the loser's abort
+	// deleted the winner's folder (its recording then failed every write).
+	syncMu sync.Mutex
+
 	mu       sync.Mutex
 	sessions map[string]*session // by stream
 	wanted   map[string]bool     // started through the API
@@ -157,6 +163,8 @@ func (r *Recorder) loop() {
 // sync starts a session for every stream that should be recorded and has
 // tracks.
 func (r *Recorder) sync() {
+	r.syncMu.Lock()
+	defer r.syncMu.Unlock()
 	for _, st := range r.p.Registry.Streams() {
 		r.mu.Lock()
 		want := !r.closed && (r.p.All && !r.stopped[st.Name()] || r.wanted[st.Name()]) && r.sessions[st.Name()] == nil && len(st.Tracks()) > 0 && st.Live()
@@ -196,9 +204,16 @@ func (r *Recorder) newFolder(stream string, start time.Time) (id, dir string, er
 			id = fmt.Sprintf("%s-%d", base, n)
 		}
 		dir = filepath.Join(r.p.Dir, stream, id)
-		if _, err := os.Stat(dir); errors.Is(err, os.ErrNotExist) {
-			return id, dir, r.p.FS.MkdirAll(dir)
+		if err := r.p.FS.MkdirAll(filepath.Dir(dir)); err != nil {
+			return "", "", err
 		}
+		// Mkdir, not MkdirAll: the folder is claimed only by whoever
+		// creates it, so two recordings never share one.
+		err = os.Mkdir(dir, 0o755)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		return id, dir, err
 	}
 	return "", "", fmt.Errorf("no free recording id at %s", base)
 }

@@ -22,13 +22,7 @@ func TestBrowserPublisherIsRecordedWithNoViewer(t *testing.T) {
 	for _, c := range []struct {
 		codec   string
 		seconds int
-	}{{"VP8", 12}, {"H264", 12}, {"AV1", 6}} {
-		// VP9 is left out of CI for now: it records and decodes cleanly
-		// here, but one CI run under the whole suite's load kept 39
-		// undecodable VP9 frames. The likely cause (a late padding packet
-		// shifting the numbers of packets already handed on) is fixed and
-		// tested in recorder/gapless.go; VP9 comes back with the issue
-		// that confirms it.
+	}{{"VP8", 12}, {"H264", 12}, {"VP9", 12}, {"AV1", 6}} {
 		t.Run(c.codec, func(t *testing.T) {
 			stream := "browser-" + strings.ToLower(c.codec)
 			line := runNodeScript(t, "publish_only.mjs", base, stream, strconv.Itoa(c.seconds), c.codec)
