@@ -53,6 +53,7 @@ type Publication struct {
 	s       *Stream
 	claimed map[*Track]bool
 	ended   bool
+	standby standby
 }
 
 // Stream is the publication's stream.
@@ -74,11 +75,14 @@ func (p *Publication) Track(params TrackParams) *Track {
 	}()
 	s.mu.Lock()
 	defer s.mu.Unlock()
-	if s.pub != p || s.closed {
-		return nil
-	}
 	if params.KeyframeInterval == 0 {
 		params.KeyframeInterval = s.reg.keyframeInterval
+	}
+	if p.standby.waiting && !p.ended && !s.closed {
+		return p.input(params)
+	}
+	if s.pub != p || s.closed {
+		return nil
 	}
 	for i, t := range s.tracks {
 		if t.id != params.ID {
@@ -91,6 +95,7 @@ func (p *Publication) Track(params TrackParams) *Track {
 			// the epoch cannot be left to the SSRC (viewers saw a random
 			// sequence jump and timestamps back at FLV zero).
 			t.newSrc.Store(true)
+			t.feedFrom(t) // fed by a standby's input before the stream lingered
 			p.claimed[t] = true
 			return t
 		}
@@ -110,7 +115,7 @@ func (p *Publication) Track(params TrackParams) *Track {
 func (p *Publication) Settle() {
 	s := p.s
 	s.mu.Lock()
-	if s.pub != p {
+	if s.pub != p { // a standby settles when it takes over
 		s.mu.Unlock()
 		return
 	}
@@ -134,9 +139,14 @@ func (p *Publication) Settle() {
 // publisher can continue it, then closes.
 func (p *Publication) End() {
 	s := p.s
+	defer p.closeInputs()
 	s.mu.Lock()
 	if p.ended || s.pub != p {
 		p.ended = true
+		if s.pub == nil && s.linger == nil && !s.closed {
+			// A standby that never took over, of a stream it made.
+			s.linger = time.AfterFunc(s.reg.linger, func() { s.reg.expire(s) })
+		}
 		s.mu.Unlock()
 		return
 	}

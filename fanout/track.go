@@ -40,8 +40,10 @@ type TrackParams struct {
 // Track is one media track of a stream: one producer, many subscribers.
 //
 // Lifecycle: NewTrack → (SetSource, Write)* → Close. Write is called by one
-// goroutine only, the source's read loop; every other method is safe from
-// any goroutine. Close ends every subscriber and waits for their goroutines.
+// goroutine only, the source's read loop (while a standby takes over, the
+// old source's and the new one's, which deliveries keep apart); every
+// other method is safe from any goroutine. Close ends every subscriber
+// and waits for their goroutines.
 type Track struct {
 	id       string
 	kind     Kind
@@ -49,6 +51,16 @@ type Track struct {
 	queueLen int
 
 	subs   atomic.Pointer[[]*Subscriber] // copy-on-write; read lock-free by Write
+
+	// A standby source (Registry.Standby) writes into tracks of its own
+	// (inputs) whose out is the stream's track they will feed. feeder is
+	// the track whose writes this one delivers: itself, or the input of
+	// the standby that took over; the writes of any other are dropped.
+	// wmu orders deliveries, so a switch falls between two packets.
+	out    *Track
+	feeder atomic.Pointer[Track]
+	onKey  atomic.Pointer[func()] // an armed standby's: called at a keyframe, before it is delivered
+	wmu    sync.Mutex
 	mu     sync.Mutex                    // serialises changes to subs and closed
 	closed bool
 	done   chan struct{}
@@ -106,6 +118,7 @@ func NewTrack(p TrackParams) *Track {
 	t.kf.send = t.sendKeyframeRequest
 	empty := []*Subscriber{}
 	t.subs.Store(&empty)
+	t.feeder.Store(t)
 	return t
 }
 
@@ -118,6 +131,21 @@ func (t *Track) Stats() *TrackStats { return &t.stats }
 // Done is closed when the track has been closed.
 func (t *Track) Done() <-chan struct{} { return t.done }
 
+// feedFrom makes from (t itself, or a standby's input) the source whose
+// writes t delivers, from the next packet on, as a new continuity epoch
+// with from's keyframe requester.
+func (t *Track) feedFrom(from *Track) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.feeder.Swap(from) == from {
+		return
+	}
+	t.newSrc.Store(true)
+	if kr := from.source.Load(); kr != nil && from != t {
+		t.source.Store(kr)
+	}
+}
+
 // SetSource attaches a new producer. Packets written after it start a new
 // continuity epoch: subscribers see one stream across the change.
 func (t *Track) SetSource(kr KeyframeRequester) {
@@ -127,12 +155,36 @@ func (t *Track) SetSource(kr KeyframeRequester) {
 	}
 	t.source.Store(&kr)
 	t.newSrc.Store(true)
+	if t.out != nil && t.out.feeder.Load() == t {
+		t.out.source.Store(&kr)
+	}
 }
 
 // Write distributes p to every subscriber. p must not be modified by anyone
 // after the call. Write never blocks: a subscriber whose queue is full loses
 // the packet and counts it.
 func (t *Track) Write(p *Packet) {
+	if h := t.onKey.Load(); h != nil && t.isKey != nil && t.isKey(p.Payload) {
+		(*h)() // a standby taking over: this keyframe is the first packet it delivers
+	}
+	if t.out == nil {
+		t.deliver(p, t)
+		return
+	}
+	if t.isKey != nil && t.isKey(p.Payload) {
+		t.keyframe.Store(time.Now().UnixNano()) // a warm standby knows when it could take over
+	}
+	t.out.deliver(p, t)
+}
+
+// deliver is Write for the packets of from: dropped unless from is the
+// track's feeder.
+func (t *Track) deliver(p *Packet, from *Track) {
+	t.wmu.Lock()
+	defer t.wmu.Unlock()
+	if t.feeder.Load() != from {
+		return // a source switched away from, or a standby not yet live
+	}
 	now := time.Now()
 	if t.newSrc.Swap(false) {
 		t.rw.markNewSource()

@@ -334,13 +334,50 @@ func (r *Relay) checkParent(stream string, p *pull) {
 			return
 		}
 		r.p.Log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
-		p.link.Close()
-		l, err := r.linkTo(ctx, stream, u, id)
-		if err != nil || l == nil {
-			return // the link's Done case tries again
-		}
-		p.link, p.parent, p.seen = l, id, true
+		r.move(stream, p, u, id)
 	}
+}
+
+// switchWait bounds how long a move waits for the new parent's first
+// keyframe before it switches anyway: a parent with no keyframe for that
+// long (a stream with no video, a publisher that ignores requests) costs
+// the viewers a wait for one either way.
+const switchWait = 3 * time.Second
+
+// move links stream to the parent id at url before it leaves the current
+// one (make-before-break): the new link is connected and its media
+// received, the stream's tracks switch to it at its first keyframe, and
+// only then is the old link closed. The viewers see no gap, only a change
+// of source at a keyframe. If the new link fails, the old one stays.
+func (r *Relay) move(stream string, p *pull, url, id string) {
+	ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
+	defer cancel()
+	l, err := r.p.Puller.PullStandby(ctx, url, stream)
+	if err != nil {
+		r.p.Log.Warn("move failed; staying", "stream", stream, "parent", p.parent, "to", id, "err", err)
+		return
+	}
+	t := time.NewTimer(switchWait)
+	defer t.Stop()
+	select {
+	case <-l.Live():
+	case <-t.C:
+		r.p.Log.Warn("no keyframe from the new parent; switching without one", "stream", stream, "to", id)
+		l.TakeOver()
+	case <-l.Done():
+		r.p.Log.Warn("the new parent's link ended before it took over; staying", "stream", stream, "to", id)
+		return
+	case <-r.stop:
+		l.Close()
+		return
+	}
+	old := p.link
+	p.link, p.parent, p.seen = l, id, true
+	old.Close() // its publication no longer feeds the stream: this ends only the link
+	if err := r.p.Directory.SetEdge(ctx, stream, id); err != nil {
+		r.p.Log.Warn("stream directory: edge not recorded", "stream", stream, "err", err)
+	}
+	r.p.Log.Info("moved", "stream", stream, "parent", id)
 }
 
 func subscribers(reg *fanout.Registry, stream string) int {

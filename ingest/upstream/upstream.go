@@ -131,6 +131,34 @@ func (u *Puller) Pull(ctx context.Context, url, stream string) (*Link, error) {
 	if err != nil {
 		return nil, err
 	}
+	return u.pull(ctx, url, stream, pub)
+}
+
+// PullStandby is Pull for a stream this node already carries from another
+// parent: the new link's media is received but not delivered until it takes
+// over, at its first keyframe, between two packets (fanout's standby).
+// Live tells when it has; the old link is then closed by the caller.
+func (u *Puller) PullStandby(ctx context.Context, url, stream string) (*Link, error) {
+	pub, err := u.p.Registry.Standby(stream)
+	if err != nil {
+		return nil, err
+	}
+	l, err := u.pull(ctx, url, stream, pub)
+	if err != nil {
+		return nil, err
+	}
+	pub.SwitchAtKeyframe()
+	return l, nil
+}
+
+// Live is closed once the link feeds the stream (at once for a Pull; for
+// a PullStandby, once it has taken over).
+func (l *Link) Live() <-chan struct{} { return l.pub.Live() }
+
+// TakeOver makes a standby link feed the stream now, keyframe or not.
+func (l *Link) TakeOver() { l.pub.Promote() }
+
+func (u *Puller) pull(ctx context.Context, url, stream string, pub *fanout.Publication) (*Link, error) {
 	pc, err := u.api.NewPeerConnection(webrtc.Configuration{})
 	if err != nil {
 		pub.End()

@@ -49,7 +49,7 @@ func startAs(t *testing.T, role Role, extra ...string) (*Node, string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	n, err := New(cfg, role, cfg.Logger(testWriter{t}))
+	n, err := New(cfg, role, cfg.Logger(newTestWriter(t)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -75,9 +75,31 @@ func publishAndWatch(t *testing.T, hc *http.Client, pubBase, watchBase, stream s
 	return pub, v
 }
 
-type testWriter struct{ t *testing.T }
+// testWriter logs to t until the test is over. memberlist's Shutdown
+// does not wait for a probe in flight, whose log line once came after
+// the test had completed, which panics.
+type testWriter struct {
+	t    *testing.T
+	mu   sync.Mutex
+	over bool
+}
 
-func (w testWriter) Write(p []byte) (int, error) { w.t.Log(string(p)); return len(p), nil }
+// newTestWriter is registered before the node it logs for, so its cleanup
+// runs after the node's.
+func newTestWriter(t *testing.T) *testWriter {
+	w := &testWriter{t: t}
+	t.Cleanup(func() { w.mu.Lock(); w.over = true; w.mu.Unlock() })
+	return w
+}
+
+func (w *testWriter) Write(p []byte) (int, error) {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	if !w.over {
+		w.t.Log(string(p))
+	}
+	return len(p), nil
+}
 
 // newHTTPClient returns a client whose idle connections are closed at the
 // end of the test, so no keep-alive goroutine outlives it.

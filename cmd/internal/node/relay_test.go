@@ -88,7 +88,7 @@ func TestRelayErrors(t *testing.T) {
 	}
 	if _, err := Load("relay", []string{"-http", "127.0.0.1:0"}, nil); err == nil {
 		cfg, _ := Load("relay", []string{"-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0"}, nil)
-		if _, err := New(cfg, RoleRelay, cfg.Logger(testWriter{t})); err == nil || !strings.Contains(err.Error(), "-nats") {
+		if _, err := New(cfg, RoleRelay, cfg.Logger(newTestWriter(t))); err == nil || !strings.Contains(err.Error(), "-nats") {
 			t.Fatalf("relay without -nats: %v", err)
 		}
 	}

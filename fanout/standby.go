@@ -1,0 +1,165 @@
+package fanout
+
+import (
+	"slices"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/codec"
+)
+
+// A standby is a second source for a stream that already has one: a
+// relay's new parent while the old one drains, a backup publisher. Its
+// media is received into tracks of its own (inputs), each tied to the
+// stream's track of the same id, kind and codec, and goes nowhere until
+// the standby takes over: then, between two packets, the stream's tracks
+// stop taking the old source's packets and take the standby's, as a new
+// continuity epoch, so subscribers see one stream on one SSRC. Taking over
+// at a keyframe of the standby (SwitchAtKeyframe) makes the change cost
+// viewers nothing: make-before-break.
+type standby struct {
+	waiting bool
+	inputs  []*Track
+	armed   bool
+	live    chan struct{} // closed when the standby took over
+}
+
+// Standby makes a standby source for stream name: its Track calls make
+// inputs that receive without delivering, until SwitchAtKeyframe or
+// Promote. The stream is made if it does not exist.
+func (r *Registry) Standby(name string) (*Publication, error) {
+	r.mu.Lock()
+	if r.closed {
+		r.mu.Unlock()
+		return nil, ErrRegistryClosed
+	}
+	s := r.streams[name]
+	if s == nil {
+		s = &Stream{name: name, reg: r, created: time.Now(), done: make(chan struct{})}
+		r.streams[name] = s
+	}
+	r.mu.Unlock()
+	return &Publication{s: s, claimed: map[*Track]bool{}, standby: standby{waiting: true, live: make(chan struct{})}}, nil
+}
+
+// input makes a standby's track for params. Called with s.mu held.
+func (p *Publication) input(params TrackParams) *Track {
+	in := NewTrack(params)
+	for _, t := range p.s.tracks {
+		if t.id == params.ID && t.kind == params.Kind && codec.Same(t.codec, params.Codec) {
+			in.out = t
+		}
+	}
+	p.standby.inputs = append(p.standby.inputs, in)
+	if p.standby.armed {
+		p.arm(in)
+	}
+	return in
+}
+
+// Live is closed once the standby has taken over (at once for a
+// publication that never was one).
+func (p *Publication) Live() <-chan struct{} {
+	if p.standby.live == nil {
+		return closedChan
+	}
+	return p.standby.live
+}
+
+var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); return c }()
+
+// SwitchAtKeyframe asks the standby's video for a keyframe and makes it
+// take over at the first one it receives; a standby without video takes
+// over at once. Call it once the standby's tracks exist.
+func (p *Publication) SwitchAtKeyframe() {
+	s := p.s
+	s.mu.Lock()
+	if !p.standby.waiting || p.standby.armed {
+		s.mu.Unlock()
+		return
+	}
+	p.standby.armed = true
+	video := false
+	for _, in := range p.standby.inputs {
+		if in.kind == KindVideo {
+			video = true
+			p.arm(in)
+		}
+	}
+	s.mu.Unlock()
+	if !video {
+		p.Promote()
+	}
+}
+
+// arm makes a video input's next keyframe the moment of the switch.
+func (p *Publication) arm(in *Track) {
+	if in.kind != KindVideo {
+		return
+	}
+	f := p.Promote
+	in.onKey.Store(&f)
+	in.RequestKeyframe()
+}
+
+// Promote makes the standby the stream's source now: the stream's tracks
+// take its inputs' packets from the next one on. A track the stream did
+// not have (or had with another codec) is added as the standby's own, and
+// the stream's tracks the standby does not feed are closed, as when a
+// publisher reconnects with other tracks. Idempotent; a standby that has
+// ended does nothing.
+func (p *Publication) Promote() {
+	s := p.s
+	s.mu.Lock()
+	if !p.standby.waiting || p.ended || s.closed {
+		s.mu.Unlock()
+		return
+	}
+	p.standby.waiting = false
+	tracks := make([]*Track, 0, len(p.standby.inputs))
+	for _, in := range p.standby.inputs {
+		in.onKey.Store(nil)
+		t := in
+		if in.out != nil && slices.Contains(s.tracks, in.out) {
+			t = in.out
+			t.feedFrom(in)
+		}
+		p.claimed[t] = true
+		tracks = append(tracks, t)
+	}
+	var stale []*Track
+	for _, t := range s.tracks {
+		if !p.claimed[t] {
+			stale = append(stale, t)
+		}
+	}
+	s.tracks = tracks
+	s.pub = p
+	if s.linger != nil {
+		s.linger.Stop()
+		s.linger = nil
+	}
+	close(p.standby.live)
+	s.mu.Unlock()
+	for _, t := range stale {
+		t.Close() // waits for subscriber goroutines: not under s.mu
+	}
+	s.reg.changed()
+}
+
+// closeInputs ends a publication's inputs that are not the stream's own
+// tracks (those close with the stream), once it has ended.
+func (p *Publication) closeInputs() {
+	s := p.s
+	s.mu.Lock()
+	var done []*Track
+	for _, in := range p.standby.inputs {
+		if !slices.Contains(s.tracks, in) {
+			done = append(done, in)
+		}
+	}
+	p.standby.inputs = nil
+	s.mu.Unlock()
+	for _, in := range done {
+		in.Close()
+	}
+}
