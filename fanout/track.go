@@ -50,7 +50,7 @@ type Track struct {
 	codec    Codec
 	queueLen int
 
-	subs   atomic.Pointer[[]*Subscriber] // copy-on-write; read lock-free by Write
+	subs atomic.Pointer[[]*Subscriber] // copy-on-write; read lock-free by Write
 
 	// A standby source (Registry.Standby) writes into tracks of its own
 	// (inputs) whose out is the stream's track they will feed. feeder is
@@ -61,7 +61,7 @@ type Track struct {
 	feeder atomic.Pointer[Track]
 	onKey  atomic.Pointer[func()] // an armed standby's: called at a keyframe, before it is delivered
 	wmu    sync.Mutex
-	mu     sync.Mutex                    // serialises changes to subs and closed
+	mu     sync.Mutex // serialises changes to subs and closed
 	closed bool
 	done   chan struct{}
 
