@@ -2,6 +2,7 @@ package fanout
 
 import (
 	"slices"
+	"strings"
 	"time"
 
 	"github.com/relaymesh/relaymesh/internal/codec"
@@ -59,6 +60,8 @@ func (p *Publication) input(params TrackParams) *Track {
 // Live is closed once the standby has taken over (at once for a
 // publication that never was one).
 func (p *Publication) Live() <-chan struct{} {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
 	if p.standby.live == nil {
 		return closedChan
 	}
@@ -69,7 +72,7 @@ var closedChan = func() chan struct{} { c := make(chan struct{}); close(c); retu
 
 // SwitchAtKeyframe asks the standby's video for a keyframe and makes it
 // take over at the first one it receives; a standby without video takes
-// over at once. Call it once the standby's tracks exist.
+// over at once (or, armed before its tracks exist, when it settles).
 func (p *Publication) SwitchAtKeyframe() {
 	s := p.s
 	s.mu.Lock()
@@ -85,8 +88,21 @@ func (p *Publication) SwitchAtKeyframe() {
 			p.arm(in)
 		}
 	}
+	now := !video && len(p.standby.inputs) > 0
 	s.mu.Unlock()
-	if !video {
+	if now {
+		p.Promote()
+	}
+}
+
+// settleStandby is Settle for a standby: armed with all its tracks made
+// and none of them video, it takes over now (no keyframe will come).
+func (p *Publication) settleStandby() {
+	s := p.s
+	s.mu.Lock()
+	now := p.standby.armed && p.standby.waiting && !slices.ContainsFunc(p.standby.inputs, func(t *Track) bool { return t.kind == KindVideo })
+	s.mu.Unlock()
+	if now {
 		p.Promote()
 	}
 }
@@ -114,17 +130,24 @@ func (p *Publication) Promote() {
 		s.mu.Unlock()
 		return
 	}
-	p.standby.waiting = false
+	p.standby.waiting, p.standby.armed = false, false
+	p.claimed = map[*Track]bool{}
 	tracks := make([]*Track, 0, len(p.standby.inputs))
 	for _, in := range p.standby.inputs {
 		in.onKey.Store(nil)
 		t := in
-		if in.out != nil && slices.Contains(s.tracks, in.out) {
+		switch {
+		case in.out != nil && slices.Contains(s.tracks, in.out):
 			t = in.out
 			t.feedFrom(in)
+		case slices.Contains(s.tracks, in):
+			t.feedFrom(t) // a publisher taken over before, taking over again
 		}
 		p.claimed[t] = true
 		tracks = append(tracks, t)
+	}
+	if old := s.pub; old != nil && old != p {
+		old.supersede()
 	}
 	var stale []*Track
 	for _, t := range s.tracks {
@@ -144,6 +167,32 @@ func (p *Publication) Promote() {
 		t.Close() // waits for subscriber goroutines: not under s.mu
 	}
 	s.reg.changed()
+}
+
+// supersede makes the live publication a standby again once another has
+// taken over: its packets are dropped from then on, and it can take over
+// again (SwitchAtKeyframe, Promote) if the new one ends. Called with s.mu
+// held.
+func (p *Publication) supersede() {
+	if p.ended {
+		return
+	}
+	if len(p.standby.inputs) == 0 {
+		for t := range p.claimed {
+			p.standby.inputs = append(p.standby.inputs, t)
+		}
+		slices.SortFunc(p.standby.inputs, func(a, b *Track) int { return strings.Compare(a.id, b.id) })
+	}
+	p.standby.waiting, p.standby.armed = true, false
+	p.standby.live = make(chan struct{})
+}
+
+// Waiting reports whether the publication is a standby: made by Standby
+// and not (yet) taken over, or taken over by another.
+func (p *Publication) Waiting() bool {
+	p.s.mu.Lock()
+	defer p.s.mu.Unlock()
+	return p.standby.waiting && !p.ended
 }
 
 // closeInputs ends a publication's inputs that are not the stream's own

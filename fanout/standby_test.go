@@ -209,3 +209,71 @@ func TestStandbyAfterStandby(t *testing.T) {
 		}
 	}
 }
+
+// A publisher taken over by a standby is a standby itself: when the one
+// that took over ends, it takes over again at its keyframe, and the
+// subscriber still sees one stream.
+func TestTakenOverPublisherTakesOverAgain(t *testing.T) {
+	r := NewRegistry(RegistryParams{})
+	defer r.Close()
+	primary, _ := r.Publish("s")
+	pv := primary.Track(vp8)
+	primary.Settle()
+	c := &collector{}
+	_, _ = pv.Subscribe(c)
+	pv.Write(vp8Pkt(1, 100, 0, true))
+
+	backup, _ := r.Standby("s")
+	backup.SwitchAtKeyframe() // armed before its tracks exist (a WHIP offer not yet answered)
+	bv := backup.Track(vp8)
+	backup.Settle()
+	bv.Write(vp8Pkt(2, 500, 0, true))
+	<-backup.Live()
+	if !primary.Waiting() || backup.Waiting() {
+		t.Fatalf("after the switch: primary waiting %v, backup waiting %v", primary.Waiting(), backup.Waiting())
+	}
+	pv.Write(vp8Pkt(1, 101, 3000, false)) // dropped: no longer live
+	bv.Write(vp8Pkt(2, 501, 3000, false))
+
+	ended := make(chan bool, 1)
+	backup.OnEnd(func(live bool) { ended <- live })
+	backup.End()
+	if !<-ended {
+		t.Fatal("OnEnd says the live backup was not live")
+	}
+	primary.SwitchAtKeyframe()
+	pv.Write(vp8Pkt(1, 102, 6000, false)) // not a keyframe: still waiting
+	pv.Write(vp8Pkt(1, 103, 9000, true))
+	<-primary.Live()
+	pv.Write(vp8Pkt(1, 104, 12000, false))
+	waitFor(t, "five packets", func() bool { return len(c.packets()) == 5 })
+	for i, p := range c.packets() {
+		if p.Header.SequenceNumber != c.packets()[0].Header.SequenceNumber+uint16(i) || p.Header.SSRC != 1 {
+			t.Fatalf("packet %d: ssrc %d seq %d", i, p.Header.SSRC, p.Header.SequenceNumber)
+		}
+	}
+	if !r.mustGet(t, "s").Live() {
+		t.Fatal("the stream is not live after the primary took over again")
+	}
+	primary.End()
+}
+
+// An armed standby with audio only takes over when its tracks are made.
+func TestAudioOnlyStandbyTakesOverAtSettle(t *testing.T) {
+	r := NewRegistry(RegistryParams{})
+	defer r.Close()
+	live, _ := r.Publish("s")
+	live.Track(opus)
+	live.Settle()
+	sb, _ := r.Standby("s")
+	sb.SwitchAtKeyframe()
+	sb.Track(opus)
+	sb.Settle()
+	select {
+	case <-sb.Live():
+	case <-time.After(time.Second):
+		t.Fatal("an armed audio-only standby did not take over when settled")
+	}
+	live.End()
+	sb.End()
+}

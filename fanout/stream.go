@@ -54,7 +54,13 @@ type Publication struct {
 	claimed map[*Track]bool
 	ended   bool
 	standby standby
+	onEnd   func(wasLive bool)
 }
+
+// OnEnd sets f to be called once, after End, without locks held; wasLive
+// says whether the publication was feeding the stream (not a standby).
+// Set it before handing the publication to its source.
+func (p *Publication) OnEnd(f func(wasLive bool)) { p.onEnd = f }
 
 // Stream is the publication's stream.
 func (p *Publication) Stream() *Stream { return p.s }
@@ -117,6 +123,7 @@ func (p *Publication) Settle() {
 	s.mu.Lock()
 	if s.pub != p { // a standby settles when it takes over
 		s.mu.Unlock()
+		p.settleStandby()
 		return
 	}
 	var keep, stale []*Track
@@ -141,6 +148,11 @@ func (p *Publication) End() {
 	s := p.s
 	defer p.closeInputs()
 	s.mu.Lock()
+	first := !p.ended
+	if first && p.onEnd != nil {
+		live := s.pub == p
+		defer func() { p.onEnd(live) }()
+	}
 	if p.ended || s.pub != p {
 		p.ended = true
 		if s.pub == nil && s.linger == nil && !s.closed {

@@ -13,6 +13,7 @@ import (
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/errs"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
+	"github.com/relaymesh/relaymesh/topology"
 	"github.com/relaymesh/relaymesh/topology/control"
 	"github.com/relaymesh/relaymesh/topology/membership"
 )
@@ -66,6 +67,10 @@ type RelayParams struct {
 	MaxChildren int
 	// Idle is how long a stream nobody watches stays carried.
 	Idle time.Duration
+	// RebalanceAfter is how long membership must be quiet before the relay
+	// checks whether moving would bring a stream's tree back within its
+	// depth bound (topology.Rebalance); zero: never.
+	RebalanceAfter time.Duration
 	// Pinned streams are carried whether or not anyone watches.
 	Pinned []string
 	// MembersOnly makes the relay pull only from nodes gossip lists as
@@ -258,6 +263,9 @@ func (r *Relay) watch(stream string, p *pull) {
 	var backoff time.Duration // the first re-link is at once
 	changed := r.p.Members.Changed()
 	static := r.p.StaticURL(stream) != ""
+	settle := time.NewTimer(0)
+	settle.Stop()
+	defer settle.Stop()
 
 	for {
 		select {
@@ -268,7 +276,12 @@ func (r *Relay) watch(stream string, p *pull) {
 			changed = r.p.Members.Changed()
 			if !static {
 				r.checkParent(stream, p)
+				if r.p.RebalanceAfter > 0 {
+					settle.Reset(r.p.RebalanceAfter)
+				}
 			}
+		case <-settle.C:
+			r.rebalance(stream, p)
 		case <-p.link.Done():
 			if !r.wanted(stream) {
 				return
@@ -336,6 +349,24 @@ func (r *Relay) checkParent(stream string, p *pull) {
 		r.p.Log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
 		r.move(stream, p, u, id)
 	}
+}
+
+// rebalance moves this relay (with its subtree) if topology.Rebalance says
+// so for the stream's tree as it stands once churn has stopped. Every
+// relay of the tree computes the same moves and makes its own.
+func (r *Relay) rebalance(stream string, p *pull) {
+	ctx, cancel := context.WithTimeout(r.ctx, directoryWait)
+	s, err := r.snapshot(ctx, stream)
+	cancel()
+	if err != nil {
+		return
+	}
+	to, ok := topology.Rebalance(s.tree, s.members, r.p.MaxChildren)[s.self.ID]
+	if !ok || to == p.parent {
+		return
+	}
+	r.p.Log.Info("rebalancing: moving up the tree", "stream", stream, "from", p.parent, "to", to)
+	r.move(stream, p, "http://"+s.http[to]+"/whep/"+neturl.PathEscape(stream), to)
 }
 
 // switchWait bounds how long a move waits for the new parent's first

@@ -48,6 +48,7 @@ type Config struct {
 	RTMP             string
 	OpusBitrate      int
 	MaxChildren      int
+	RebalanceAfter   time.Duration
 	Pin              string
 	MaxSessions      int
 	SessionRate      float64
@@ -93,6 +94,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.RTSP, "rtsp", ":8554", "origin: RTSP `address` taking publishers (ANNOUNCE/RECORD, rtsp://HOST:8554/{stream}); empty disables")
 	fs.StringVar(&c.RTSPUDP, "rtsp-udp", ":8000", "origin: even UDP `address` for RTSP's UDP transport (RTCP on the next port); empty allows TCP only")
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
+	fs.DurationVar(&c.RebalanceAfter, "rebalance-after", 5*time.Second, "relay: once the cluster's membership has been quiet this long, move (make-before-break) if that brings a stream's tree back within its depth bound; 0 turns it off")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many sessions (WHIP, WHEP, RTMP and RTSP publishers), reserved before any work; more get 503")
 	fs.IntVar(&c.HalfOpen, "half-open", 10, "at most this many WHIP and WHEP sessions from one client address still connecting (ICE and DTLS not done); more get 503")
@@ -183,6 +185,9 @@ func (c *Config) Validate() error {
 	}
 	if c.ReconnectGrace <= 0 || c.ConnectTimeout <= 0 || c.DrainTimeout < 0 || c.IdleTimeout <= 0 {
 		errs = append(errs, errors.New("-reconnect-grace, -connect-timeout and -idle-timeout must be positive, -drain-timeout not negative"))
+	}
+	if c.RebalanceAfter < 0 {
+		errs = append(errs, fmt.Errorf("-rebalance-after %s: want 0 (off) or more", c.RebalanceAfter))
 	}
 	if c.MaxChildren < 1 {
 		errs = append(errs, fmt.Errorf("-max-children %d: want at least 1", c.MaxChildren))

@@ -192,7 +192,7 @@ func (n *Node) openRelay() error {
 		static = n.cfg.UpstreamURL
 	}
 	n.relay = upstream.NewRelay(upstream.RelayParams{Registry: n.reg, Puller: p, Directory: n.dir, Members: n.cluster,
-		NodeID: n.cfg.NodeID, Zone: n.cfg.Zone, MaxChildren: n.cfg.MaxChildren, Idle: n.cfg.IdleTimeout,
+		NodeID: n.cfg.NodeID, Zone: n.cfg.Zone, MaxChildren: n.cfg.MaxChildren, Idle: n.cfg.IdleTimeout, RebalanceAfter: n.cfg.RebalanceAfter,
 		Pinned: n.cfg.PinList(), StaticURL: static, MembersOnly: n.links != nil, Log: n.log})
 	return nil
 }
