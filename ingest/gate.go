@@ -4,10 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"sync"
 
 	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/auth"
-	"github.com/relaymesh/relaymesh/internal/errs"
 )
 
 // The ways a publish is refused. The gate's errors read as a sentence for
@@ -26,6 +26,8 @@ var (
 	// ErrUnavailable: the node cannot decide now (the cluster's directory
 	// is unreachable, the node is shutting down); retry shortly.
 	ErrUnavailable = errors.New("unavailable")
+	// ErrBadPriority: a ?priority= that is not a whole number.
+	ErrBadPriority = errors.New("bad priority")
 )
 
 // Access is one request to publish, as any protocol presents it.
@@ -37,6 +39,10 @@ type Access struct {
 	Token  string
 	Client string // the client's address, for logs and decisions
 	Query  string // the request's raw query (for an auth webhook)
+	// Priority ranks publishers of one stream, read from Query
+	// (?priority=N, default 0): the highest alive is live, the others are
+	// warm backups.
+	Priority int
 }
 
 // GateParams configures a Gate.
@@ -45,23 +51,41 @@ type GateParams struct {
 	// Authorize, if set, decides whether a may publish, before anything is
 	// read or reserved; its errors are ErrUnauthorized or ErrForbidden.
 	Authorize func(ctx context.Context, a Access) error
-	// Claim, if set, reserves the name in the cluster; its errors are
-	// ErrClaimed or ErrUnavailable.
-	Claim func(ctx context.Context, stream string) error
+	// Claim, if set, reserves the name in the cluster for a publisher of
+	// priority; live is false when another origin publishes it at a higher
+	// priority (this publisher is then its backup). Its errors are
+	// ErrClaimed (the same priority elsewhere) or ErrUnavailable.
+	Claim func(ctx context.Context, stream string, priority int) (live bool, err error)
+	// Handover, if set, is told that the live publisher here has ended;
+	// next is the priority of the best backup here (ok false: none). It
+	// says whether that backup takes over here (false: a better one is on
+	// another origin, which the cluster hands the stream to).
+	Handover func(stream string, next int, ok bool) bool
+	// Publishers, if set, is told the best priority of the stream's
+	// publishers here after each change (ok false: none is left).
+	Publishers func(stream string, best int, ok bool)
 }
 
 // Gate is the one decision every publisher passes, whatever its protocol:
 // the name, the credentials, the cluster's claim, then the local registry.
 // Safe for concurrent use.
-type Gate struct{ p GateParams }
+type Gate struct {
+	p GateParams
+
+	mu      sync.Mutex
+	streams map[string]*publishers
+}
 
 // NewGate makes the gate.
-func NewGate(p GateParams) *Gate { return &Gate{p: p} }
+func NewGate(p GateParams) *Gate { return &Gate{p: p, streams: map[string]*publishers{}} }
 
 // Check decides what can be decided before a request's body is read: the
 // name and the credentials. It reserves nothing.
 func (g *Gate) Check(ctx context.Context, a Access) error {
 	if err := fanout.CheckName(a.Stream); err != nil {
+		return err
+	}
+	if _, err := ParsePriority(a.Query); err != nil {
 		return err
 	}
 	if g.p.Authorize != nil {
@@ -76,25 +100,7 @@ func (g *Gate) Admit(ctx context.Context, a Access) (*fanout.Publication, error)
 	if err := g.Check(ctx, a); err != nil {
 		return nil, err
 	}
-	return g.Publish(ctx, a.Stream)
-}
-
-// Publish claims the name and publishes it locally, for a caller that has
-// already passed Check (a WHIP POST, checked before its body was read).
-func (g *Gate) Publish(ctx context.Context, stream string) (*fanout.Publication, error) {
-	if g.p.Claim != nil {
-		if err := g.p.Claim(ctx, stream); err != nil {
-			return nil, err
-		}
-	}
-	pub, err := g.p.Registry.Publish(stream)
-	if errors.Is(err, fanout.ErrStreamBusy) {
-		return nil, errs.Errorf(ErrBusy, "stream %q is already being published; stop that publisher or pick another name", stream)
-	}
-	if err != nil {
-		return nil, errs.Errorf(ErrUnavailable, "this node is shutting down")
-	}
-	return pub, nil
+	return g.Publish(ctx, a)
 }
 
 // TrackIDs numbers a source's tracks by kind ("video", "audio", "video1",

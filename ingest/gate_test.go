@@ -24,12 +24,12 @@ func TestGateDecidesInOrder(t *testing.T) {
 		}
 		return errs.Errorf(ErrForbidden, "not that token")
 	}
-	g := NewGate(GateParams{Registry: reg, Authorize: static, Claim: func(_ context.Context, s string) error {
+	g := NewGate(GateParams{Registry: reg, Authorize: static, Claim: func(_ context.Context, s string, _ int) (bool, error) {
 		claimed = append(claimed, s)
 		if s == "elsewhere" {
-			return errs.Errorf(ErrClaimed, "stream %q is published on origin b", s)
+			return false, errs.Errorf(ErrClaimed, "stream %q is published on origin b", s)
 		}
-		return nil
+		return true, nil
 	}})
 	cases := []struct {
 		name string
@@ -42,6 +42,7 @@ func TestGateDecidesInOrder(t *testing.T) {
 		{"claimed elsewhere", Access{Protocol: "whip", Stream: "elsewhere", Token: "s3cret"}, ErrClaimed},
 		{"admitted", Access{Protocol: "whip", Stream: "cam", Token: "s3cret"}, nil},
 		{"published here already", Access{Protocol: "rtmp", Stream: "cam", Token: "s3cret"}, ErrBusy},
+		{"bad priority", Access{Protocol: "whip", Stream: "cam", Token: "s3cret", Query: "priority=high"}, ErrBadPriority},
 	}
 	for _, c := range cases {
 		pub, err := g.Admit(t.Context(), c.a)
@@ -55,9 +56,10 @@ func TestGateDecidesInOrder(t *testing.T) {
 			t.Errorf("%s: %v, want %v", c.name, err, c.want)
 		}
 	}
-	// Nothing refused before the claim reached the cluster.
-	if len(claimed) != 3 || claimed[0] != "elsewhere" {
-		t.Fatalf("claims made: %v, want only for the three that passed name and token", claimed)
+	// Nothing refused before the claim reached the cluster, and a second
+	// publisher of the same priority here is refused without asking it.
+	if len(claimed) != 2 || claimed[0] != "elsewhere" {
+		t.Fatalf("claims made: %v, want only for the two that passed name, token and the local check", claimed)
 	}
 }
 

@@ -67,7 +67,7 @@ func (h *handler) OnPublish(_ *gortmp.StreamContext, _ uint32, cmd *message.NetS
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	pub, err := h.s.p.Gate.Admit(ctx, ingest.Access{Protocol: "rtmp", Stream: name, Token: token, Client: h.conn.RemoteAddr().String()})
+	pub, err := h.s.p.Gate.Admit(ctx, ingest.Access{Protocol: "rtmp", Stream: name, Token: token, Client: h.conn.RemoteAddr().String(), Query: query})
 	if err != nil {
 		return refuse(err.Error())
 	}

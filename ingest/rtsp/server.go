@@ -149,7 +149,7 @@ func refuse(code base.StatusCode, log *slog.Logger, msg string, args ...any) (*b
 func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Response, error) {
 	name := strings.Trim(ctx.Path, "/")
 	log := s.p.Log.With("stream", name, "remote", ctx.Conn.NetConn().RemoteAddr().String())
-	a := ingest.Access{Protocol: "rtsp", Stream: name, Token: tokenOf(ctx.Request, ctx.Query), Client: ctx.Conn.NetConn().RemoteAddr().String()}
+	a := ingest.Access{Protocol: "rtsp", Stream: name, Token: tokenOf(ctx.Request, ctx.Query), Client: ctx.Conn.NetConn().RemoteAddr().String(), Query: ctx.Query}
 	if err := s.p.Gate.Check(context.Background(), a); err != nil {
 		return refuse(statusOf(err), log, err.Error())
 	}
@@ -180,7 +180,7 @@ func (s *Server) OnAnnounce(ctx *gortsplib.ServerHandlerOnAnnounceCtx) (*base.Re
 		return refuse(base.StatusUnsupportedMediaType, log, "no track can reach WebRTC viewers (H.264, H.265, VP8, VP9, AV1, Opus, G.711 and AAC can)")
 	}
 	cctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	pub, err := s.p.Gate.Publish(cctx, name)
+	pub, err := s.p.Gate.Publish(cctx, a)
 	cancel()
 	if err != nil {
 		closeTracks(tracks)
@@ -331,7 +331,7 @@ func tokenOf(req *base.Request, query string) string {
 // statusOf is the RTSP status (RFC 7826 §17) of a refused publish.
 func statusOf(err error) base.StatusCode {
 	switch {
-	case errors.Is(err, fanout.ErrBadName):
+	case errors.Is(err, fanout.ErrBadName), errors.Is(err, ingest.ErrBadPriority):
 		return base.StatusBadRequest
 	case errors.Is(err, ingest.ErrUnauthorized):
 		return base.StatusUnauthorized

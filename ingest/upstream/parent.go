@@ -56,6 +56,11 @@ func (r *Relay) snapshot(ctx context.Context, stream string) (snapshot, error) {
 			s.self = memberOf(m)
 		}
 	}
+	if r.p.Members.Departed(e.Origin) {
+		// Its claim outlives it until a backup origin takes the name (or
+		// the claim expires): there is nothing to pull from meanwhile.
+		return snapshot{}, errs.Errorf(ErrNoParent, "stream %q's origin %q has gone; retry shortly (a backup publisher's origin takes over, or the publisher returns)", stream, e.Origin)
+	}
 	if !alive[e.Origin] && r.p.MembersOnly {
 		return snapshot{}, errs.Errorf(ErrNotPublished, "stream %q's origin %q is not a member of this cluster; its directory entry is not followed", stream, e.Origin)
 	}
@@ -79,10 +84,10 @@ func memberOf(m membership.Meta) topology.Member {
 // chooseParent picks this relay's parent for stream: topology.Reparent's
 // answer when it is moving away from gone (so siblings moving at the same
 // moment agree), else topology.ChooseParent's.
-func (r *Relay) chooseParent(ctx context.Context, stream, gone string) (id, whepURL string, err error) {
+func (r *Relay) chooseParent(ctx context.Context, stream, gone string) (id, whepURL, root string, err error) {
 	s, err := r.snapshot(ctx, stream)
 	if err != nil {
-		return "", "", err
+		return "", "", "", err
 	}
 	k := r.p.MaxChildren
 	if gone != "" {
@@ -92,10 +97,10 @@ func (r *Relay) chooseParent(ctx context.Context, stream, gone string) (id, whep
 	}
 	if id == "" {
 		if id, err = topology.ChooseParent(s.tree, s.members, s.self, k); err != nil {
-			return "", "", errs.Errorf(ErrNoParent, "no node can feed stream %q to this relay now (every parent has %d relay children or is draining)", stream, k)
+			return "", "", "", errs.Errorf(ErrNoParent, "no node can feed stream %q to this relay now (every parent has %d relay children or is draining)", stream, k)
 		}
 	}
-	return id, "http://" + s.http[id] + "/whep/" + url.PathEscape(stream), nil
+	return id, "http://" + s.http[id] + "/whep/" + url.PathEscape(stream), s.tree.Origin, nil
 }
 
 // CheckChild refuses child as a relay child for stream when it sits above

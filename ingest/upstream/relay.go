@@ -53,6 +53,8 @@ type Directory interface {
 type Members interface {
 	Members() []membership.Meta
 	Changed() <-chan struct{}
+	// Departed says whether gossip has seen the node leave or die.
+	Departed(id string) bool
 }
 
 // RelayParams configures a Relay.
@@ -114,6 +116,10 @@ type pull struct {
 	// absence mean it died (a relay without -join never sees its origin,
 	// and relies on the link's own liveness).
 	seen bool
+	// root is the stream's origin when the link was made: a relay linked
+	// to it follows the root when it moves (a backup publisher's origin
+	// taking over).
+	root string
 }
 
 // NewRelay starts the relay (and its pinner, if streams are pinned).
@@ -182,18 +188,19 @@ func (r *Relay) wanted(stream string) bool {
 
 // link chooses a parent for stream (the static -upstream, or a node of the
 // stream's tree; gone is the parent being left, if any) and links to it.
-func (r *Relay) link(ctx context.Context, stream, gone string) (*Link, string, error) {
+// root is the stream's origin as the choice saw it ("" for -upstream).
+func (r *Relay) link(ctx context.Context, stream, gone string) (l *Link, parent, root string, err error) {
 	if u := r.p.StaticURL(stream); u != "" {
 		parent := r.nodeAt(u)
 		l, err := r.linkTo(ctx, stream, u, parent)
-		return l, parent, err
+		return l, parent, "", err
 	}
-	parent, u, err := r.chooseParent(ctx, stream, gone)
+	parent, u, root, err := r.chooseParent(ctx, stream, gone)
 	if err != nil {
-		return nil, "", err
+		return nil, "", "", err
 	}
-	l, err := r.linkTo(ctx, stream, u, parent)
-	return l, parent, err
+	l, err = r.linkTo(ctx, stream, u, parent)
+	return l, parent, root, err
 }
 
 // linkTo pulls stream from url (the node parent) and records the edge.
@@ -250,7 +257,7 @@ func (r *Relay) watch(stream string, p *pull) {
 		r.mu.Unlock()
 	}()
 	ctx, cancel := context.WithTimeout(r.ctx, 10*time.Second)
-	p.link, p.parent, p.err = r.link(ctx, stream, "")
+	p.link, p.parent, p.root, p.err = r.link(ctx, stream, "")
 	cancel()
 	close(p.ready)
 	if p.err != nil || p.link == nil {
@@ -266,6 +273,8 @@ func (r *Relay) watch(stream string, p *pull) {
 	settle := time.NewTimer(0)
 	settle.Stop()
 	defer settle.Stop()
+	rootTick := time.NewTicker(rootPoll)
+	defer rootTick.Stop()
 
 	for {
 		select {
@@ -282,6 +291,10 @@ func (r *Relay) watch(stream string, p *pull) {
 			}
 		case <-settle.C:
 			r.rebalance(stream, p)
+		case <-rootTick.C:
+			if !static && p.parent == p.root {
+				r.followRoot(stream, p)
+			}
 		case <-p.link.Done():
 			if !r.wanted(stream) {
 				return
@@ -294,17 +307,23 @@ func (r *Relay) watch(stream string, p *pull) {
 			case <-time.After(backoff):
 			}
 			ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
-			l, parent, err := r.link(ctx, stream, p.parent)
+			l, parent, root, err := r.link(ctx, stream, p.parent)
 			cancel()
 			if err != nil || l == nil {
 				r.p.Log.Warn("re-link failed", "stream", stream, "err", err)
 				backoff = min(max(2*backoff, 250*time.Millisecond), 2*time.Second)
+				if errors.Is(err, ErrNoParent) {
+					// The origin has gone and its backup is taking over
+					// (or every parent is full for a moment): that is
+					// settled within a second, so look again soon.
+					backoff = 250 * time.Millisecond
+				}
 				if _, ok := r.p.Registry.Get(stream); !ok {
 					return // the grace ran out: the viewers are gone too
 				}
 				continue
 			}
-			p.link, p.parent, p.seen, backoff = l, parent, false, 0
+			p.link, p.parent, p.root, p.seen, backoff = l, parent, root, false, 0
 			r.checkParent(stream, p) // notes whether gossip knows the new parent
 		case now := <-tick.C:
 			if r.wanted(stream) {
@@ -341,13 +360,41 @@ func (r *Relay) checkParent(stream string, p *pull) {
 	case draining:
 		ctx, cancel := context.WithTimeout(r.ctx, 5*time.Second)
 		defer cancel()
-		id, u, err := r.chooseParent(ctx, stream, p.parent)
+		id, u, _, err := r.chooseParent(ctx, stream, p.parent)
 		if err != nil || id == p.parent {
 			r.p.Log.Warn("parent is draining and no other can take this relay; staying", "stream", stream, "parent", p.parent, "err", err)
 			return
 		}
 		r.p.Log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
 		r.move(stream, p, u, id)
+	}
+}
+
+// rootPoll is how often a relay linked to a stream's origin checks that it
+// still is the stream's root.
+const rootPoll = 250 * time.Millisecond
+
+// followRoot moves a relay linked to the stream's root when the root has
+// moved to another origin (a backup publisher took over, or a publisher of
+// a higher priority arrived): made before it breaks while the old root
+// still serves; a dead one is left by checkParent.
+func (r *Relay) followRoot(stream string, p *pull) {
+	ctx, cancel := context.WithTimeout(r.ctx, directoryWait)
+	e, ok, err := r.p.Directory.Lookup(ctx, stream)
+	cancel()
+	if err != nil || !ok || e.Origin == p.root || r.p.Members.Departed(e.Origin) {
+		return
+	}
+	ctx, cancel = context.WithTimeout(r.ctx, directoryWait)
+	id, u, root, err := r.chooseParent(ctx, stream, p.parent)
+	cancel()
+	if err != nil || id == p.parent || root != e.Origin {
+		return
+	}
+	r.p.Log.Info("the stream's root moved; following it", "stream", stream, "from", p.root, "to", e.Origin, "parent", id)
+	r.move(stream, p, u, id)
+	if p.parent == id {
+		p.root = e.Origin
 	}
 }
 

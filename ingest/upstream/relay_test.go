@@ -46,6 +46,7 @@ type fakeMembers []membership.Meta
 
 func (f fakeMembers) Members() []membership.Meta { return f }
 func (f fakeMembers) Changed() <-chan struct{}   { return make(chan struct{}) }
+func (f fakeMembers) Departed(string) bool       { return false }
 
 func newTestRelay(t *testing.T, dir Directory, members Members, k int) *Relay {
 	t.Helper()
@@ -93,7 +94,7 @@ func TestChooseParent(t *testing.T) {
 			m = fakeMembers{{ID: "o"}, {ID: "r1"}, {ID: "r2", Draining: true}}
 		}
 		r := newTestRelay(t, c.dir, m, c.k)
-		id, url, err := r.chooseParent(t.Context(), "s", c.gone)
+		id, url, _, err := r.chooseParent(t.Context(), "s", c.gone)
 		switch {
 		case c.err != nil:
 			if !errors.Is(err, c.err) {

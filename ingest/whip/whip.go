@@ -77,7 +77,7 @@ func (s *Source) Create(ctx context.Context, r *http.Request, stream, offer stri
 	if err := checkSends(parsed); err != nil {
 		return "", nil, err
 	}
-	pub, err := s.p.Gate.Publish(ctx, stream)
+	pub, err := s.p.Gate.Publish(ctx, access(r, stream))
 	if err != nil {
 		return "", nil, err
 	}

@@ -27,6 +27,10 @@ type Entry struct {
 	Origin string    `json:"origin"` // node id
 	HTTP   string    `json:"http"`   // the origin's WHIP/WHEP address
 	Since  time.Time `json:"since"`
+	// Priority is the live publisher's (?priority=N): a publisher of a
+	// higher one, on any origin, takes the name over; a lower one waits
+	// as a backup.
+	Priority int `json:"priority,omitempty"`
 }
 
 // DirectoryParams configures a Directory.
@@ -38,11 +42,13 @@ type DirectoryParams struct {
 	// owner refreshes its claims every TTL/3. Zero means 10 s.
 	TTL    time.Duration
 	Logger *slog.Logger
-	// Departed, if set, says whether gossip has seen an origin leave or
-	// die: its claims are taken over at once instead of after the TTL, so a
-	// publisher moving to another origin when its origin dies is not
-	// refused for up to 10 s.
-	Departed func(origin string) bool
+	// Departed, if set, says when gossip saw an origin leave or die: its
+	// claims written before then are taken over at once instead of after
+	// the TTL, so a publisher moving to another origin when its origin
+	// dies is not refused for up to 10 s. A claim written after (the
+	// origin restarted, and this node's gossip has not seen it back yet)
+	// is the origin's new life's, and is left alone.
+	Departed func(origin string) (time.Time, bool)
 }
 
 // Directory is the cluster-wide map from stream name to origin, kept in a
@@ -59,7 +65,8 @@ type Directory struct {
 	mu    sync.Mutex
 	kv    jetstream.KeyValue
 	owned map[string]uint64 // stream → revision of our claim
-	edges map[string][]byte // edge key → value, refreshed like claims
+	prio  map[string]int    // stream → the priority our claim holds
+	edges map[string][]byte // edge and publisher keys → value, refreshed like claims
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -78,7 +85,7 @@ func OpenDirectory(ctx context.Context, p DirectoryParams) (*Directory, error) {
 	if err != nil {
 		return nil, err
 	}
-	d := &Directory{p: p, js: js, owned: map[string]uint64{}, edges: map[string][]byte{}, stop: make(chan struct{})}
+	d := &Directory{p: p, js: js, owned: map[string]uint64{}, prio: map[string]int{}, edges: map[string][]byte{}, stop: make(chan struct{})}
 	if err := d.openBucket(ctx); err != nil {
 		return nil, err
 	}
@@ -107,8 +114,8 @@ func (d *Directory) bucket() jetstream.KeyValue {
 	return d.kv
 }
 
-func (d *Directory) entry(stream string) []byte {
-	b, _ := json.Marshal(Entry{Stream: stream, Origin: d.p.Origin, HTTP: d.p.HTTP, Since: time.Now().UTC()})
+func (d *Directory) entry(stream string, priority int) []byte {
+	b, _ := json.Marshal(Entry{Stream: stream, Origin: d.p.Origin, HTTP: d.p.HTTP, Since: time.Now().UTC(), Priority: priority})
 	return b
 }
 
@@ -116,50 +123,94 @@ func (d *Directory) entry(stream string) []byte {
 // holds succeeds again; one held by another origin gives an error that
 // wraps ErrClaimed and names that origin.
 func (d *Directory) Claim(ctx context.Context, stream string) error {
+	live, err := d.ClaimAt(ctx, stream, 0)
+	if err == nil && !live {
+		e, _, _ := d.Lookup(ctx, stream)
+		return fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
+	}
+	return err
+}
+
+// ClaimAt makes this node the origin of stream for a publisher of
+// priority, and reports whether it is: it is when the name is free, held
+// here, held by an origin gossip says has departed, or held for a lower
+// priority (the root of the stream's tree then moves here); it is not
+// (live false, no error) when another origin holds it for a higher
+// priority, whose backup this publisher then is. The same priority on
+// another origin is an error that wraps ErrClaimed and names it.
+func (d *Directory) ClaimAt(ctx context.Context, stream string, priority int) (bool, error) {
 	kv := d.bucket()
-	rev, err := kv.Create(ctx, stream, d.entry(stream))
+	rev, err := kv.Create(ctx, stream, d.entry(stream, priority))
 	if errors.Is(err, jetstream.ErrKeyExists) {
 		ent, gerr := kv.Get(ctx, stream)
 		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
-			return d.Claim(ctx, stream) // released meanwhile: try again
+			return d.ClaimAt(ctx, stream, priority) // released meanwhile: try again
 		}
 		if gerr != nil {
-			return gerr
+			return false, gerr
 		}
 		var e Entry
 		if jerr := json.Unmarshal(ent.Value(), &e); jerr != nil {
-			return fmt.Errorf("directory entry %q: %w", stream, jerr)
+			return false, fmt.Errorf("directory entry %q: %w", stream, jerr)
 		}
-		takeOver := e.Origin != d.p.Origin && d.p.Departed != nil && d.p.Departed(e.Origin)
-		if e.Origin != d.p.Origin && !takeOver {
-			return fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
+		departed := e.Origin != d.p.Origin && d.Gone(e)
+		switch {
+		case e.Origin == d.p.Origin || departed || e.Priority < priority:
+		case e.Priority > priority:
+			return false, nil
+		default:
+			return false, fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
 		}
 		d.mu.Lock()
 		_, mine := d.owned[stream]
 		d.mu.Unlock()
-		if mine && !takeOver {
-			return nil
+		if mine && e.Origin == d.p.Origin && e.Priority == priority {
+			return true, nil
 		}
-		// Our own claim from before a restart, or a departed origin's:
-		// take it over by compare-and-set on the revision read, so of two
-		// origins taking over at once one wins and the other is told who.
-		if takeOver {
-			d.p.Logger.Info("stream directory: taking over the name of a departed origin", "stream", stream, "origin", e.Origin)
+		// Our own claim from before a restart or at another priority, a
+		// departed origin's, or a lower priority's: take it over by
+		// compare-and-set on the revision read, so of two origins taking
+		// over at once one wins and the other is told who.
+		if e.Origin != d.p.Origin {
+			d.p.Logger.Info("stream directory: taking the name over", "stream", stream, "from", e.Origin, "departed", departed, "priority", priority, "was", e.Priority)
 		}
-		rev, err = kv.Update(ctx, stream, d.entry(stream), ent.Revision())
-		if err != nil && takeOver {
+		rev, err = kv.Update(ctx, stream, d.entry(stream, priority), ent.Revision())
+		if err != nil && e.Origin != d.p.Origin {
 			if now, ok, _ := d.Lookup(ctx, stream); ok && now.Origin != d.p.Origin {
-				return fmt.Errorf("%w: %s", ErrClaimed, now.Origin)
+				if now.Priority > priority {
+					return false, nil
+				}
+				return false, fmt.Errorf("%w: %s", ErrClaimed, now.Origin)
 			}
 		}
 	}
 	if err != nil {
-		return fmt.Errorf("claim stream %q: %w", stream, err)
+		return false, fmt.Errorf("claim stream %q: %w", stream, err)
 	}
 	d.mu.Lock()
 	d.owned[stream] = rev
+	d.prio[stream] = priority
 	d.mu.Unlock()
-	return nil
+	return true, nil
+}
+
+// Gone says whether e's origin has departed since it wrote e (gossip's
+// word, through DirectoryParams.Departed).
+func (d *Directory) Gone(e Entry) bool {
+	if d.p.Departed == nil {
+		return false
+	}
+	at, ok := d.p.Departed(e.Origin)
+	return ok && e.Since.Before(at)
+}
+
+// Owns reports whether this node holds stream's claim, as far as it knows
+// (a higher priority elsewhere takes it over; the next refresh notices).
+func (d *Directory) Owns(stream string) bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	_, ok := d.owned[stream]
+	return ok
 }
 
 // Release gives up this node's claim on stream, if it has one. It never
@@ -168,6 +219,7 @@ func (d *Directory) Release(ctx context.Context, stream string) error {
 	d.mu.Lock()
 	rev, ok := d.owned[stream]
 	delete(d.owned, stream)
+	delete(d.prio, stream)
 	kv := d.kv
 	d.mu.Unlock()
 	if !ok {
@@ -203,7 +255,7 @@ func (d *Directory) List(ctx context.Context) ([]Entry, error) {
 	}
 	var out []Entry
 	for _, k := range keys {
-		if strings.HasPrefix(k, edgePrefix) {
+		if strings.HasPrefix(k, edgePrefix) || strings.HasPrefix(k, pubPrefix) {
 			continue
 		}
 		if e, ok, err := d.Lookup(ctx, k); err == nil && ok {
@@ -323,12 +375,16 @@ func (d *Directory) refresh() {
 		}
 		for stream, rev := range owned {
 			ctx, cancel := context.WithTimeout(context.Background(), d.p.TTL/3)
-			next, err := d.renew(ctx, stream, rev)
+			d.mu.Lock()
+			prio := d.prio[stream]
+			d.mu.Unlock()
+			next, err := d.renew(ctx, stream, rev, prio)
 			cancel()
 			d.mu.Lock()
 			if _, still := d.owned[stream]; still {
 				if err != nil && errors.Is(err, ErrClaimed) {
 					delete(d.owned, stream)
+					delete(d.prio, stream)
 				} else if err == nil {
 					d.owned[stream] = next
 				}
@@ -341,8 +397,8 @@ func (d *Directory) refresh() {
 	}
 }
 
-func (d *Directory) renew(ctx context.Context, stream string, rev uint64) (uint64, error) {
-	next, err := d.bucket().Update(ctx, stream, d.entry(stream), rev)
+func (d *Directory) renew(ctx context.Context, stream string, rev uint64, priority int) (uint64, error) {
+	next, err := d.bucket().Update(ctx, stream, d.entry(stream, priority), rev)
 	if err == nil {
 		return next, nil
 	}
@@ -353,7 +409,7 @@ func (d *Directory) renew(ctx context.Context, stream string, rev uint64) (uint6
 		return 0, oerr
 	}
 	// Gone (expired or lost): create it again, unless another origin has it.
-	next, cerr := d.bucket().Create(ctx, stream, d.entry(stream))
+	next, cerr := d.bucket().Create(ctx, stream, d.entry(stream, priority))
 	if errors.Is(cerr, jetstream.ErrKeyExists) {
 		if e, ok, _ := d.Lookup(ctx, stream); ok && e.Origin != d.p.Origin {
 			return 0, fmt.Errorf("%w: %s", ErrClaimed, e.Origin)

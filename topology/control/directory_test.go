@@ -141,7 +141,8 @@ func TestDepartedOriginsNamesAreTakenOverAtOnce(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer server.Close()
-	departed := func(origin string) bool { return origin == "dead" }
+	var died time.Time // set once dead has claimed: gossip saw it die after
+	departed := func(origin string) (time.Time, bool) { return died, origin == "dead" && !died.IsZero() }
 	open := func(origin string) *Directory {
 		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 		defer cancel()
@@ -161,6 +162,8 @@ func TestDepartedOriginsNamesAreTakenOverAtOnce(t *testing.T) {
 	if err := alive.Claim(ctx(t), "kept"); err != nil {
 		t.Fatal(err)
 	}
+	time.Sleep(10 * time.Millisecond)
+	died = time.Now()
 	if err := b.Claim(ctx(t), "cam"); err != nil {
 		t.Fatalf("taking over a departed origin's name: %v", err)
 	}
@@ -173,4 +176,75 @@ func TestDepartedOriginsNamesAreTakenOverAtOnce(t *testing.T) {
 	if err := c.Claim(ctx(t), "kept"); !errors.Is(err, ErrClaimed) {
 		t.Fatalf("a live origin's name: %v, want claimed", err)
 	}
+}
+
+// A claim written after gossip saw its origin depart is the restarted
+// origin's: it is not taken over, however stale this node's gossip.
+func TestARestartedOriginsClaimIsKept(t *testing.T) {
+	server, err := Open(Params{Name: "srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	died := time.Now()
+	stale := func(origin string) (time.Time, bool) { return died, origin == "a" }
+	a := openGossiping(t, server, "a", nil)
+	b := openGossiping(t, server, "b", stale)
+	time.Sleep(10 * time.Millisecond)
+	if err := a.Claim(ctx(t), "cam"); err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Claim(ctx(t), "cam"); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("b took a restarted origin's name: %v", err)
+	}
+}
+
+// Priorities: a lower one than the live publisher's is its backup (not
+// live, no error), the same is refused, a higher one takes the name over.
+func TestClaimAtPriority(t *testing.T) {
+	server, err := Open(Params{Name: "srv"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer server.Close()
+	a, b, c := openGossiping(t, server, "a", nil), openGossiping(t, server, "b", nil), openGossiping(t, server, "c", nil)
+	if live, err := a.ClaimAt(ctx(t), "cam", 1); err != nil || !live {
+		t.Fatalf("a at 1: %v %v", live, err)
+	}
+	if live, err := b.ClaimAt(ctx(t), "cam", 0); err != nil || live {
+		t.Fatalf("b at 0 under a at 1: live %v, %v; want a backup", live, err)
+	}
+	if _, err := c.ClaimAt(ctx(t), "cam", 1); !errors.Is(err, ErrClaimed) {
+		t.Fatalf("c at a's priority: %v, want claimed", err)
+	}
+	if live, err := c.ClaimAt(ctx(t), "cam", 2); err != nil || !live {
+		t.Fatalf("c at 2 over a at 1: %v %v", live, err)
+	}
+	if e, _, _ := a.Lookup(ctx(t), "cam"); e.Origin != "c" || e.Priority != 2 {
+		t.Fatalf("cam now %+v", e)
+	}
+	for _, d := range []*Directory{a, b, c} {
+		if err := d.SetPublisher(ctx(t), "cam", map[string]int{"a": 1, "b": 0, "c": 2}[d.p.Origin]); err != nil {
+			t.Fatal(err)
+		}
+	}
+	pubs, err := b.Publishers(ctx(t), "cam")
+	if err != nil || len(pubs) != 3 || pubs[0].Origin != "c" || pubs[1].Origin != "a" || pubs[2].Origin != "b" {
+		t.Fatalf("publishers %+v, %v; want c, a, b", pubs, err)
+	}
+	if list, _ := a.List(ctx(t)); len(list) != 1 {
+		t.Fatalf("publisher records leaked into the stream list: %+v", list)
+	}
+}
+
+func openGossiping(t *testing.T, server *Plane, origin string, departed func(string) (time.Time, bool)) *Directory {
+	t.Helper()
+	c, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	d, err := OpenDirectory(c, DirectoryParams{Conn: server.Conn, Origin: origin, HTTP: origin + ":8080", TTL: time.Minute, Departed: departed})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(d.Close)
+	return d
 }

@@ -5,6 +5,8 @@
 package membership
 
 import (
+	"crypto/rand"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -60,7 +62,8 @@ type Cluster struct {
 
 	mu      sync.Mutex
 	meta    []byte
-	members map[string]Meta // by memberlist node name, kept from events
+	members map[string]member // by memberlist node name, kept from events
+	seq     uint64            // orders the members' arrivals
 	// departed holds the ids of nodes gossip has seen leave or die, until
 	// they come back: their names and claims are free at once.
 	departed map[string]time.Time
@@ -75,7 +78,12 @@ type Cluster struct {
 // where memberlist's defaults take 5 to 8 s. Children then re-parent fast.
 func lanConfig(p Params, d *delegate) (*memberlist.Config, error) {
 	c := memberlist.DefaultLANConfig()
-	c.Name = p.Meta.ID
+	// Each life of a node gossips under a name of its own: a node
+	// restarted within a second of being declared dead (a process manager
+	// restarting it on new ports) was refused as a conflicting address
+	// and stayed dead to the others until the next push-pull, 15 s. The
+	// id in its Meta is what the cluster knows it by.
+	c.Name = p.Meta.ID + "." + lifeSuffix()
 	host, port, err := net.SplitHostPort(p.Bind)
 	if err != nil {
 		return nil, fmt.Errorf("gossip address %q: %w", p.Bind, err)
@@ -135,7 +143,7 @@ func Join(p Params) (*Cluster, error) {
 	if len(meta) > memberlist.MetaMaxSize {
 		return nil, fmt.Errorf("membership: node metadata is %d bytes, over memberlist's %d", len(meta), memberlist.MetaMaxSize)
 	}
-	c := &Cluster{changes: newChanges(), meta: meta, members: map[string]Meta{}, departed: map[string]time.Time{}, stop: make(chan struct{})}
+	c := &Cluster{changes: newChanges(), meta: meta, members: map[string]member{}, departed: map[string]time.Time{}, stop: make(chan struct{})}
 	cfg, err := lanConfig(p, &delegate{c: c})
 	if err != nil {
 		return nil, err
@@ -186,13 +194,34 @@ func (c *Cluster) Addr() string {
 // memberlist rewrites in place while gossiping.
 func (c *Cluster) Members() []Meta {
 	c.mu.Lock()
-	out := make([]Meta, 0, len(c.members))
+	byID := make(map[string]member, len(c.members))
 	for _, m := range c.members {
-		out = append(out, m)
+		// Two lives of one node while the old one is not yet declared
+		// dead: the one seen last is the node.
+		if o, ok := byID[m.ID]; !ok || m.seq > o.seq {
+			byID[m.ID] = m
+		}
 	}
 	c.mu.Unlock()
+	out := make([]Meta, 0, len(byID))
+	for _, m := range byID {
+		out = append(out, m.Meta)
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].ID < out[j].ID })
 	return out
+}
+
+// member is a live node's Meta and when it arrived.
+type member struct {
+	Meta
+	seq uint64
+}
+
+// lifeSuffix tells one life of a node from the next.
+func lifeSuffix() string {
+	var b [4]byte
+	_, _ = rand.Read(b[:])
+	return hex.EncodeToString(b[:])
 }
 
 // seen records a node's Meta; memberlist holds its node lock during the
@@ -203,7 +232,13 @@ func (c *Cluster) seen(name string, raw []byte) {
 		return // a node of another kind, or one still starting
 	}
 	c.mu.Lock()
-	c.members[name] = m
+	old, ok := c.members[name]
+	seq := old.seq
+	if !ok {
+		c.seq++
+		seq = c.seq
+	}
+	c.members[name] = member{Meta: m, seq: seq}
 	delete(c.departed, m.ID)
 	c.mu.Unlock()
 }
@@ -213,29 +248,43 @@ const maxDeparted = 1024
 
 func (c *Cluster) gone(name string) {
 	c.mu.Lock()
-	if m, ok := c.members[name]; ok {
-		if len(c.departed) >= maxDeparted {
-			oldest, at := "", time.Now()
-			for id, t := range c.departed {
-				if t.Before(at) {
-					oldest, at = id, t
-				}
-			}
-			delete(c.departed, oldest)
-		}
-		c.departed[m.ID] = time.Now()
-	}
+	defer c.mu.Unlock()
+	m, ok := c.members[name]
 	delete(c.members, name)
-	c.mu.Unlock()
+	if !ok {
+		return
+	}
+	for _, o := range c.members {
+		if o.ID == m.ID {
+			return // its next life is already here
+		}
+	}
+	if len(c.departed) >= maxDeparted {
+		oldest, at := "", time.Now()
+		for id, t := range c.departed {
+			if t.Before(at) {
+				oldest, at = id, t
+			}
+		}
+		delete(c.departed, oldest)
+	}
+	c.departed[m.ID] = time.Now()
 }
 
 // Departed reports whether gossip has seen node id leave or die (and not
 // come back): a node it never saw is not departed, only unknown.
 func (c *Cluster) Departed(id string) bool {
+	_, ok := c.DepartedAt(id)
+	return ok
+}
+
+// DepartedAt is when gossip saw node id leave or die (ok false: it has
+// not, or it came back).
+func (c *Cluster) DepartedAt(id string) (time.Time, bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	_, ok := c.departed[id]
-	return ok
+	at, ok := c.departed[id]
+	return at, ok
 }
 
 // Changed is closed at the next change of membership: a node joins,

@@ -19,7 +19,12 @@ func (n *Node) openDirectory() error {
 		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log,
 		// The cluster is joined after the directory opens and before any
 		// claim is made (claims come from requests).
-		Departed: func(origin string) bool { return n.cluster != nil && n.cluster.Departed(origin) },
+		Departed: func(origin string) (time.Time, bool) {
+			if n.cluster == nil {
+				return time.Time{}, false
+			}
+			return n.cluster.DepartedAt(origin)
+		},
 	})
 	if err != nil {
 		return err
@@ -36,23 +41,25 @@ const directoryWait = 2 * time.Second
 // planeUp reports whether this node's NATS connection is up.
 func (n *Node) planeUp() bool { return n.plane != nil && n.plane.Conn.IsConnected() }
 
-// claim reserves stream for this origin: a name published on another origin
-// is refused with 409 naming that origin.
-func (n *Node) claim(ctx context.Context, stream string) error {
+// claim reserves stream for this origin for a publisher of priority: a
+// name published on another origin at the same priority is refused with
+// 409 naming that origin; at a higher one, this publisher is its backup
+// (live false).
+func (n *Node) claim(ctx context.Context, stream string, priority int) (bool, error) {
 	if !n.planeUp() {
-		return errs.Errorf(ingest.ErrUnavailable, "the cluster's control plane (NATS) is unreachable, so no stream can be claimed; retry shortly")
+		return false, errs.Errorf(ingest.ErrUnavailable, "the cluster's control plane (NATS) is unreachable, so no stream can be claimed; retry shortly")
 	}
 	ctx, cancel := context.WithTimeout(ctx, directoryWait)
 	defer cancel()
-	err := n.dir.Claim(ctx, stream)
+	live, err := n.dir.ClaimAt(ctx, stream, priority)
 	if errors.Is(err, control.ErrClaimed) {
-		return errs.Errorf(ingest.ErrClaimed, "stream %q is already being published (%v); stop that publisher or pick another name", stream, err)
+		return false, errs.Errorf(ingest.ErrClaimed, "stream %q is already being published at priority %d (%v); stop that publisher, pick another name, or publish a backup with another ?priority=", stream, priority, err)
 	}
 	if err != nil {
 		n.log.Error("stream directory unavailable", "stream", stream, "err", err)
-		return errs.Errorf(ingest.ErrUnavailable, "the cluster's stream directory is unreachable; retry shortly")
+		return false, errs.Errorf(ingest.ErrUnavailable, "the cluster's stream directory is unreachable; retry shortly")
 	}
-	return nil
+	return live, nil
 }
 
 // release gives the name back when the stream has ended for good.

@@ -27,6 +27,7 @@ var statuses = []struct {
 	retry  time.Duration
 }{
 	{fanout.ErrBadName, http.StatusBadRequest, 0},
+	{ingest.ErrBadPriority, http.StatusBadRequest, 0},
 	{ingest.ErrNoMedia, http.StatusBadRequest, 0},
 	{ingest.ErrCodec, http.StatusBadRequest, 0},
 	{whep.ErrOffer, http.StatusBadRequest, 0},

@@ -175,6 +175,10 @@ func (n *Node) open() (err error) {
 	// Background loops start last: they read what open has just built.
 	n.wg.Add(1)
 	go n.reportLoad()
+	if n.gate != nil && n.dir != nil {
+		n.wg.Add(1)
+		go n.watchBackups()
+	}
 	n.ready.Store(true)
 	return nil
 }
@@ -200,7 +204,7 @@ func (n *Node) openRelay() error {
 // openIngest opens an origin's doors for publishers, all behind one gate.
 func (n *Node) openIngest(remote webrtchttp.Remote) (err error) {
 	cfg, log := n.cfg, n.log
-	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: n.publishAccess, Claim: n.claim})
+	n.gate = ingest.NewGate(ingest.GateParams{Registry: n.reg, Authorize: n.publishAccess, Claim: n.claim, Handover: n.handover, Publishers: n.publishers})
 	if n.whip, err = whip.New(whip.Params{Gate: n.gate, Engine: n.engine, Log: log, ConnectTimeout: cfg.ConnectTimeout}); err != nil {
 		return err
 	}

@@ -1,0 +1,83 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"sort"
+	"strings"
+
+	"github.com/nats-io/nats.go/jetstream"
+)
+
+// Publisher is an origin's best publisher of a stream, live or a backup:
+// what a backup origin reads to decide whether it takes the stream over
+// when the live one goes, and what GET /api/streams shows.
+type Publisher struct {
+	Stream   string `json:"stream"`
+	Origin   string `json:"origin"`
+	HTTP     string `json:"http"`
+	Priority int    `json:"priority"`
+}
+
+// pubPrefix keeps publisher records apart from stream names (which cannot
+// hold a dot) in the one bucket.
+const pubPrefix = "pub."
+
+func pubKey(stream, origin string) string { return pubPrefix + stream + "." + origin }
+
+// SetPublisher records that this origin has a publisher of stream at
+// priority (its best). Refreshed with the claims, it expires with them
+// when the origin dies.
+func (d *Directory) SetPublisher(ctx context.Context, stream string, priority int) error {
+	key := pubKey(stream, d.p.Origin)
+	b, _ := json.Marshal(Publisher{Stream: stream, Origin: d.p.Origin, HTTP: d.p.HTTP, Priority: priority})
+	d.mu.Lock()
+	d.edges[key] = b
+	d.mu.Unlock()
+	_, err := d.bucket().Put(ctx, key, b)
+	return err
+}
+
+// ClearPublisher removes this origin's publisher record of stream.
+func (d *Directory) ClearPublisher(ctx context.Context, stream string) error {
+	key := pubKey(stream, d.p.Origin)
+	d.mu.Lock()
+	delete(d.edges, key)
+	d.mu.Unlock()
+	if err := d.bucket().Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+		return err
+	}
+	return nil
+}
+
+// Publishers returns every origin's publisher record of stream, the
+// highest priority first (then by origin, so every node reads one order).
+func (d *Directory) Publishers(ctx context.Context, stream string) ([]Publisher, error) {
+	keys, err := d.keys(ctx)
+	if err != nil {
+		return nil, err
+	}
+	var out []Publisher
+	prefix := pubPrefix + stream + "."
+	for _, k := range keys {
+		if !strings.HasPrefix(k, prefix) {
+			continue
+		}
+		ent, err := d.bucket().Get(ctx, k)
+		if err != nil {
+			continue
+		}
+		var p Publisher
+		if json.Unmarshal(ent.Value(), &p) == nil && p.Stream == stream {
+			out = append(out, p)
+		}
+	}
+	sort.Slice(out, func(i, j int) bool {
+		if out[i].Priority != out[j].Priority {
+			return out[i].Priority > out[j].Priority
+		}
+		return out[i].Origin < out[j].Origin
+	})
+	return out, nil
+}
