@@ -42,14 +42,12 @@ func (r *Registry) Standby(name string) (*Publication, error) {
 	return &Publication{s: s, claimed: map[*Track]bool{}, standby: standby{waiting: true, live: make(chan struct{})}}, nil
 }
 
-// input makes a standby's track for params. Called with s.mu held.
+// input makes a standby's track for params. Called with s.mu held. Which
+// of the stream's tracks it feeds is settled when it takes over: the
+// stream's tracks may not all exist yet (an RTMP source makes them as its
+// sequence headers come).
 func (p *Publication) input(params TrackParams) *Track {
 	in := NewTrack(params)
-	for _, t := range p.s.tracks {
-		if t.id == params.ID && t.kind == params.Kind && codec.Same(t.codec, params.Codec) {
-			in.out = t
-		}
-	}
 	p.standby.inputs = append(p.standby.inputs, in)
 	if p.standby.armed {
 		p.arm(in)
@@ -136,12 +134,12 @@ func (p *Publication) Promote() {
 	for _, in := range p.standby.inputs {
 		in.onKey.Store(nil)
 		t := in
-		switch {
-		case in.out != nil && slices.Contains(s.tracks, in.out):
-			t = in.out
-			t.feedFrom(in)
-		case slices.Contains(s.tracks, in):
+		if slices.Contains(s.tracks, in) {
 			t.feedFrom(t) // a publisher taken over before, taking over again
+		} else if out := p.s.fedBy(in, p.claimed); out != nil {
+			in.out.Store(out)
+			out.feedFrom(in)
+			t = out
 		}
 		p.claimed[t] = true
 		tracks = append(tracks, t)
@@ -167,6 +165,18 @@ func (p *Publication) Promote() {
 		t.Close() // waits for subscriber goroutines: not under s.mu
 	}
 	s.reg.changed()
+}
+
+// fedBy is the stream's track that the standby's input in takes over: the
+// same id and kind, and a codec its viewers can take (codec.Interchangeable),
+// not taken by another input. Called with s.mu held.
+func (s *Stream) fedBy(in *Track, taken map[*Track]bool) *Track {
+	for _, t := range s.tracks {
+		if t.id == in.id && t.kind == in.kind && !taken[t] && codec.Interchangeable(t.codec, in.codec) {
+			return t
+		}
+	}
+	return nil
 }
 
 // supersede makes the live publication a standby again once another has

@@ -57,7 +57,7 @@ type Track struct {
 	// the track whose writes this one delivers: itself, or the input of
 	// the standby that took over; the writes of any other are dropped.
 	// wmu orders deliveries, so a switch falls between two packets.
-	out    *Track
+	out    atomic.Pointer[Track] // set when the standby takes over
 	feeder atomic.Pointer[Track]
 	onKey  atomic.Pointer[func()] // an armed standby's: called at a keyframe, before it is delivered
 	wmu    sync.Mutex
@@ -155,8 +155,8 @@ func (t *Track) SetSource(kr KeyframeRequester) {
 	}
 	t.source.Store(&kr)
 	t.newSrc.Store(true)
-	if t.out != nil && t.out.feeder.Load() == t {
-		t.out.source.Store(&kr)
+	if out := t.out.Load(); out != nil && out.feeder.Load() == t {
+		out.source.Store(&kr)
 	}
 }
 
@@ -167,14 +167,11 @@ func (t *Track) Write(p *Packet) {
 	if h := t.onKey.Load(); h != nil && t.isKey != nil && t.isKey(p.Payload) {
 		(*h)() // a standby taking over: this keyframe is the first packet it delivers
 	}
-	if t.out == nil {
-		t.deliver(p, t)
+	if out := t.out.Load(); out != nil {
+		out.deliver(p, t)
 		return
 	}
-	if t.isKey != nil && t.isKey(p.Payload) {
-		t.keyframe.Store(time.Now().UnixNano()) // a warm standby knows when it could take over
-	}
-	t.out.deliver(p, t)
+	t.deliver(p, t) // a standby's input before it takes over: no one subscribes
 }
 
 // deliver is Write for the packets of from: dropped unless from is the

@@ -1,6 +1,10 @@
 package main
 
 import (
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"strings"
 	"testing"
 	"time"
 
@@ -51,6 +55,9 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	if _, parent := tree(t, r1.Base, "main"); parent["r1"] != "a" || parent["r2"] != "r1" {
 		t.Fatalf("tree %v, want r1 under a and r2 under r1", parent)
 	}
+	if got := publishersOf(t, r2.Base, "main"); got != "a:1:live b:0" {
+		t.Fatalf("GET /api/streams shows the publishers as %q, want a live at 1 and b at 0", got)
+	}
 
 	a.Kill()
 	kill := time.Now()
@@ -78,6 +85,7 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	if _, parent := tree(t, r1.Base, "main"); parent["r1"] != "b" {
 		t.Fatalf("tree %v after the kill, want r1 under b", parent)
 	}
+	waitFor(t, 5*time.Second, "the dead origin's publisher to go from the API", func() bool { return publishersOf(t, r2.Base, "main") == "b:0:live" })
 
 	// The primary returns on a restarted a and takes the stream back.
 	a2 := start(t, originBin, "a", nodeprocOpts(false, cluster...))
@@ -124,4 +132,42 @@ func lastArrival(w *whipclient.Watcher) time.Time {
 
 func nodeprocOpts(nats bool, args ...string) nodeproc.Options {
 	return nodeproc.Options{ExposeNATS: nats, Args: args}
+}
+
+// publishersOf reads a stream's publishers from GET /api/streams as
+// "origin:priority[:live] ...".
+func publishersOf(t *testing.T, base, stream string) string {
+	t.Helper()
+	res, err := http.Get(base + "/api/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Streams []struct {
+			Name       string
+			Publishers []struct {
+				Origin   string
+				Priority int
+				Live     bool
+			}
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, s := range body.Streams {
+		if s.Name != stream {
+			continue
+		}
+		for _, p := range s.Publishers {
+			f := fmt.Sprintf("%s:%d", p.Origin, p.Priority)
+			if p.Live {
+				f += ":live"
+			}
+			out = append(out, f)
+		}
+	}
+	return strings.Join(out, " ")
 }

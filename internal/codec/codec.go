@@ -6,7 +6,10 @@
 // clients all read it.
 package codec
 
-import "strings"
+import (
+	"cmp"
+	"strings"
+)
 
 // Kind tells audio from video.
 type Kind uint8
@@ -180,4 +183,49 @@ func Compatible(offered, want Codec) bool {
 		}
 	}
 	return true
+}
+
+// Interchangeable reports whether a stream's track of codec a can be fed
+// by a source of codec b without renegotiating with its viewers (a backup
+// encoder, another protocol's packager): the same codec and clock, and
+// the parameters a decoder depends on: H.264's profile and packetization
+// mode (not its level: RFC 6184 §8.1 lets a receiver take another level
+// with level-asymmetry-allowed), the profile of VP9, AV1 and H.265. Opus
+// and VP8 have none (Opus's fmtp are hints to the encoder, RFC 7587 §6.1).
+func Interchangeable(a, b Codec) bool {
+	if Same(a, b) {
+		return true
+	}
+	if !strings.EqualFold(a.MimeType, b.MimeType) || a.ClockRate != b.ClockRate || a.Channels != b.Channels {
+		return false
+	}
+	pa, pb := fmtpParams(a.Fmtp), fmtpParams(b.Fmtp)
+	same := func(name, def string) bool { return strings.EqualFold(cmp.Or(pa[name], def), cmp.Or(pb[name], def)) }
+	switch a.MimeType {
+	case MimeH264:
+		la, lb := pa["profile-level-id"], pb["profile-level-id"]
+		return len(la) == 6 && len(lb) == 6 && strings.EqualFold(la[:2], lb[:2]) && same("packetization-mode", "0")
+	case MimeVP9:
+		return same("profile-id", "0")
+	case MimeAV1:
+		return same("profile", "0")
+	case MimeH265:
+		return same("profile-id", "1")
+	case MimeOpus, MimeVP8:
+		return true
+	}
+	return false
+}
+
+// fmtpParams splits an fmtp line's parameters (RFC 8866 §6.15), names in
+// lower case.
+func fmtpParams(fmtp string) map[string]string {
+	out := map[string]string{}
+	for _, kv := range strings.Split(fmtp, ";") {
+		k, v, _ := strings.Cut(strings.TrimSpace(kv), "=")
+		if k != "" {
+			out[strings.ToLower(k)] = v
+		}
+	}
+	return out
 }

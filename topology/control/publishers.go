@@ -54,12 +54,21 @@ func (d *Directory) ClearPublisher(ctx context.Context, stream string) error {
 // Publishers returns every origin's publisher record of stream, the
 // highest priority first (then by origin, so every node reads one order).
 func (d *Directory) Publishers(ctx context.Context, stream string) ([]Publisher, error) {
+	all, err := d.publishers(ctx, pubPrefix+stream+".")
+	return all[stream], err
+}
+
+// AllPublishers is Publishers for every stream, by stream name.
+func (d *Directory) AllPublishers(ctx context.Context) (map[string][]Publisher, error) {
+	return d.publishers(ctx, pubPrefix)
+}
+
+func (d *Directory) publishers(ctx context.Context, prefix string) (map[string][]Publisher, error) {
 	keys, err := d.keys(ctx)
 	if err != nil {
 		return nil, err
 	}
-	var out []Publisher
-	prefix := pubPrefix + stream + "."
+	out := map[string][]Publisher{}
 	for _, k := range keys {
 		if !strings.HasPrefix(k, prefix) {
 			continue
@@ -69,15 +78,17 @@ func (d *Directory) Publishers(ctx context.Context, stream string) ([]Publisher,
 			continue
 		}
 		var p Publisher
-		if json.Unmarshal(ent.Value(), &p) == nil && p.Stream == stream {
-			out = append(out, p)
+		if json.Unmarshal(ent.Value(), &p) == nil && pubKey(p.Stream, p.Origin) == k {
+			out[p.Stream] = append(out[p.Stream], p)
 		}
 	}
-	sort.Slice(out, func(i, j int) bool {
-		if out[i].Priority != out[j].Priority {
-			return out[i].Priority > out[j].Priority
-		}
-		return out[i].Origin < out[j].Origin
-	})
+	for _, ps := range out {
+		sort.Slice(ps, func(i, j int) bool {
+			if ps[i].Priority != ps[j].Priority {
+				return ps[i].Priority > ps[j].Priority
+			}
+			return ps[i].Origin < ps[j].Origin
+		})
+	}
 	return out, nil
 }

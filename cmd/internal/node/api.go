@@ -92,6 +92,16 @@ type StreamInfo struct {
 	Viewers    int         `json:"viewers"`
 	BitrateBPS uint64      `json:"bitrate_bps"`
 	Tracks     []TrackInfo `json:"tracks"`
+	// Publishers are the stream's publishers on every origin, the best of
+	// each (?priority=N): the live one first, then its backups.
+	Publishers []PublisherInfo `json:"publishers,omitempty"`
+}
+
+// PublisherInfo is one origin's best publisher of a stream.
+type PublisherInfo struct {
+	Origin   string `json:"origin"`
+	Priority int    `json:"priority"`
+	Live     bool   `json:"live"`
 }
 
 // TrackInfo describes one track of a stream.
@@ -110,7 +120,7 @@ type TrackInfo struct {
 // Streams describes the node's streams.
 func (n *Node) Streams() []StreamInfo {
 	out := []StreamInfo{}
-	entries := n.directoryEntries()
+	entries, pubs := n.directoryEntries()
 	for _, s := range n.reg.Streams() {
 		origin := n.cfg.NodeID
 		if e, ok := entries[s.Name()]; ok {
@@ -131,6 +141,16 @@ func (n *Node) Streams() []StreamInfo {
 		if !n.carries(e.Stream) && e.Origin != n.cfg.NodeID {
 			out = append(out, StreamInfo{Name: e.Stream, Origin: e.Origin, Live: true, Tracks: []TrackInfo{}})
 		}
+	}
+	for i := range out {
+		e := entries[out[i].Name]
+		for _, p := range pubs[out[i].Name] {
+			if n.departed(p.Origin) {
+				continue // its record outlives it by the directory's TTL
+			}
+			out[i].Publishers = append(out[i].Publishers, PublisherInfo{Origin: p.Origin, Priority: p.Priority, Live: p.Origin == e.Origin})
+		}
+		sort.SliceStable(out[i].Publishers, func(a, b int) bool { return out[i].Publishers[a].Live && !out[i].Publishers[b].Live })
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
 	return out

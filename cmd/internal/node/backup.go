@@ -28,6 +28,11 @@ const backupPoll = 250 * time.Millisecond
 // publishers records this origin's best publisher of stream in the
 // directory (or that it has none), for the other origins' backups to read.
 func (n *Node) publishers(stream string, best int, ok bool) {
+	select {
+	case <-n.closing:
+		return // the node is going: its records expire with its claims
+	default:
+	}
 	if n.dir == nil {
 		return
 	}

@@ -75,22 +75,24 @@ func (n *Node) release(stream string) {
 }
 
 // directoryEntries returns the cluster's stream directory by stream name,
-// empty when it cannot be read in time (the API then shows local streams).
-func (n *Node) directoryEntries() map[string]control.Entry {
+// and every origin's publisher records; empty when they cannot be read in
+// time (the API then shows local streams).
+func (n *Node) directoryEntries() (map[string]control.Entry, map[string][]control.Publisher) {
 	out := map[string]control.Entry{}
 	if n.dir == nil {
-		return out
+		return out, nil
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), time.Second)
 	defer cancel()
 	entries, err := n.dir.List(ctx)
 	if err != nil {
-		return out
+		return out, nil
 	}
 	for _, e := range entries {
 		out[e.Stream] = e
 	}
-	return out
+	pubs, _ := n.dir.AllPublishers(ctx)
+	return out, pubs
 }
 
 // advertisedHTTP is the HTTP address other nodes of the cluster reach: the

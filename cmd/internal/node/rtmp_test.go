@@ -22,13 +22,13 @@ import (
 
 // ffmpegRTMP pushes testsrc2 in H.264 and a 440 Hz sine in AAC to url, as
 // OBS or any encoder would, for seconds.
-func ffmpegRTMP(t *testing.T, url string, seconds int) {
+func ffmpegRTMP(t *testing.T, url string, seconds int) *exec.Cmd {
 	t.Helper()
-	ffmpegRTMPWith(t, url, seconds, "-profile:v", "baseline", "-tune", "zerolatency")
+	return ffmpegRTMPWith(t, url, seconds, "-profile:v", "baseline", "-tune", "zerolatency")
 }
 
 // ffmpegRTMPWith is ffmpegRTMP with other x264 settings.
-func ffmpegRTMPWith(t *testing.T, url string, seconds int, x264 ...string) {
+func ffmpegRTMPWith(t *testing.T, url string, seconds int, x264 ...string) *exec.Cmd {
 	t.Helper()
 	if _, err := exec.LookPath("ffmpeg"); err != nil {
 		t.Fatal("ffmpeg is needed (make test installs Debian's ffmpeg)")
@@ -43,6 +43,7 @@ func ffmpegRTMPWith(t *testing.T, url string, seconds int, x264 ...string) {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { cancel(); _ = cmd.Wait() })
+	return cmd
 }
 
 // loudness decodes Opus payloads (20 ms each) with ffmpeg and returns their
