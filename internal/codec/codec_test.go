@@ -12,7 +12,7 @@ func TestInterchangeable(t *testing.T) {
 		{H264("42e01f"), Codec{MimeType: MimeH264, ClockRate: 90000, Fmtp: "packetization-mode=1;profile-level-id=42C028"}, true},
 		{H264("42e01f"), H264("64001f"), false}, // High is not Baseline
 		{H264("42e01f"), Codec{MimeType: MimeH264, ClockRate: 90000, Fmtp: "profile-level-id=42e01f"}, false}, // mode 0
-		{Opus, Codec{MimeType: MimeOpus, ClockRate: 48000, Channels: 2}, true}, // fmtp are encoder hints
+		{Opus, Codec{MimeType: MimeOpus, ClockRate: 48000, Channels: 2}, true},                                // fmtp are encoder hints
 		{Opus, Codec{MimeType: MimeOpus, ClockRate: 48000, Channels: 1}, false},
 		{Codec{MimeType: MimeVP9, ClockRate: 90000}, Codec{MimeType: MimeVP9, ClockRate: 90000, Fmtp: "profile-id=0"}, true},
 		{Codec{MimeType: MimeVP9, ClockRate: 90000}, Codec{MimeType: MimeVP9, ClockRate: 90000, Fmtp: "profile-id=2"}, false},
