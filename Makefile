@@ -42,9 +42,10 @@ test: test-deps
 # of a middle relay (failover gap below it), and RTMP/RTSP ingest (latency
 # added, CPU per stream with and without AAC transcoding), and the abuse
 # figures (idle connections, offer bursts, half-open offers, a NACK flood),
-# recordings of each kind of publisher (and what a kill -9 loses), and kill -9
+# recordings of each kind of publisher (and what a kill -9 loses), kill -9
 # of a stream's origin (the publisher moving to another) and a publisher's
-# reconnect.
+# reconnect, kill -9 of an origin whose stream has a backup publisher (and
+# the primary's return), and a relay draining with a relay below it.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
@@ -55,6 +56,8 @@ bench: build
 	./$(BIN)/loadtest -abuse 18000
 	./$(BIN)/loadtest -record
 	./$(BIN)/loadtest -origin-kill 5
+	./$(BIN)/loadtest -backup 5
+	./$(BIN)/loadtest -drain 5
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

@@ -11,6 +11,8 @@
 //	loadtest -abuse 15000                 idle connections, offer bursts, half-open offers, a NACK flood
 //	loadtest -record                      recordings of each kind of publisher, and what a kill -9 loses
 //	loadtest -origin-kill 5               kill -9 of a stream's origin (republish elsewhere), publisher reconnect
+//	loadtest -backup 5                    kill -9 of an origin whose stream has a backup publisher, and the switch back
+//	loadtest -drain 5                     a relay draining: the gap and the frames lost below it
 package main
 
 import (
@@ -43,6 +45,8 @@ func main() {
 		ingest   = flag.Int("ingest", 0, "instead: RTMP ingest, latency added and origin CPU per stream with this many streams")
 		floor    = flag.Int("floor", 0, "instead: the kernel's floor: a bare sender sends this many loopback sockets what the origin sends each viewer")
 		oKill    = flag.Int("origin-kill", 0, "instead: this many rounds of kill -9 of a stream's origin with the publisher moving to another, and of a publisher reconnect")
+		backup   = flag.Int("backup", 0, "instead: this many rounds of kill -9 of an origin whose stream has a backup publisher on another, and of the primary's return")
+		drain    = flag.Int("drain", 0, "instead: this many rounds of a relay draining with a relay and its viewer below it")
 		record   = flag.Bool("record", false, "instead: recordings of each kind of publisher, and what a kill -9 loses")
 		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
@@ -78,6 +82,14 @@ func main() {
 	case *oKill > 0:
 		runMode("origin-kill", usage(*oKill > 20, "-origin-kill from 1 to 20 rounds"), time.Duration(*oKill)*time.Minute,
 			func(ctx context.Context) error { return runOriginKill(ctx, *origin, *oKill) })
+		return
+	case *backup > 0:
+		runMode("backup", usage(*backup > 20, "-backup from 1 to 20 rounds"), time.Duration(*backup)*time.Minute,
+			func(ctx context.Context) error { return runBackup(ctx, *origin, *backup) })
+		return
+	case *drain > 0:
+		runMode("drain", usage(*drain > 20, "-drain from 1 to 20 rounds"), time.Duration(*drain)*time.Minute,
+			func(ctx context.Context) error { return runDrain(ctx, *origin, *drain) })
 		return
 	case *record:
 		runMode("record", "", 5*time.Minute, func(ctx context.Context) error { return runRecord(ctx, *origin) })

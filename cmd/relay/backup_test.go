@@ -102,24 +102,12 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 		name string
 		w    *whipclient.Watcher
 	}{{"r1", v1}, {"r2", v2}} {
-		gap := largestGap(v.w, back)
+		gap := v.w.LargestGap(back)
 		t.Logf("switch back to the primary; %s's viewer: largest gap %v", v.name, gap.Round(time.Millisecond))
 		if !v.w.Steady() || gap > 400*time.Millisecond {
 			t.Fatalf("%s's viewer: steady %v, largest gap %v while the stream switched back", v.name, v.w.Steady(), gap)
 		}
 	}
-}
-
-// largestGap is the longest silence between two video packets after t.
-func largestGap(w *whipclient.Watcher, t time.Time) time.Duration {
-	var gap time.Duration
-	ps := w.Video()
-	for i := 1; i < len(ps); i++ {
-		if ps[i].At.After(t) {
-			gap = max(gap, ps[i].At.Sub(ps[i-1].At))
-		}
-	}
-	return gap
 }
 
 func lastArrival(w *whipclient.Watcher) time.Time {

@@ -315,8 +315,8 @@ func (r *Relay) watch(stream string, p *pull) {
 				if errors.Is(err, ErrNoParent) {
 					// The origin has gone and its backup is taking over
 					// (or every parent is full for a moment): that is
-					// settled within a second, so look again soon.
-					backoff = 250 * time.Millisecond
+					// settled within moments, so look again soon.
+					backoff = 100 * time.Millisecond
 				}
 				if _, ok := r.p.Registry.Get(stream); !ok {
 					return // the grace ran out: the viewers are gone too

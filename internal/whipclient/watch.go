@@ -142,3 +142,31 @@ func (w *Watcher) Outage(t time.Time) (last, resumed, keyframe time.Time, ok boo
 	}
 	return last, resumed, keyframe, false
 }
+
+// LargestGap is the longest silence between two video packets that arrived
+// after t.
+func (w *Watcher) LargestGap(t time.Time) time.Duration {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	var gap time.Duration
+	for i := 1; i < len(w.video); i++ {
+		if w.video[i].At.After(t) {
+			gap = max(gap, w.video[i].At.Sub(w.video[i-1].At))
+		}
+	}
+	return gap
+}
+
+// Frames counts the video frames (distinct RTP timestamps) that began to
+// arrive in [from, to).
+func (w *Watcher) Frames(from, to time.Time) int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	seen := map[uint32]bool{}
+	for _, a := range w.video {
+		if !a.At.Before(from) && a.At.Before(to) {
+			seen[a.TS] = true
+		}
+	}
+	return len(seen)
+}

@@ -102,11 +102,17 @@ func (n *Node) watchBackups() {
 	defer n.wg.Done()
 	t := time.NewTicker(backupPoll)
 	defer t.Stop()
+	var changed <-chan struct{}
+	if n.cluster != nil {
+		changed = n.cluster.Changed()
+	}
 	for {
 		select {
 		case <-n.closing:
 			return
 		case <-t.C:
+		case <-changed: // an origin died: look now, not at the next tick
+			changed = n.cluster.Changed()
 		}
 		if !n.planeUp() {
 			continue
