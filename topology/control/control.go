@@ -6,7 +6,9 @@ package control
 import (
 	"errors"
 	"fmt"
+	"log/slog"
 	"net"
+	"net/url"
 	"os"
 	"strconv"
 	"strings"
@@ -30,7 +32,20 @@ type Params struct {
 	// TLSCA verifies an external server's certificate; TLSCert and TLSKey
 	// are the client's own, for servers that ask for one.
 	TLSCA, TLSCert, TLSKey string
+	// Cluster, embedded only, makes the server one of a NATS cluster of
+	// the origins' embedded servers: its route listen address. Routes are
+	// the cluster's servers (host:port of their Cluster addresses, this
+	// one's included, as NATS's own cluster configuration lists them);
+	// each server learns the others from any it reaches.
+	Cluster string
+	Routes  []string
+	// Log receives a clustered embedded server's leader changes and
+	// warnings, and a connection's losses and reconnections.
+	Log *slog.Logger
 }
+
+// ClusterName names the NATS cluster the origins' embedded servers form.
+const ClusterName = "relaymesh"
 
 // ErrOpenListener: the embedded server would listen beyond this host with
 // no credential.
@@ -99,7 +114,8 @@ func Open(p Params) (*Plane, error) {
 		if err != nil {
 			return nil, err
 		}
-		nc, err := nats.Connect(p.URL, append(creds, nats.Name(p.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))...)
+		opts := append(creds, nats.Name(p.Name), nats.MaxReconnects(-1), nats.ReconnectWait(250*time.Millisecond))
+		nc, err := nats.Connect(p.URL, append(opts, connLog(p.Log)...)...)
 		if err != nil {
 			return nil, fmt.Errorf("connect to NATS %s: %w", Redact(p.URL), err)
 		}
@@ -129,8 +145,14 @@ func Open(p Params) (*Plane, error) {
 		}
 		opts.DontListen, opts.Host, opts.Port = false, host, n
 	}
+	if p.Cluster != "" {
+		if err := p.clusterOptions(opts); err != nil {
+			return nil, err
+		}
+	}
 	// JetStream holds the stream directory. Its buckets are in memory; the
-	// folder is only what the server insists on having.
+	// folder is only what the server insists on having (and, clustered,
+	// where its Raft logs live).
 	dir, err := os.MkdirTemp("", "relaymesh-nats-")
 	if err != nil {
 		return nil, err
@@ -143,6 +165,10 @@ func Open(p Params) (*Plane, error) {
 	if err != nil {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("embedded NATS: %w", err)
+	}
+	if p.Cluster != "" && p.Log != nil {
+		opts.NoLog = false
+		ns.SetLoggerV2(serverLog{p.Log.With("plane", "nats")}, false, false, false)
 	}
 	ns.Start()
 	if !ns.ReadyForConnections(5 * time.Second) {
@@ -158,6 +184,50 @@ func Open(p Params) (*Plane, error) {
 	}
 	return &Plane{Conn: nc, server: ns, storeDir: dir}, nil
 }
+
+// clusterOptions sets the embedded server's routes: the origins' servers
+// form one NATS cluster, and JetStream replicates the directory over it, so
+// losing one origin loses no control plane. With a token, routes present
+// it too; without one they must stay on loopback.
+func (p Params) clusterOptions(opts *server.Options) error {
+	host, port, err := net.SplitHostPort(p.Cluster)
+	if err != nil {
+		return fmt.Errorf("-nats-cluster %q: %w", p.Cluster, err)
+	}
+	n, err := strconv.Atoi(port)
+	if err != nil || n <= 0 {
+		return fmt.Errorf("-nats-cluster %q: the port must be a number above 0 (the other origins list it)", p.Cluster)
+	}
+	if host == "" {
+		host = "0.0.0.0"
+	}
+	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && p.Token == "" {
+		return fmt.Errorf("%w (-nats-cluster %s): set -nats-token, which the routes then present, or listen on 127.0.0.1", ErrOpenListener, p.Cluster)
+	}
+	if len(p.Routes) == 0 {
+		return errors.New("-nats-cluster needs -nats-routes: every origin's cluster address, this one's included")
+	}
+	opts.Cluster = server.ClusterOpts{Name: ClusterName, Host: host, Port: n}
+	if p.Token != "" {
+		opts.Cluster.Username, opts.Cluster.Password = "relaymesh", p.Token
+	}
+	for _, r := range p.Routes {
+		if _, _, err := net.SplitHostPort(r); err != nil {
+			return fmt.Errorf("-nats-routes: %q is not host:port", r)
+		}
+		u := &url.URL{Scheme: "nats-route", Host: r}
+		if p.Token != "" {
+			u.User = url.UserPassword("relaymesh", p.Token)
+		}
+		opts.Routes = append(opts.Routes, u)
+	}
+	return nil
+}
+
+// Replicas is how many copies of the directory a control plane with
+// routes keeps: three where there are three servers or more (a quorum
+// survives losing any one), else as many as there are.
+func Replicas(routes int) int { return max(1, min(3, routes)) }
 
 // ClientURL is where other nodes reach the embedded server, or "".
 func (p *Plane) ClientURL() string {

@@ -18,6 +18,9 @@ import (
 // ErrClaimed is returned when a stream name is held by another origin.
 var ErrClaimed = errors.New("stream is published on another origin")
 
+// ErrNotOpen is returned while a patient directory is not open yet.
+var ErrNotOpen = errors.New("the stream directory is not open yet (the control plane's JetStream has no quorum)")
+
 // Bucket is the JetStream key-value bucket of the stream directory.
 const Bucket = "relaymesh_streams"
 
@@ -49,6 +52,14 @@ type DirectoryParams struct {
 	// origin restarted, and this node's gossip has not seen it back yet)
 	// is the origin's new life's, and is left alone.
 	Departed func(origin string) (time.Time, bool)
+	// Replicas is how many servers of a clustered control plane hold the
+	// directory (JetStream's replicas, at most 5); zero means 1.
+	Replicas int
+	// Patient, for a clustered control plane, opens the directory in the
+	// background when JetStream cannot make it yet (no quorum while the
+	// other origins start): until then every call fails with
+	// ErrNotOpen, and Ready is false.
+	Patient bool
 }
 
 // Directory is the cluster-wide map from stream name to origin, kept in a
@@ -87,17 +98,59 @@ func OpenDirectory(ctx context.Context, p DirectoryParams) (*Directory, error) {
 	}
 	d := &Directory{p: p, js: js, owned: map[string]uint64{}, prio: map[string]int{}, edges: map[string][]byte{}, stop: make(chan struct{})}
 	if err := d.openBucket(ctx); err != nil {
-		return nil, err
+		if !p.Patient {
+			return nil, err
+		}
+		p.Logger.Info("stream directory: JetStream is not ready yet; opening it in the background", "err", err)
+		d.wg.Add(1)
+		go d.keepOpening()
 	}
 	d.wg.Add(1)
 	go d.refresh()
 	return d, nil
 }
 
+// keepOpening retries opening the bucket until it is open (a clustered
+// control plane has formed its quorum) or the directory closes.
+func (d *Directory) keepOpening() {
+	defer d.wg.Done()
+	t := time.NewTicker(250 * time.Millisecond)
+	defer t.Stop()
+	for d.bucket() == (unopened{}) {
+		select {
+		case <-d.stop:
+			return
+		case <-t.C:
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+		if err := d.openBucket(ctx); err == nil {
+			d.p.Logger.Info("stream directory: open")
+		}
+		cancel()
+	}
+}
+
+// Ready reports whether the directory is open.
+func (d *Directory) Ready() bool { return d.bucket() != (unopened{}) }
+
 func (d *Directory) openBucket(ctx context.Context) error {
+	// A clustered control plane's bucket has more copies than a node
+	// that is not one of its servers asks for (a relay): bind to it as it
+	// is. Updating it to one copy once left the directory on one origin,
+	// and it died with it.
+	if kv, err := d.js.KeyValue(ctx, Bucket); err == nil {
+		if st, err := kv.Status(ctx); err == nil {
+			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().Config.Replicas > max(d.p.Replicas, 1) {
+				d.mu.Lock()
+				d.kv = kv
+				d.mu.Unlock()
+				return nil
+			}
+		}
+	}
 	kv, err := d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
 		Bucket: Bucket, Description: "relaymesh: stream name → origin", History: 1,
-		TTL: d.p.TTL, Storage: jetstream.MemoryStorage,
+		TTL: d.p.TTL, Storage: jetstream.MemoryStorage, Replicas: max(d.p.Replicas, 1),
 	})
 	if err != nil {
 		return fmt.Errorf("open the stream directory (the NATS server needs JetStream enabled): %w", err)
@@ -111,7 +164,27 @@ func (d *Directory) openBucket(ctx context.Context) error {
 func (d *Directory) bucket() jetstream.KeyValue {
 	d.mu.Lock()
 	defer d.mu.Unlock()
+	if d.kv == nil {
+		return unopened{}
+	}
 	return d.kv
+}
+
+// unopened stands for the bucket until a patient directory opens it: the
+// calls the directory makes fail with ErrNotOpen.
+type unopened struct{ jetstream.KeyValue }
+
+func (unopened) Get(context.Context, string) (jetstream.KeyValueEntry, error) { return nil, ErrNotOpen }
+func (unopened) Put(context.Context, string, []byte) (uint64, error)          { return 0, ErrNotOpen }
+func (unopened) Create(context.Context, string, []byte, ...jetstream.KVCreateOpt) (uint64, error) {
+	return 0, ErrNotOpen
+}
+func (unopened) Update(context.Context, string, []byte, uint64) (uint64, error) {
+	return 0, ErrNotOpen
+}
+func (unopened) Delete(context.Context, string, ...jetstream.KVDeleteOpt) error { return ErrNotOpen }
+func (unopened) ListKeys(context.Context, ...jetstream.WatchOpt) (jetstream.KeyLister, error) {
+	return nil, ErrNotOpen
 }
 
 func (d *Directory) entry(stream string, priority int) []byte {
@@ -220,8 +293,8 @@ func (d *Directory) Release(ctx context.Context, stream string) error {
 	rev, ok := d.owned[stream]
 	delete(d.owned, stream)
 	delete(d.prio, stream)
-	kv := d.kv
 	d.mu.Unlock()
+	kv := d.bucket()
 	if !ok {
 		return nil
 	}

@@ -81,6 +81,10 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the cluster's control plane (NATS) is unreachable", RetryAfter: 2 * time.Second})
 		return
 	}
+	if n.dir != nil && !n.dir.Ready() {
+		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the stream directory is not open yet: the clustered control plane waits for a quorum of origins", RetryAfter: 2 * time.Second})
+		return
+	}
 	_, _ = w.Write([]byte("ready\n"))
 }
 

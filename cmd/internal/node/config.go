@@ -35,6 +35,8 @@ type Config struct {
 	Join             string
 	NATS             string
 	NATSListen       string
+	NATSCluster      string
+	NATSRoutes       string
 	Auth             AuthConfig
 	ICEServers       string
 	KeyframeInterval time.Duration
@@ -81,6 +83,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Join, "join", "", "memberlist seeds, comma-separated `host:port` (a DNS name stands for all its addresses)")
 	fs.StringVar(&c.NATS, "nats", "", "external NATS `URL`; when empty an embedded NATS server starts")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS server on this `address` (off when empty)")
+	fs.StringVar(&c.NATSCluster, "nats-cluster", "", "origin: the embedded NATS server joins the other origins' in one NATS cluster, taking routes on this `address`; the directory is replicated, so losing an origin loses no control plane")
+	fs.StringVar(&c.NATSRoutes, "nats-routes", "", "with -nats-cluster: comma-separated `host:port` of every origin's -nats-cluster address, this one's included")
 	c.Auth.flags(fs)
 	fs.StringVar(&c.ICEServers, "ice-servers", "", "comma-separated STUN/TURN `URLs` advertised to clients in Link headers")
 	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 500*time.Millisecond, "at most one keyframe request per `interval` goes to a publisher")
@@ -144,6 +148,10 @@ func (c *Config) Validate() error {
 	addr("webrtc-tcp", c.WebRTCTCP, true)
 	addr("admin-http", c.AdminHTTP, true)
 	addr("nats-listen", c.NATSListen, true)
+	addr("nats-cluster", c.NATSCluster, true)
+	for _, r := range c.RouteList() {
+		addr("nats-routes", r, false)
+	}
 	addr("rtsp", c.RTSP, true)
 	addr("rtmp", c.RTMP, true)
 	if c.OpusBitrate < 6000 || c.OpusBitrate > 510000 {
@@ -164,6 +172,12 @@ func (c *Config) Validate() error {
 	}
 	if c.NATS != "" && c.NATSListen != "" {
 		errs = append(errs, errors.New("-nats-listen exposes the embedded server, which does not run when -nats is set"))
+	}
+	if c.NATS != "" && c.NATSCluster != "" {
+		errs = append(errs, errors.New("-nats-cluster clusters the embedded server, which does not run when -nats is set"))
+	}
+	if (c.NATSCluster == "") != (c.NATSRoutes == "") {
+		errs = append(errs, errors.New("-nats-cluster and -nats-routes go together: the route address, and every origin's (this one's included)"))
 	}
 	for _, s := range splitList(c.STUN) {
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(s, "stun:")); err != nil {
@@ -224,6 +238,9 @@ func (c *Config) Validate() error {
 
 // PublicIPs splits -public-ip.
 func (c *Config) PublicIPs() []string { return splitList(c.PublicIP) }
+
+// RouteList is -nats-routes split.
+func (c *Config) RouteList() []string { return splitList(c.NATSRoutes) }
 
 // JoinList splits -join.
 func (c *Config) JoinList() []string { return splitList(c.Join) }

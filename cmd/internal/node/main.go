@@ -105,6 +105,8 @@ func printWelcome(w io.Writer, n *Node, role Role) {
 	switch u := n.NATSURL(); {
 	case n.cfg.NATS != "":
 		fmt.Fprintf(w, "  nats:        %s (external)\n", control.Redact(n.cfg.NATS))
+	case u != "" && n.cfg.NATSCluster != "":
+		fmt.Fprintf(w, "  nats:        %s (embedded, exposed to other nodes, clustered with %s)\n", u, n.cfg.NATSRoutes)
 	case u != "":
 		fmt.Fprintf(w, "  nats:        %s (embedded, exposed to other nodes)\n", u)
 	default:

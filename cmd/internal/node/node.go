@@ -112,7 +112,8 @@ func (n *Node) open() (err error) {
 		return listenError(err, "-webrtc-udp or -webrtc-tcp", cfg.WebRTCUDP)
 	}
 	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID, Token: cfg.Auth.NATSToken,
-		Creds: cfg.Auth.NATSCreds, TLSCA: cfg.Auth.NATSTLSCA, TLSCert: cfg.Auth.NATSTLSCert, TLSKey: cfg.Auth.NATSTLSKey}); err != nil {
+		Creds: cfg.Auth.NATSCreds, TLSCA: cfg.Auth.NATSTLSCA, TLSCert: cfg.Auth.NATSTLSCert, TLSKey: cfg.Auth.NATSTLSKey,
+		Cluster: cfg.NATSCluster, Routes: cfg.RouteList(), Log: log}); err != nil {
 		return listenError(err, "-nats-listen", cfg.NATSListen)
 	}
 	if n.httpLn, err = net.Listen("tcp", cfg.HTTP); err != nil {

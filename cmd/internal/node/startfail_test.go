@@ -33,3 +33,26 @@ func TestStartFailureNamesThePortAndTheFlag(t *testing.T) {
 		}
 	}
 }
+
+// The NATS cluster flags are checked before anything starts, and an
+// embedded cluster listening beyond loopback with no token is refused.
+func TestNATSClusterFlagsAreChecked(t *testing.T) {
+	base := []string{"-node-id", "o", "-http", "127.0.0.1:0", "-webrtc-udp", "127.0.0.1:0", "-gossip", "127.0.0.1:0",
+		"-rtmp", "", "-rtsp", "", "-rtsp-udp", "", "-log-level", "warn"}
+	for _, c := range []struct {
+		args []string
+		want string
+	}{
+		{[]string{"-nats-cluster", "127.0.0.1:6222"}, "-nats-routes"},
+		{[]string{"-nats-routes", "127.0.0.1:6222"}, "-nats-cluster"},
+		{[]string{"-nats", "nats://127.0.0.1:4222", "-nats-cluster", "127.0.0.1:6222", "-nats-routes", "127.0.0.1:6222"}, "does not run when -nats is set"},
+		{[]string{"-nats-cluster", "127.0.0.1:6222", "-nats-routes", "nohost"}, "-nats-routes"},
+		{[]string{"-nats-cluster", "0.0.0.0:6222", "-nats-routes", "10.0.0.1:6222"}, "-nats-token"},
+	} {
+		var stdout, stderr bytes.Buffer
+		code := Main("origin", RoleOrigin, append(append([]string{}, base...), c.args...), &stdout, &stderr)
+		if code == 0 || !strings.Contains(stderr.String(), c.want) {
+			t.Errorf("%v: exit %d, want a refusal naming %s:\n%s", c.args, code, c.want, stderr.String())
+		}
+	}
+}
