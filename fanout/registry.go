@@ -58,18 +58,10 @@ func NewRegistry(p RegistryParams) *Registry {
 // Publish claims stream name for a publisher. A stream that is lingering is
 // taken over (continuity); one with a live publisher gives ErrStreamBusy.
 func (r *Registry) Publish(name string) (*Publication, error) {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, ErrRegistryClosed
+	s, err := r.stream(name)
+	if err != nil {
+		return nil, err
 	}
-	s := r.streams[name]
-	if s == nil {
-		s = &Stream{name: name, reg: r, created: time.Now(), done: make(chan struct{})}
-		r.streams[name] = s
-	}
-	r.mu.Unlock()
-
 	s.mu.Lock()
 	if s.pub != nil {
 		s.mu.Unlock()
@@ -84,6 +76,21 @@ func (r *Registry) Publish(name string) (*Publication, error) {
 	s.mu.Unlock()
 	r.changed()
 	return p, nil
+}
+
+// stream returns the stream called name, made if there is none.
+func (r *Registry) stream(name string) (*Stream, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return nil, ErrRegistryClosed
+	}
+	s := r.streams[name]
+	if s == nil {
+		s = &Stream{name: name, reg: r, created: time.Now(), done: make(chan struct{})}
+		r.streams[name] = s
+	}
+	return s, nil
 }
 
 // Get returns the stream called name, if any.

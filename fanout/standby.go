@@ -3,7 +3,6 @@ package fanout
 import (
 	"slices"
 	"strings"
-	"time"
 
 	"github.com/relaymesh/relaymesh/internal/codec"
 )
@@ -28,17 +27,10 @@ type standby struct {
 // inputs that receive without delivering, until SwitchAtKeyframe or
 // Promote. The stream is made if it does not exist.
 func (r *Registry) Standby(name string) (*Publication, error) {
-	r.mu.Lock()
-	if r.closed {
-		r.mu.Unlock()
-		return nil, ErrRegistryClosed
+	s, err := r.stream(name)
+	if err != nil {
+		return nil, err
 	}
-	s := r.streams[name]
-	if s == nil {
-		s = &Stream{name: name, reg: r, created: time.Now(), done: make(chan struct{})}
-		r.streams[name] = s
-	}
-	r.mu.Unlock()
 	return &Publication{s: s, claimed: map[*Track]bool{}, standby: standby{waiting: true, live: make(chan struct{})}}, nil
 }
 

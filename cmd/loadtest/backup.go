@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -21,19 +20,11 @@ import (
 // switches back (made before it breaks).
 func runBackup(ctx context.Context, originBin string, rounds int) error {
 	relayBin := filepath.Join(filepath.Dir(originBin), "relay")
-	logs, err := os.MkdirTemp("", "relaymesh-backup")
+	logs, aus, err := failoverSetup("backup")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(logs)
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		return err
-	}
-	aus, err := whipclient.AccessUnits(h264)
-	if err != nil {
-		return err
-	}
 	var media1, media2, key2, back []time.Duration
 	steady := 0
 	for round := 1; round <= rounds; round++ {
@@ -66,21 +57,9 @@ type backupResult struct {
 
 func backupRound(ctx context.Context, originBin, relayBin, logs string, aus [][]byte) (backupResult, error) {
 	var res backupResult
-	var procs []*nodeproc.Proc
-	defer func() {
-		for _, p := range procs {
-			p.Kill()
-		}
-	}()
-	start := func(bin, name string, o nodeproc.Options) (*nodeproc.Proc, error) {
-		o.LogDir = logs
-		o.Args = append(o.Args, "-log-level", "warn")
-		p, err := nodeproc.Start(ctx, bin, name, o)
-		if err == nil {
-			procs = append(procs, p)
-		}
-		return p, err
-	}
+	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn"}}
+	defer f.close()
+	start := f.start
 	hub, err := start(originBin, "hub", nodeproc.Options{ExposeNATS: true})
 	if err != nil {
 		return res, err

@@ -8,7 +8,6 @@ import (
 	"syscall"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -22,19 +21,11 @@ import (
 // against the origin viewer's.
 func runDrain(ctx context.Context, originBin string, rounds int) error {
 	relayBin := filepath.Join(filepath.Dir(originBin), "relay")
-	logs, err := os.MkdirTemp("", "relaymesh-drain")
+	logs, aus, err := failoverSetup("drain")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(logs)
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		return err
-	}
-	aus, err := whipclient.AccessUnits(h264)
-	if err != nil {
-		return err
-	}
 	var gaps, calms []time.Duration
 	lost, frames := 0, 0
 	for round := 1; round <= rounds; round++ {
@@ -62,21 +53,9 @@ type drainResult struct {
 
 func drainRound(ctx context.Context, originBin, relayBin, logs string, aus [][]byte) (drainResult, error) {
 	var res drainResult
-	var procs []*nodeproc.Proc
-	defer func() {
-		for _, p := range procs {
-			p.Kill()
-		}
-	}()
-	start := func(bin, name string, o nodeproc.Options) (*nodeproc.Proc, error) {
-		o.LogDir = logs
-		o.Args = append(o.Args, "-log-level", "warn", "-max-children", "1")
-		p, err := nodeproc.Start(ctx, bin, name, o)
-		if err == nil {
-			procs = append(procs, p)
-		}
-		return p, err
-	}
+	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn", "-max-children", "1"}}
+	defer f.close()
+	start := f.start
 	origin, err := start(originBin, "origin", nodeproc.Options{ExposeNATS: true})
 	if err != nil {
 		return res, err

@@ -7,7 +7,6 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -23,19 +22,11 @@ import (
 //     same origin: new POST to media at a viewer of that origin.
 func runOriginKill(ctx context.Context, originBin string, rounds int) error {
 	relayBin := filepath.Join(filepath.Dir(originBin), "relay")
-	logs, err := os.MkdirTemp("", "relaymesh-originkill")
+	logs, aus, err := failoverSetup("originkill")
 	if err != nil {
 		return err
 	}
 	defer os.RemoveAll(logs)
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		return err
-	}
-	aus, err := whipclient.AccessUnits(h264)
-	if err != nil {
-		return err
-	}
 	var republish, toMedia, gaps, reconnect []time.Duration
 	steady := 0
 	for round := 1; round <= rounds; round++ {
@@ -67,25 +58,16 @@ func runOriginKill(ctx context.Context, originBin string, rounds int) error {
 }
 
 func originKillRound(ctx context.Context, originBin, relayBin, logs string, aus [][]byte) (republish, toMedia, gap time.Duration, steady bool, err error) {
-	start := func(bin, name string, o nodeproc.Options) (*nodeproc.Proc, error) {
-		o.LogDir = logs
-		o.Args = append(o.Args, "-log-level", "warn")
-		return nodeproc.Start(ctx, bin, name, o)
-	}
-	hub, err := start(originBin, "hub", nodeproc.Options{ExposeNATS: true})
+	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn"}}
+	defer f.close()
+	hub, err := f.start(originBin, "hub", nodeproc.Options{ExposeNATS: true})
 	if err != nil {
 		return 0, 0, 0, false, err
 	}
-	defer hub.Kill()
 	cluster := []string{"-nats", hub.NATS, "-join", hub.Gossip}
 	var procs []*nodeproc.Proc
-	defer func() {
-		for _, p := range procs {
-			p.Kill()
-		}
-	}()
 	for _, n := range []struct{ bin, name string }{{originBin, "a"}, {originBin, "b"}, {relayBin, "r1"}} {
-		p, err := start(n.bin, n.name, nodeproc.Options{Args: cluster})
+		p, err := f.start(n.bin, n.name, nodeproc.Options{Args: cluster})
 		if err != nil {
 			return 0, 0, 0, false, err
 		}

@@ -77,7 +77,7 @@ type Directory struct {
 	kv    jetstream.KeyValue
 	owned map[string]uint64 // stream → revision of our claim
 	prio  map[string]int    // stream → the priority our claim holds
-	edges map[string][]byte // edge and publisher keys → value, refreshed like claims
+	edges map[string][]byte // the records putKept keeps (edges, publishers), refreshed like claims
 
 	stop chan struct{}
 	wg   sync.WaitGroup
@@ -367,18 +367,27 @@ func edgeKey(stream, child string) string { return edgePrefix + stream + "." + c
 // SetEdge records that this node (child) pulls stream from parent. It is
 // refreshed with the claims and expires with them when the node dies.
 func (d *Directory) SetEdge(ctx context.Context, stream, parent string) error {
-	key := edgeKey(stream, d.p.Origin)
 	b, _ := json.Marshal(Edge{Stream: stream, Parent: parent, Child: d.p.Origin})
-	d.mu.Lock()
-	d.edges[key] = b
-	d.mu.Unlock()
-	_, err := d.bucket().Put(ctx, key, b)
-	return err
+	return d.putKept(ctx, edgeKey(stream, d.p.Origin), b)
 }
 
 // ClearEdge removes this node's edge for stream.
 func (d *Directory) ClearEdge(ctx context.Context, stream string) error {
-	key := edgeKey(stream, d.p.Origin)
+	return d.deleteKept(ctx, edgeKey(stream, d.p.Origin))
+}
+
+// putKept writes a record this node keeps (an edge, a publisher): the
+// refresh puts it again every TTL/3 until deleteKept.
+func (d *Directory) putKept(ctx context.Context, key string, value []byte) error {
+	d.mu.Lock()
+	d.edges[key] = value
+	d.mu.Unlock()
+	_, err := d.bucket().Put(ctx, key, value)
+	return err
+}
+
+// deleteKept removes a record putKept wrote.
+func (d *Directory) deleteKept(ctx context.Context, key string) error {
 	d.mu.Lock()
 	delete(d.edges, key)
 	d.mu.Unlock()

@@ -3,11 +3,8 @@ package control
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"sort"
 	"strings"
-
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // Publisher is an origin's best publisher of a stream, live or a backup:
@@ -30,25 +27,13 @@ func pubKey(stream, origin string) string { return pubPrefix + stream + "." + or
 // priority (its best). Refreshed with the claims, it expires with them
 // when the origin dies.
 func (d *Directory) SetPublisher(ctx context.Context, stream string, priority int) error {
-	key := pubKey(stream, d.p.Origin)
 	b, _ := json.Marshal(Publisher{Stream: stream, Origin: d.p.Origin, HTTP: d.p.HTTP, Priority: priority})
-	d.mu.Lock()
-	d.edges[key] = b
-	d.mu.Unlock()
-	_, err := d.bucket().Put(ctx, key, b)
-	return err
+	return d.putKept(ctx, pubKey(stream, d.p.Origin), b)
 }
 
 // ClearPublisher removes this origin's publisher record of stream.
 func (d *Directory) ClearPublisher(ctx context.Context, stream string) error {
-	key := pubKey(stream, d.p.Origin)
-	d.mu.Lock()
-	delete(d.edges, key)
-	d.mu.Unlock()
-	if err := d.bucket().Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
-		return err
-	}
-	return nil
+	return d.deleteKept(ctx, pubKey(stream, d.p.Origin))
 }
 
 // Publishers returns every origin's publisher record of stream, the
