@@ -45,7 +45,8 @@ test: test-deps
 # recordings of each kind of publisher (and what a kill -9 loses), kill -9
 # of a stream's origin (the publisher moving to another) and a publisher's
 # reconnect, kill -9 of an origin whose stream has a backup publisher (and
-# the primary's return), and a relay draining with a relay below it.
+# the primary's return), a relay draining with a relay below it, and kill -9s
+# that sink a tree past its depth bound (the time to rebalance).
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
@@ -58,6 +59,7 @@ bench: build
 	./$(BIN)/loadtest -origin-kill 5
 	./$(BIN)/loadtest -backup 5
 	./$(BIN)/loadtest -drain 5
+	./$(BIN)/loadtest -rebalance 3
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

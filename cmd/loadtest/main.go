@@ -13,6 +13,7 @@
 //	loadtest -origin-kill 5               kill -9 of a stream's origin (republish elsewhere), publisher reconnect
 //	loadtest -backup 5                    kill -9 of an origin whose stream has a backup publisher, and the switch back
 //	loadtest -drain 5                     a relay draining: the gap and the frames lost below it
+//	loadtest -rebalance 3                 failures that sink a tree past its depth bound: time to rebalance
 package main
 
 import (
@@ -46,6 +47,7 @@ func main() {
 		floor    = flag.Int("floor", 0, "instead: the kernel's floor: a bare sender sends this many loopback sockets what the origin sends each viewer")
 		oKill    = flag.Int("origin-kill", 0, "instead: this many rounds of kill -9 of a stream's origin with the publisher moving to another, and of a publisher reconnect")
 		backup   = flag.Int("backup", 0, "instead: this many rounds of kill -9 of an origin whose stream has a backup publisher on another, and of the primary's return")
+		rebal    = flag.Int("rebalance", 0, "instead: this many rounds of kill -9s that sink a tree of 16 relays past its depth bound, timing the rebalancing")
 		drain    = flag.Int("drain", 0, "instead: this many rounds of a relay draining with a relay and its viewer below it")
 		record   = flag.Bool("record", false, "instead: recordings of each kind of publisher, and what a kill -9 loses")
 		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
@@ -86,6 +88,10 @@ func main() {
 	case *backup > 0:
 		runMode("backup", usage(*backup > 20, "-backup from 1 to 20 rounds"), time.Duration(*backup)*time.Minute,
 			func(ctx context.Context) error { return runBackup(ctx, *origin, *backup) })
+		return
+	case *rebal > 0:
+		runMode("rebalance", usage(*rebal > 10, "-rebalance from 1 to 10 rounds"), time.Duration(*rebal)*2*time.Minute,
+			func(ctx context.Context) error { return runRebalance(ctx, *origin, *rebal) })
 		return
 	case *drain > 0:
 		runMode("drain", usage(*drain > 20, "-drain from 1 to 20 rounds"), time.Duration(*drain)*time.Minute,

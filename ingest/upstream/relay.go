@@ -7,6 +7,7 @@ import (
 	"net/http"
 	neturl "net/url"
 	"slices"
+	"strings"
 	"sync"
 	"time"
 
@@ -275,6 +276,7 @@ func (r *Relay) watch(stream string, p *pull) {
 	defer settle.Stop()
 	rootTick := time.NewTicker(rootPoll)
 	defer rootTick.Stop()
+	churn := churnOf(r.p.Members.Members())
 
 	for {
 		select {
@@ -285,7 +287,11 @@ func (r *Relay) watch(stream string, p *pull) {
 			changed = r.p.Members.Changed()
 			if !static {
 				r.checkParent(stream, p)
-				if r.p.RebalanceAfter > 0 {
+				// Churn is members coming, going and draining; the load
+				// and viewer counts they gossip change all the time and
+				// would put rebalancing off for ever.
+				if now := churnOf(r.p.Members.Members()); r.p.RebalanceAfter > 0 && now != churn {
+					churn = now
 					settle.Reset(r.p.RebalanceAfter)
 				}
 			}
@@ -368,6 +374,20 @@ func (r *Relay) checkParent(stream string, p *pull) {
 		r.p.Log.Info("parent is draining; moving", "stream", stream, "from", p.parent, "to", id)
 		r.move(stream, p, u, id)
 	}
+}
+
+// churnOf is what of membership counts as churn: who is there, and who
+// drains.
+func churnOf(members []membership.Meta) string {
+	var b strings.Builder
+	for _, m := range members { // sorted by id
+		b.WriteString(m.ID)
+		if m.Draining {
+			b.WriteString("!")
+		}
+		b.WriteByte(',')
+	}
+	return b.String()
 }
 
 // rootPoll is how often a relay linked to a stream's origin checks that it

@@ -180,3 +180,22 @@ func TestChildrenAdmission(t *testing.T) {
 		t.Fatalf("Sessions = %d, want 3", got)
 	}
 }
+
+// Rebalancing waits for churn to stop: members coming, going or draining,
+// not the load and viewer counts they gossip all the time.
+func TestChurnIsMembershipNotLoad(t *testing.T) {
+	a := []membership.Meta{{ID: "o"}, {ID: "r1", Load: 0.1, Viewers: 3}}
+	busy := []membership.Meta{{ID: "o"}, {ID: "r1", Load: 0.7, Viewers: 40}}
+	if churnOf(a) != churnOf(busy) {
+		t.Fatal("a load change counted as churn")
+	}
+	for _, other := range [][]membership.Meta{
+		{{ID: "o"}},
+		{{ID: "o"}, {ID: "r1"}, {ID: "r2"}},
+		{{ID: "o"}, {ID: "r1", Draining: true}},
+	} {
+		if churnOf(a) == churnOf(other) {
+			t.Fatalf("%v and %v count as the same membership", a, other)
+		}
+	}
+}
