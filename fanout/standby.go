@@ -9,9 +9,9 @@ import (
 
 // A standby is a second source for a stream that already has one: a
 // relay's new parent while the old one drains, a backup publisher. Its
-// media is received into tracks of its own (inputs), each tied to the
-// stream's track of the same id, kind and codec, and goes nowhere until
-// the standby takes over: then, between two packets, the stream's tracks
+// media is received into tracks of its own (inputs), and goes nowhere
+// until the standby takes over, when each input feeds the stream's track of
+// the same id and kind whose viewers can take its codec: then, between two packets, the stream's tracks
 // stop taking the old source's packets and take the standby's, as a new
 // continuity epoch, so subscribers see one stream on one SSRC. Taking over
 // at a keyframe of the standby (SwitchAtKeyframe) makes the change cost

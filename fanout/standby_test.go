@@ -277,3 +277,21 @@ func TestAudioOnlyStandbyTakesOverAtSettle(t *testing.T) {
 	live.End()
 	sb.End()
 }
+
+// A standby armed before its tracks exist (a WHIP offer not yet answered)
+// asks its source for a keyframe once it has one.
+func TestArmedStandbyAsksItsNewSource(t *testing.T) {
+	r := NewRegistry(RegistryParams{})
+	defer r.Close()
+	live, _ := r.Publish("s")
+	live.Track(vp8)
+	live.Settle()
+	sb, _ := r.Standby("s")
+	sb.SwitchAtKeyframe()
+	in := sb.Track(vp8)
+	kr := &asked{}
+	in.SetSource(kr)
+	waitFor(t, "a keyframe request", func() bool { return kr.n.Load() == 1 })
+	live.End()
+	sb.End()
+}

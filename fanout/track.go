@@ -158,6 +158,9 @@ func (t *Track) SetSource(kr KeyframeRequester) {
 	if out := t.out.Load(); out != nil && out.feeder.Load() == t {
 		out.source.Store(&kr)
 	}
+	if t.onKey.Load() != nil {
+		t.RequestKeyframe() // armed before it had a source to ask
+	}
 }
 
 // Write distributes p to every subscriber. p must not be modified by anyone
