@@ -103,6 +103,7 @@ type Plane struct {
 	Conn     *nats.Conn
 	server   *server.Server // nil when external
 	storeDir string         // the embedded server's JetStream folder
+	exposed  bool           // the embedded server listens for other nodes (-nats-listen)
 }
 
 // Open connects to the control plane, starting the embedded server first
@@ -145,9 +146,17 @@ func Open(p Params) (*Plane, error) {
 		}
 		opts.DontListen, opts.Host, opts.Port = false, host, n
 	}
+	exposed := !opts.DontListen
 	if p.Cluster != "" {
 		if err := p.clusterOptions(opts); err != nil {
 			return nil, err
+		}
+		if opts.DontListen {
+			// Without a client listener, readiness waits for the whole
+			// startup, which clustered JetStream holds until a quorum of
+			// origins runs: a lone origin never started, and shutting it
+			// down then hung. A loopback listener nobody is told of.
+			opts.DontListen, opts.Host, opts.Port = false, "127.0.0.1", server.RANDOM_PORT
 		}
 	}
 	// JetStream holds the stream directory. Its buckets are in memory; the
@@ -182,7 +191,7 @@ func Open(p Params) (*Plane, error) {
 		os.RemoveAll(dir)
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
-	return &Plane{Conn: nc, server: ns, storeDir: dir}, nil
+	return &Plane{Conn: nc, server: ns, storeDir: dir, exposed: exposed}, nil
 }
 
 // clusterOptions sets the embedded server's routes: the origins' servers
@@ -231,7 +240,7 @@ func Replicas(routes int) int { return max(1, min(3, routes)) }
 
 // ClientURL is where other nodes reach the embedded server, or "".
 func (p *Plane) ClientURL() string {
-	if p.server == nil || p.server.Addr() == nil {
+	if p.server == nil || !p.exposed || p.server.Addr() == nil {
 		return ""
 	}
 	return p.server.ClientURL()
