@@ -14,7 +14,8 @@ import (
 // runBackup measures, rounds times on fresh processes, an origin's death
 // with a backup publisher (the failover issue, #13): a primary (priority 1)
 // on origin a, a backup on origin b, viewers on relay r1 (under the root)
-// and r2 (under r1, depth 2), the control plane on a hub. kill -9 of a:
+// and r2 (under r1, depth 2), the control plane the origins' own (their
+// NATS servers clustered, the relays on a's). kill -9 of a:
 // kill to media and to a keyframe at both viewers. Then the primary
 // returns on a restarted a: the largest gap at the viewers while the stream
 // switches back (made before it breaks).
@@ -60,14 +61,20 @@ func backupRound(ctx context.Context, originBin, relayBin, logs string, aus [][]
 	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn"}}
 	defer f.close()
 	start := f.start
-	hub, err := start(originBin, "hub", nodeproc.Options{ExposeNATS: true})
+	set, err := f.origins(originBin, []string{"-max-children", "1"}, "a", "b")
 	if err != nil {
 		return res, err
 	}
-	cluster := []string{"-nats", hub.NATS, "-join", hub.Gossip, "-max-children", "1"}
 	var nodes []*nodeproc.Proc
-	for _, n := range []struct{ bin, name string }{{originBin, "a"}, {originBin, "b"}, {relayBin, "r1"}, {relayBin, "r2"}} {
-		p, err := start(n.bin, n.name, nodeproc.Options{Args: cluster})
+	for _, n := range []string{"a", "b"} {
+		p, err := set.start(n)
+		if err != nil {
+			return res, err
+		}
+		nodes = append(nodes, p)
+	}
+	for _, n := range []string{"r1", "r2"} {
+		p, err := start(relayBin, n, nodeproc.Options{Args: []string{"-nats", nodes[0].NATS, "-join", set.join(), "-max-children", "1"}})
 		if err != nil {
 			return res, err
 		}
@@ -116,7 +123,7 @@ func backupRound(ctx context.Context, originBin, relayBin, logs string, aus [][]
 		}
 	}
 
-	a2, err := start(originBin, "a", nodeproc.Options{Args: cluster})
+	a2, err := set.start("a")
 	if err != nil {
 		return res, err
 	}

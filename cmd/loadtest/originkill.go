@@ -15,8 +15,8 @@ import (
 // failure and a publisher's reconnect cost (the failover issue, #13):
 //   - kill -9 of the origin a stream is published on, with no backup: the
 //     publisher republishes on another origin (retrying on 409), and a
-//     relay's viewer keeps its session; the control plane is on a third
-//     origin. Reported: kill to republished, kill to media at the viewer,
+//     relay's viewer keeps its session; the control plane is the two
+//     origins' own, the relay on a's NATS. Reported: kill to republished, kill to media at the viewer,
 //     the viewer's gap.
 //   - a publisher that leaves (DELETE) and publishes again at once on the
 //     same origin: new POST to media at a viewer of that origin.
@@ -60,19 +60,23 @@ func runOriginKill(ctx context.Context, originBin string, rounds int) error {
 func originKillRound(ctx context.Context, originBin, relayBin, logs string, aus [][]byte) (republish, toMedia, gap time.Duration, steady bool, err error) {
 	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn"}}
 	defer f.close()
-	hub, err := f.start(originBin, "hub", nodeproc.Options{ExposeNATS: true})
+	set, err := f.origins(originBin, nil, "a", "b")
 	if err != nil {
 		return 0, 0, 0, false, err
 	}
-	cluster := []string{"-nats", hub.NATS, "-join", hub.Gossip}
 	var procs []*nodeproc.Proc
-	for _, n := range []struct{ bin, name string }{{originBin, "a"}, {originBin, "b"}, {relayBin, "r1"}} {
-		p, err := f.start(n.bin, n.name, nodeproc.Options{Args: cluster})
+	for _, n := range []string{"a", "b"} {
+		p, err := set.start(n)
 		if err != nil {
 			return 0, 0, 0, false, err
 		}
 		procs = append(procs, p)
 	}
+	r, err := f.start(relayBin, "r1", nodeproc.Options{Args: []string{"-nats", procs[0].NATS, "-join", set.join()}})
+	if err != nil {
+		return 0, 0, 0, false, err
+	}
+	procs = append(procs, r)
 	a, b, r1 := procs[0], procs[1], procs[2]
 	first, err := whipclient.Publish(ctx, a.Base+"/whip/moving", whipclient.Options{}, aus, nil)
 	if err != nil {

@@ -15,21 +15,22 @@ import (
 
 // Backup publishers with the real binaries: a primary (?priority=1) on
 // origin a, a backup (priority 0) on origin b, viewers on relay r1 (under
-// the root) and r2 (under r1: fan-out 1). The control plane runs on a hub
-// of its own here, so that it outlives a.
+// the root) and r2 (under r1: fan-out 1). The control plane is the
+// origins' own: their embedded NATS servers clustered, routes found by
+// gossip, and the relays on a's NATS, so a's death takes a server of it.
 //
 // kill -9 of a: b's backup goes live, the root moves to b, and both
 // viewers keep their session and SSRC through one gap. Then the primary
 // returns on a restarted a: the stream switches back, made before it
 // breaks, with no gap beyond a frame's at the viewers.
 func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
-	hub := start(t, originBin, "hub", nodeprocOpts(true))
-	cluster := []string{"-nats", hub.NATS, "-join", hub.Gossip, "-max-children", "1"}
-	a := start(t, originBin, "a", nodeprocOpts(false, cluster...))
-	b := start(t, originBin, "b", nodeprocOpts(false, cluster...))
-	r1 := start(t, relayBin, "r1", nodeprocOpts(false, cluster...))
-	r2 := start(t, relayBin, "r2", nodeprocOpts(false, cluster...))
-	waitFor(t, 10*time.Second, "five nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "main"); return n == 5 })
+	set := newOrigins(t, "a", "b")
+	a := set.start(t, "a", "-max-children", "1")
+	b := set.start(t, "b", "-max-children", "1")
+	relays := []string{"-nats", a.NATS, "-join", set.join(), "-max-children", "1"}
+	r1 := start(t, relayBin, "r1", nodeprocOpts(false, relays...))
+	r2 := start(t, relayBin, "r2", nodeprocOpts(false, relays...))
+	waitFor(t, 10*time.Second, "four nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "main"); return n == 4 })
 	h264, _, err := mediatest.Files(mediatest.Small)
 	if err != nil {
 		t.Fatal(err)
@@ -88,7 +89,7 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	waitFor(t, 5*time.Second, "the dead origin's publisher to go from the API", func() bool { return publishersOf(t, r2.Base, "main") == "b:0:live" })
 
 	// The primary returns on a restarted a and takes the stream back.
-	a2 := start(t, originBin, "a", nodeprocOpts(false, cluster...))
+	a2 := set.start(t, "a", "-max-children", "1")
 	back := time.Now()
 	p2, _, err := whipclient.PublishWhenFree(t.Context(), a2.Base+"/whip/main?priority=1", whipclient.Options{}, aus, nil, 100*time.Millisecond, 10*time.Second)
 	if err != nil {

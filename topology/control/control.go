@@ -10,8 +10,11 @@ import (
 	"net"
 	"net/url"
 	"os"
+	"slices"
+	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/nats-io/nats-server/v2/server"
@@ -100,10 +103,14 @@ func Redact(u string) string {
 
 // Plane is a connected control plane. Lifecycle: Open → use Conn → Close.
 type Plane struct {
-	Conn     *nats.Conn
-	server   *server.Server // nil when external
-	storeDir string         // the embedded server's JetStream folder
-	exposed  bool           // the embedded server listens for other nodes (-nats-listen)
+	Conn    *nats.Conn
+	server  *server.Server // nil when external
+	opts    *server.Options
+	token   string
+	exposed bool // the embedded server listens for other nodes (-nats-listen)
+
+	routeMu sync.Mutex
+	routes  []string // the routes set last, sorted
 }
 
 // Open connects to the control plane, starting the embedded server first
@@ -122,8 +129,7 @@ func Open(p Params) (*Plane, error) {
 		}
 		return &Plane{Conn: nc}, nil
 	}
-	opts := &server.Options{ServerName: p.Name, NoSigs: true, NoLog: true, DontListen: true,
-		JetStream: true, JetStreamMaxMemory: 64 << 20, JetStreamMaxStore: 64 << 20}
+	opts := &server.Options{ServerName: p.Name, NoSigs: true, NoLog: true, DontListen: true}
 	if p.Listen != "" {
 		host, port, err := net.SplitHostPort(p.Listen)
 		if err != nil {
@@ -152,27 +158,19 @@ func Open(p Params) (*Plane, error) {
 			return nil, err
 		}
 		if opts.DontListen {
-			// Without a client listener, readiness waits for the whole
-			// startup, which clustered JetStream holds until a quorum of
-			// origins runs: a lone origin never started, and shutting it
-			// down then hung. A loopback listener nobody is told of.
+			// A clustered server with no client listener never becomes
+			// ready, and shutting it down then hangs: a loopback listener
+			// nobody is told of (not advertised to the other servers'
+			// clients, who could not reach it).
 			opts.DontListen, opts.Host, opts.Port = false, "127.0.0.1", server.RANDOM_PORT
+			opts.Cluster.NoAdvertise = true
 		}
 	}
-	// JetStream holds the stream directory. Its buckets are in memory; the
-	// folder is only what the server insists on having (and, clustered,
-	// where its Raft logs live).
-	dir, err := os.MkdirTemp("", "relaymesh-nats-")
-	if err != nil {
-		return nil, err
-	}
-	opts.StoreDir = dir
 	if p.Token != "" {
 		opts.Authorization = p.Token
 	}
 	ns, err := server.NewServer(opts)
 	if err != nil {
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("embedded NATS: %w", err)
 	}
 	if p.Cluster != "" && p.Log != nil {
@@ -182,22 +180,21 @@ func Open(p Params) (*Plane, error) {
 	ns.Start()
 	if !ns.ReadyForConnections(5 * time.Second) {
 		ns.Shutdown()
-		os.RemoveAll(dir)
 		return nil, errors.New("embedded NATS did not become ready in 5 s")
 	}
 	nc, err := nats.Connect("", nats.Name(p.Name), nats.InProcessServer(ns), nats.Token(p.Token))
 	if err != nil {
 		ns.Shutdown()
-		os.RemoveAll(dir)
 		return nil, fmt.Errorf("connect to embedded NATS: %w", err)
 	}
-	return &Plane{Conn: nc, server: ns, storeDir: dir, exposed: exposed}, nil
+	return &Plane{Conn: nc, server: ns, opts: opts, token: p.Token, exposed: exposed}, nil
 }
 
-// clusterOptions sets the embedded server's routes: the origins' servers
-// form one NATS cluster, and JetStream replicates the directory over it, so
-// losing one origin loses no control plane. With a token, routes present
-// it too; without one they must stay on loopback.
+// clusterOptions sets the embedded server's cluster: the origins' servers
+// form one NATS cluster, so a node whose server dies reconnects to
+// another, and the directory (what the nodes tell each other) loses
+// nothing. With a token, routes present it too; without one they must
+// stay on loopback.
 func (p Params) clusterOptions(opts *server.Options) error {
 	host, port, err := net.SplitHostPort(p.Cluster)
 	if err != nil {
@@ -213,9 +210,6 @@ func (p Params) clusterOptions(opts *server.Options) error {
 	if ip := net.ParseIP(host); (ip == nil || !ip.IsLoopback()) && host != "localhost" && p.Token == "" {
 		return fmt.Errorf("%w (-nats-cluster %s): set -nats-token, which the routes then present, or listen on 127.0.0.1", ErrOpenListener, p.Cluster)
 	}
-	if len(p.Routes) == 0 {
-		return errors.New("-nats-cluster needs -nats-routes: every origin's cluster address, this one's included")
-	}
 	opts.Cluster = server.ClusterOpts{Name: ClusterName, Host: host, Port: n}
 	if p.Token != "" {
 		opts.Cluster.Username, opts.Cluster.Password = "relaymesh", p.Token
@@ -224,19 +218,69 @@ func (p Params) clusterOptions(opts *server.Options) error {
 		if _, _, err := net.SplitHostPort(r); err != nil {
 			return fmt.Errorf("-nats-routes: %q is not host:port", r)
 		}
-		u := &url.URL{Scheme: "nats-route", Host: r}
-		if p.Token != "" {
-			u.User = url.UserPassword("relaymesh", p.Token)
-		}
-		opts.Routes = append(opts.Routes, u)
+		opts.Routes = append(opts.Routes, routeURL(r, p.Token))
 	}
 	return nil
 }
 
-// Replicas is how many copies of the directory a control plane with
-// routes keeps: three where there are three servers or more (a quorum
-// survives losing any one), else as many as there are.
-func Replicas(routes int) int { return max(1, min(3, routes)) }
+func routeURL(addr, token string) *url.URL {
+	u := &url.URL{Scheme: "nats-route", Host: addr}
+	if token != "" {
+		u.User = url.UserPassword("relaymesh", token)
+	}
+	return u
+}
+
+// SetRoutes points a clustered embedded server at the other origins'
+// cluster addresses, as gossip finds them (-nats-routes, if given, stays):
+// it connects to the new ones, and NATS tells each server of the others,
+// so one route is enough for a full mesh. Not clustered, it does nothing.
+func (p *Plane) SetRoutes(addrs []string) error {
+	if p.server == nil || p.opts.Cluster.Port == 0 {
+		return nil
+	}
+	addrs = slices.Clone(addrs)
+	sort.Strings(addrs)
+	addrs = slices.Compact(addrs)
+	p.routeMu.Lock()
+	defer p.routeMu.Unlock()
+	if slices.Equal(addrs, p.routes) {
+		return nil
+	}
+	opts := p.opts.Clone()
+	seen := map[string]bool{}
+	for _, u := range opts.Routes {
+		seen[u.Host] = true
+	}
+	for _, a := range addrs {
+		if !seen[a] {
+			opts.Routes = append(opts.Routes, routeURL(a, p.token))
+		}
+	}
+	if err := p.server.ReloadOptions(opts); err != nil {
+		return fmt.Errorf("NATS routes %v: %w", addrs, err)
+	}
+	p.routes = addrs
+	return nil
+}
+
+// Peers names the other servers of the embedded server's cluster that it
+// has routes to, sorted: it changes when a server joins or leaves.
+func (p *Plane) Peers() string {
+	if p.server == nil || p.opts.Cluster.Port == 0 {
+		return ""
+	}
+	rz, err := p.server.Routez(nil)
+	if err != nil {
+		return ""
+	}
+	var ids []string
+	for _, r := range rz.Routes {
+		ids = append(ids, r.RemoteID)
+	}
+	sort.Strings(ids)
+	return strings.Join(slices.Compact(ids), ",")
+}
 
 // ClientURL is where other nodes reach the embedded server, or "".
 func (p *Plane) ClientURL() string {
@@ -255,6 +299,5 @@ func (p *Plane) Close() {
 	if p.server != nil {
 		p.server.Shutdown()
 		p.server.WaitForShutdown()
-		os.RemoveAll(p.storeDir)
 	}
 }

@@ -12,17 +12,14 @@ import (
 	"time"
 
 	"github.com/nats-io/nats.go"
-	"github.com/nats-io/nats.go/jetstream"
 )
 
 // ErrClaimed is returned when a stream name is held by another origin.
 var ErrClaimed = errors.New("stream is published on another origin")
 
-// ErrNotOpen is returned while a patient directory is not open yet.
-var ErrNotOpen = errors.New("the stream directory is not open yet (the control plane's JetStream has no quorum)")
-
-// Bucket is the JetStream key-value bucket of the stream directory.
-const Bucket = "relaymesh_streams"
+// ErrNotOpen is returned while the directory cannot answer: this node is
+// not connected to the control plane, or has not heard the others yet.
+var ErrNotOpen = errors.New("the stream directory is unreachable (no connection to the control plane)")
 
 // Entry says which origin carries a stream.
 type Entry struct {
@@ -41,8 +38,9 @@ type DirectoryParams struct {
 	Conn   *nats.Conn
 	Origin string // this node's id
 	HTTP   string // this node's HTTP address as other nodes reach it
-	// TTL is how long a claim outlives its origin: the bucket's max age. An
-	// owner refreshes its claims every TTL/3. Zero means 10 s.
+	// TTL is how long a node's facts outlive it: a node tells all of them
+	// every TTL/3, and a node not heard from for the TTL is forgotten.
+	// Zero means 10 s.
 	TTL    time.Duration
 	Logger *slog.Logger
 	// Departed, if set, says when gossip saw an origin leave or die: its
@@ -52,39 +50,43 @@ type DirectoryParams struct {
 	// origin restarted, and this node's gossip has not seen it back yet)
 	// is the origin's new life's, and is left alone.
 	Departed func(origin string) (time.Time, bool)
-	// Replicas is how many servers of a clustered control plane hold the
-	// directory (JetStream's replicas, at most 5); zero means 1.
-	Replicas int
-	// Patient, for a clustered control plane, opens the directory in the
-	// background when JetStream cannot make it yet (no quorum while the
-	// other origins start): until then every call fails with
-	// ErrNotOpen, and Ready is false.
-	Patient bool
+	// Peers, if set, names the servers this node's embedded NATS server
+	// routes to (Plane.Peers): when one joins, the nodes on each side
+	// have not heard the other side's facts, and tell theirs again.
+	Peers func() string
 }
 
-// Directory is the cluster-wide map from stream name to origin, kept in a
-// JetStream KV bucket: a claim is an atomic Create, so two origins racing
-// for one name cannot both win. Claims are refreshed by their owner and
-// expire with the bucket's max age when the owner is gone.
+// Directory is the cluster-wide map from stream name to origin, and the
+// trees' edges and the origins' publishers: the facts of every node, each
+// kept by the node it is about (facts.go). A name is claimed by the origin
+// whose claim wins (claimWins): of two origins claiming one name at once,
+// both see both claims and agree on the winner, and the other withdraws.
 //
 // Lifecycle: OpenDirectory → Claim/Release/Lookup/List → Close. Methods are
-// safe from any goroutine and do network I/O: pass a context with a timeout.
+// safe from any goroutine.
 type Directory struct {
-	p  DirectoryParams
-	js jetstream.JetStream
+	p    DirectoryParams
+	nc   *nats.Conn
+	life string
+	subs []*nats.Subscription
 
-	mu    sync.Mutex
-	kv    jetstream.KeyValue
-	owned map[string]uint64 // stream → revision of our claim
-	prio  map[string]int    // stream → the priority our claim holds
-	edges map[string][]byte // the records putKept keeps (edges, publishers), refreshed like claims
+	mu       sync.Mutex
+	seq      uint64
+	mine     map[string]json.RawMessage // this node's facts, by key
+	view     map[string]*nodeFacts      // the other nodes', by node id
+	synced   bool                       // the others have been heard since the first connection
+	wantSync bool                       // a change of another node was missed
+	// wantAnnounce: another node asked for everybody's facts.
+	wantAnnounce bool
 
-	stop chan struct{}
-	wg   sync.WaitGroup
+	stop      chan struct{}
+	closeOnce sync.Once
+	wg        sync.WaitGroup
 }
 
-// OpenDirectory opens (creating if need be) the directory bucket and starts
-// refreshing this node's claims.
+// OpenDirectory joins the directory. Connected, it returns once it has
+// heard the other nodes' facts (syncWait), so that its first claim knows
+// theirs; not connected, at once, and it is Ready once it has.
 func OpenDirectory(ctx context.Context, p DirectoryParams) (*Directory, error) {
 	if p.TTL <= 0 {
 		p.TTL = 10 * time.Second
@@ -92,104 +94,112 @@ func OpenDirectory(ctx context.Context, p DirectoryParams) (*Directory, error) {
 	if p.Logger == nil {
 		p.Logger = slog.Default()
 	}
-	js, err := jetstream.New(p.Conn)
-	if err != nil {
-		return nil, err
-	}
-	d := &Directory{p: p, js: js, owned: map[string]uint64{}, prio: map[string]int{}, edges: map[string][]byte{}, stop: make(chan struct{})}
-	if err := d.openBucket(ctx); err != nil {
-		if !p.Patient {
-			return nil, err
-		}
-		p.Logger.Info("stream directory: JetStream is not ready yet; opening it in the background", "err", err)
-		d.wg.Add(1)
-		go d.keepOpening()
+	d := &Directory{p: p, nc: p.Conn, life: newLife(), mine: map[string]json.RawMessage{}, view: map[string]*nodeFacts{}, stop: make(chan struct{})}
+	if err := d.subscribe(); err != nil {
+		return nil, fmt.Errorf("open the stream directory: %w", err)
 	}
 	d.wg.Add(1)
-	go d.refresh()
+	go d.tend()
+	for d.nc.IsConnected() && !d.Ready() {
+		select {
+		case <-ctx.Done():
+			return d, nil
+		case <-time.After(10 * time.Millisecond):
+		}
+	}
 	return d, nil
 }
 
-// keepOpening retries opening the bucket until it is open (a clustered
-// control plane has formed its quorum) or the directory closes.
-func (d *Directory) keepOpening() {
-	defer d.wg.Done()
-	t := time.NewTicker(250 * time.Millisecond)
-	defer t.Stop()
-	for d.bucket() == (unopened{}) {
-		select {
-		case <-d.stop:
-			return
-		case <-t.C:
-		}
-		ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-		if err := d.openBucket(ctx); err == nil {
-			d.p.Logger.Info("stream directory: open")
-		}
-		cancel()
-	}
+// Ready reports whether the directory has heard the other nodes.
+func (d *Directory) Ready() bool {
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	return d.synced
 }
 
-// Ready reports whether the directory is open.
-func (d *Directory) Ready() bool { return d.bucket() != (unopened{}) }
-
-func (d *Directory) openBucket(ctx context.Context) error {
-	// A clustered control plane's bucket has more copies than a node
-	// that is not one of its servers asks for (a relay): bind to it as it
-	// is. Updating it to one copy once left the directory on one origin,
-	// and it died with it.
-	if kv, err := d.js.KeyValue(ctx, Bucket); err == nil {
-		if st, err := kv.Status(ctx); err == nil {
-			if bs, ok := st.(*jetstream.KeyValueBucketStatus); ok && bs.StreamInfo().Config.Replicas > max(d.p.Replicas, 1) {
-				d.mu.Lock()
-				d.kv = kv
-				d.mu.Unlock()
-				return nil
-			}
-		}
+// usable is ErrNotOpen unless the directory can answer now.
+func (d *Directory) usable() error {
+	if !d.nc.IsConnected() || !d.Ready() {
+		return ErrNotOpen
 	}
-	kv, err := d.js.CreateOrUpdateKeyValue(ctx, jetstream.KeyValueConfig{
-		Bucket: Bucket, Description: "relaymesh: stream name → origin", History: 1,
-		TTL: d.p.TTL, Storage: jetstream.MemoryStorage, Replicas: max(d.p.Replicas, 1),
-	})
-	if err != nil {
-		return fmt.Errorf("open the stream directory (the NATS server needs JetStream enabled): %w", err)
-	}
-	d.mu.Lock()
-	d.kv = kv
-	d.mu.Unlock()
 	return nil
 }
 
-func (d *Directory) bucket() jetstream.KeyValue {
-	d.mu.Lock()
-	defer d.mu.Unlock()
-	if d.kv == nil {
-		return unopened{}
-	}
-	return d.kv
-}
-
-// unopened stands for the bucket until a patient directory opens it: the
-// calls the directory makes fail with ErrNotOpen.
-type unopened struct{ jetstream.KeyValue }
-
-func (unopened) Get(context.Context, string) (jetstream.KeyValueEntry, error) { return nil, ErrNotOpen }
-func (unopened) Put(context.Context, string, []byte) (uint64, error)          { return 0, ErrNotOpen }
-func (unopened) Create(context.Context, string, []byte, ...jetstream.KVCreateOpt) (uint64, error) {
-	return 0, ErrNotOpen
-}
-func (unopened) Update(context.Context, string, []byte, uint64) (uint64, error) {
-	return 0, ErrNotOpen
-}
-func (unopened) Delete(context.Context, string, ...jetstream.KVDeleteOpt) error { return ErrNotOpen }
-func (unopened) ListKeys(context.Context, ...jetstream.WatchOpt) (jetstream.KeyLister, error) {
-	return nil, ErrNotOpen
-}
-
-func (d *Directory) entry(stream string, priority int) []byte {
+func (d *Directory) entry(stream string, priority int) json.RawMessage {
 	b, _ := json.Marshal(Entry{Stream: stream, Origin: d.p.Origin, HTTP: d.p.HTTP, Since: time.Now().UTC(), Priority: priority})
 	return b
+}
+
+// isClaim tells a claim's key (a stream name, which holds no dot) from
+// the other facts' (edge., pub.).
+func isClaim(key string) bool { return !strings.Contains(key, ".") }
+
+// claimWins orders two claims of one name: one gossip has not seen depart
+// over one it has; then the higher priority; then the earlier; then the
+// lower origin id. Every node orders them alike, so all agree.
+func (d *Directory) claimWins(a, b Entry) bool {
+	if ga, gb := d.Gone(a), d.Gone(b); ga != gb {
+		return gb
+	}
+	if a.Priority != b.Priority {
+		return a.Priority > b.Priority
+	}
+	if !a.Since.Equal(b.Since) {
+		return a.Since.Before(b.Since)
+	}
+	return a.Origin < b.Origin
+}
+
+// winners is the winning claim of every name, under d.mu.
+func (d *Directory) winners() map[string]Entry {
+	out := map[string]Entry{}
+	d.each(func(node, key string, v json.RawMessage) {
+		if !isClaim(key) {
+			return
+		}
+		var e Entry
+		if json.Unmarshal(v, &e) != nil || e.Origin != node {
+			return
+		}
+		if cur, ok := out[key]; !ok || d.claimWins(e, cur) {
+			out[key] = e
+		}
+	})
+	return out
+}
+
+// winner is stream's winning claim, under d.mu.
+func (d *Directory) winner(stream string) (Entry, bool) {
+	var best Entry
+	found := false
+	d.each(func(node, key string, v json.RawMessage) {
+		if key != stream {
+			return
+		}
+		var e Entry
+		if json.Unmarshal(v, &e) != nil || e.Origin != node {
+			return
+		}
+		if !found || d.claimWins(e, best) {
+			best, found = e, true
+		}
+	})
+	return best, found
+}
+
+// reconcile withdraws this node's claims that another's beats (a higher
+// priority arrived elsewhere, or a race this node lost), under d.mu, so
+// that Owns turns false and the name is free here once that one goes.
+func (d *Directory) reconcile() {
+	for key := range d.mine {
+		if !isClaim(key) {
+			continue
+		}
+		if w, ok := d.winner(key); ok && w.Origin != d.p.Origin {
+			d.p.Logger.Info("stream directory: another origin's claim wins; withdrawing this one's", "stream", key, "origin", w.Origin, "priority", w.Priority)
+			_ = d.setLocked(key, nil)
+		}
+	}
 }
 
 // Claim makes this node the origin of stream. A claim this node already
@@ -204,6 +214,11 @@ func (d *Directory) Claim(ctx context.Context, stream string) error {
 	return err
 }
 
+// claimSettle is how long a new claim waits for a rival one in flight
+// from another origin (a message between NATS servers takes well under a
+// millisecond on a LAN) before it is taken as won.
+const claimSettle = 25 * time.Millisecond
+
 // ClaimAt makes this node the origin of stream for a publisher of
 // priority, and reports whether it is: it is when the name is free, held
 // here, held by an origin gossip says has departed, or held for a lower
@@ -212,59 +227,70 @@ func (d *Directory) Claim(ctx context.Context, stream string) error {
 // priority, whose backup this publisher then is. The same priority on
 // another origin is an error that wraps ErrClaimed and names it.
 func (d *Directory) ClaimAt(ctx context.Context, stream string, priority int) (bool, error) {
-	kv := d.bucket()
-	rev, err := kv.Create(ctx, stream, d.entry(stream, priority))
-	if errors.Is(err, jetstream.ErrKeyExists) {
-		ent, gerr := kv.Get(ctx, stream)
-		if errors.Is(gerr, jetstream.ErrKeyNotFound) {
-			return d.ClaimAt(ctx, stream, priority) // released meanwhile: try again
-		}
-		if gerr != nil {
-			return false, gerr
-		}
-		var e Entry
-		if jerr := json.Unmarshal(ent.Value(), &e); jerr != nil {
-			return false, fmt.Errorf("directory entry %q: %w", stream, jerr)
-		}
-		departed := e.Origin != d.p.Origin && d.Gone(e)
-		switch {
-		case e.Origin == d.p.Origin || departed || e.Priority < priority:
-		case e.Priority > priority:
-			return false, nil
-		default:
-			return false, fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
-		}
-		d.mu.Lock()
-		_, mine := d.owned[stream]
-		d.mu.Unlock()
-		if mine && e.Origin == d.p.Origin && e.Priority == priority {
-			return true, nil
-		}
-		// Our own claim from before a restart or at another priority, a
-		// departed origin's, or a lower priority's: take it over by
-		// compare-and-set on the revision read, so of two origins taking
-		// over at once one wins and the other is told who.
-		if e.Origin != d.p.Origin {
-			d.p.Logger.Info("stream directory: taking the name over", "stream", stream, "from", e.Origin, "departed", departed, "priority", priority, "was", e.Priority)
-		}
-		rev, err = kv.Update(ctx, stream, d.entry(stream, priority), ent.Revision())
-		if err != nil && e.Origin != d.p.Origin {
-			if now, ok, _ := d.Lookup(ctx, stream); ok && now.Origin != d.p.Origin {
-				if now.Priority > priority {
-					return false, nil
-				}
-				return false, fmt.Errorf("%w: %s", ErrClaimed, now.Origin)
-			}
-		}
-	}
-	if err != nil {
-		return false, fmt.Errorf("claim stream %q: %w", stream, err)
+	if err := d.usable(); err != nil {
+		return false, err
 	}
 	d.mu.Lock()
-	d.owned[stream] = rev
-	d.prio[stream] = priority
+	if live, err, decided := d.against(stream, priority); decided {
+		d.mu.Unlock()
+		return live, err
+	}
+	if mine, ok := d.mine[stream]; ok {
+		var e Entry
+		if json.Unmarshal(mine, &e) == nil && e.Priority == priority {
+			d.mu.Unlock()
+			return true, nil // held here already
+		}
+	}
+	if w, ok := d.winner(stream); ok && w.Origin != d.p.Origin {
+		d.p.Logger.Info("stream directory: taking the name over", "stream", stream, "from", w.Origin, "departed", d.Gone(w), "priority", priority, "was", w.Priority)
+	}
+	err := d.setLocked(stream, d.entry(stream, priority))
 	d.mu.Unlock()
-	return true, nil
+	if err == nil {
+		err = d.nc.FlushWithContext(ctx)
+	}
+	if err != nil {
+		_ = d.set(stream, nil)
+		return false, fmt.Errorf("claim stream %q: %w", stream, err)
+	}
+	select {
+	case <-ctx.Done():
+		_ = d.set(stream, nil)
+		return false, fmt.Errorf("claim stream %q: %w", stream, ctx.Err())
+	case <-time.After(claimSettle):
+	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	// Whoever wins now wins everywhere: every node orders the same claims
+	// alike. A rival that came in the meantime and won has already made
+	// reconcile withdraw this claim.
+	w, ok := d.winner(stream)
+	if ok && w.Origin == d.p.Origin {
+		return true, nil
+	}
+	if _, held := d.mine[stream]; held {
+		_ = d.setLocked(stream, nil)
+	}
+	if ok && w.Priority > priority {
+		return false, nil
+	}
+	return false, fmt.Errorf("%w: %s", ErrClaimed, w.Origin)
+}
+
+// against decides a claim at priority when another origin's claim stands
+// in its way, under d.mu: a backup (live false) under a higher priority,
+// ErrClaimed at the same one. decided is false when nothing stands in the
+// way (free, held here, a departed origin's, a lower priority's).
+func (d *Directory) against(stream string, priority int) (live bool, err error, decided bool) {
+	w, ok := d.winner(stream)
+	if !ok || w.Origin == d.p.Origin || d.Gone(w) || w.Priority < priority {
+		return false, nil, false
+	}
+	if w.Priority > priority {
+		return false, nil, true
+	}
+	return false, fmt.Errorf("%w: %s", ErrClaimed, w.Origin), true
 }
 
 // Gone says whether e's origin has departed since it wrote e (gossip's
@@ -277,28 +303,22 @@ func (d *Directory) Gone(e Entry) bool {
 	return ok && e.Since.Before(at)
 }
 
-// Owns reports whether this node holds stream's claim, as far as it knows
-// (a higher priority elsewhere takes it over; the next refresh notices).
+// Owns reports whether this node holds stream's claim.
 func (d *Directory) Owns(stream string) bool {
 	d.mu.Lock()
 	defer d.mu.Unlock()
-	_, ok := d.owned[stream]
+	_, ok := d.mine[stream]
 	return ok
 }
 
-// Release gives up this node's claim on stream, if it has one. It never
-// deletes another origin's claim (the delete names our revision).
+// Release gives up this node's claim on stream, if it has one.
 func (d *Directory) Release(ctx context.Context, stream string) error {
 	d.mu.Lock()
-	rev, ok := d.owned[stream]
-	delete(d.owned, stream)
-	delete(d.prio, stream)
-	d.mu.Unlock()
-	kv := d.bucket()
-	if !ok {
+	defer d.mu.Unlock()
+	if _, ok := d.mine[stream]; !ok {
 		return nil
 	}
-	if err := kv.Delete(ctx, stream, jetstream.LastRevision(rev)); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	if err := d.setLocked(stream, nil); err != nil {
 		return fmt.Errorf("release stream %q: %w", stream, err)
 	}
 	return nil
@@ -306,48 +326,28 @@ func (d *Directory) Release(ctx context.Context, stream string) error {
 
 // Lookup returns the origin of stream.
 func (d *Directory) Lookup(ctx context.Context, stream string) (Entry, bool, error) {
-	ent, err := d.bucket().Get(ctx, stream)
-	if errors.Is(err, jetstream.ErrKeyNotFound) {
-		return Entry{}, false, nil
-	}
-	if err != nil {
+	if err := d.usable(); err != nil {
 		return Entry{}, false, err
 	}
-	var e Entry
-	if err := json.Unmarshal(ent.Value(), &e); err != nil {
-		return Entry{}, false, fmt.Errorf("directory entry %q: %w", stream, err)
-	}
-	return e, true, nil
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	e, ok := d.winner(stream)
+	return e, ok, nil
 }
 
 // List returns every entry, sorted by stream name.
 func (d *Directory) List(ctx context.Context) ([]Entry, error) {
-	keys, err := d.keys(ctx)
-	if err != nil {
+	if err := d.usable(); err != nil {
 		return nil, err
 	}
-	var out []Entry
-	for _, k := range keys {
-		if strings.HasPrefix(k, edgePrefix) || strings.HasPrefix(k, pubPrefix) {
-			continue
-		}
-		if e, ok, err := d.Lookup(ctx, k); err == nil && ok {
-			out = append(out, e)
-		}
+	d.mu.Lock()
+	w := d.winners()
+	d.mu.Unlock()
+	out := make([]Entry, 0, len(w))
+	for _, e := range w {
+		out = append(out, e)
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Stream < out[j].Stream })
-	return out, nil
-}
-
-func (d *Directory) keys(ctx context.Context) ([]string, error) {
-	kl, err := d.bucket().ListKeys(ctx)
-	if err != nil {
-		return nil, err
-	}
-	var out []string
-	for k := range kl.Keys() {
-		out = append(out, k)
-	}
 	return out, nil
 }
 
@@ -376,138 +376,51 @@ func (d *Directory) ClearEdge(ctx context.Context, stream string) error {
 	return d.deleteKept(ctx, edgeKey(stream, d.p.Origin))
 }
 
-// putKept writes a record this node keeps (an edge, a publisher): the
-// refresh puts it again every TTL/3 until deleteKept.
+// putKept writes a fact this node keeps (an edge, a publisher).
 func (d *Directory) putKept(ctx context.Context, key string, value []byte) error {
-	d.mu.Lock()
-	d.edges[key] = value
-	d.mu.Unlock()
-	_, err := d.bucket().Put(ctx, key, value)
-	return err
+	return d.set(key, value)
 }
 
-// deleteKept removes a record putKept wrote.
+// deleteKept removes a fact putKept wrote.
 func (d *Directory) deleteKept(ctx context.Context, key string) error {
-	d.mu.Lock()
-	delete(d.edges, key)
-	d.mu.Unlock()
-	if err := d.bucket().Delete(ctx, key); err != nil && !errors.Is(err, jetstream.ErrKeyNotFound) {
+	return d.set(key, nil)
+}
+
+// kept calls fn with every fact under prefix, of every node.
+func (d *Directory) kept(prefix string, fn func(key string, v json.RawMessage)) error {
+	if err := d.usable(); err != nil {
 		return err
 	}
+	d.mu.Lock()
+	defer d.mu.Unlock()
+	d.each(func(_, key string, v json.RawMessage) {
+		if strings.HasPrefix(key, prefix) {
+			fn(key, v)
+		}
+	})
 	return nil
 }
 
 // Edges returns every tree edge in the cluster.
 func (d *Directory) Edges(ctx context.Context) ([]Edge, error) {
-	keys, err := d.keys(ctx)
-	if err != nil {
-		return nil, err
-	}
 	var out []Edge
-	for _, k := range keys {
-		if !strings.HasPrefix(k, edgePrefix) {
-			continue
-		}
-		ent, err := d.bucket().Get(ctx, k)
-		if err != nil {
-			continue
-		}
+	err := d.kept(edgePrefix, func(key string, v json.RawMessage) {
 		var e Edge
-		if json.Unmarshal(ent.Value(), &e) == nil {
+		if json.Unmarshal(v, &e) == nil && edgeKey(e.Stream, e.Child) == key {
 			out = append(out, e)
 		}
-	}
+	})
 	sort.Slice(out, func(i, j int) bool { return out[i].Stream+out[i].Child < out[j].Stream+out[j].Child })
-	return out, nil
+	return out, err
 }
 
-// refresh renews this node's claims every TTL/3 so they do not expire. A
-// claim that vanished (the NATS server restarted and lost the bucket) is
-// made again; one that another origin took meanwhile is given up.
-func (d *Directory) refresh() {
-	defer d.wg.Done()
-	tick := time.NewTicker(d.p.TTL / 3)
-	defer tick.Stop()
-	for {
-		select {
-		case <-d.stop:
-			return
-		case <-tick.C:
-		}
-		d.mu.Lock()
-		owned := make(map[string]uint64, len(d.owned))
-		for s, r := range d.owned {
-			owned[s] = r
-		}
-		d.mu.Unlock()
-		d.mu.Lock()
-		edges := make(map[string][]byte, len(d.edges))
-		for k, v := range d.edges {
-			edges[k] = v
-		}
-		d.mu.Unlock()
-		for key, val := range edges {
-			ctx, cancel := context.WithTimeout(context.Background(), d.p.TTL/3)
-			if _, err := d.bucket().Put(ctx, key, val); err != nil {
-				if oerr := d.openBucket(ctx); oerr == nil {
-					_, _ = d.bucket().Put(ctx, key, val)
-				}
-			}
-			cancel()
-		}
-		for stream, rev := range owned {
-			ctx, cancel := context.WithTimeout(context.Background(), d.p.TTL/3)
-			d.mu.Lock()
-			prio := d.prio[stream]
-			d.mu.Unlock()
-			next, err := d.renew(ctx, stream, rev, prio)
-			cancel()
-			d.mu.Lock()
-			if _, still := d.owned[stream]; still {
-				if err != nil && errors.Is(err, ErrClaimed) {
-					delete(d.owned, stream)
-					delete(d.prio, stream)
-				} else if err == nil {
-					d.owned[stream] = next
-				}
-			}
-			d.mu.Unlock()
-			if err != nil {
-				d.p.Logger.Warn("stream directory: claim not renewed", "stream", stream, "err", err)
-			}
-		}
-	}
-}
-
-func (d *Directory) renew(ctx context.Context, stream string, rev uint64, priority int) (uint64, error) {
-	next, err := d.bucket().Update(ctx, stream, d.entry(stream, priority), rev)
-	if err == nil {
-		return next, nil
-	}
-	// The claim or the whole bucket is gone: expired, or a NATS server that
-	// restarted without its memory (it then answers "no response from
-	// stream" rather than "not found"). Opening the bucket is idempotent.
-	if oerr := d.openBucket(ctx); oerr != nil {
-		return 0, oerr
-	}
-	// Gone (expired or lost): create it again, unless another origin has it.
-	next, cerr := d.bucket().Create(ctx, stream, d.entry(stream, priority))
-	if errors.Is(cerr, jetstream.ErrKeyExists) {
-		if e, ok, _ := d.Lookup(ctx, stream); ok && e.Origin != d.p.Origin {
-			return 0, fmt.Errorf("%w: %s", ErrClaimed, e.Origin)
-		}
-		ent, gerr := d.bucket().Get(ctx, stream)
-		if gerr != nil {
-			return 0, gerr
-		}
-		return ent.Revision(), nil
-	}
-	return next, cerr
-}
-
-// Close stops refreshing. Claims are left to expire, not deleted: a node
-// that closes on its way to a restart keeps its names for the TTL.
+// Close stops tending the view. Facts are left to expire at the others,
+// not deleted: a node that closes on its way to a restart keeps its names
+// for the TTL, or until its new life speaks.
 func (d *Directory) Close() {
-	close(d.stop)
-	d.wg.Wait()
+	d.closeOnce.Do(func() {
+		close(d.stop)
+		d.wg.Wait()
+		d.unsubscribe()
+	})
 }

@@ -12,7 +12,7 @@ func openDir(t *testing.T, p *Plane, origin string, ttl time.Duration) *Director
 	t.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
 	defer cancel()
-	d, err := OpenDirectory(ctx, DirectoryParams{Conn: p.Conn, Origin: origin, HTTP: origin + ":8080", TTL: ttl})
+	d, err := OpenDirectory(ctx, DirectoryParams{Conn: p.Conn, Origin: origin, HTTP: origin + ":8080", TTL: ttl, Peers: p.Peers})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -63,6 +63,9 @@ func TestDirectoryClaimsAreExclusive(t *testing.T) {
 		t.Fatal("b's release removed a's claim")
 	}
 	_ = b.Claim(ctx(t), "other")
+	// Each node tells its own facts; the others hear them within a
+	// message's time.
+	eventually(t, "a to list b's claim", func() bool { l, _ := a.List(ctx(t)); return len(l) == 2 })
 	list, err := a.List(ctx(t))
 	if err != nil || len(list) != 2 || list[0].Stream != "cam" || list[1].Origin != "b" {
 		t.Fatalf("list: %+v %v", list, err)
@@ -70,6 +73,7 @@ func TestDirectoryClaimsAreExclusive(t *testing.T) {
 	if err := a.Release(ctx(t), "cam"); err != nil {
 		t.Fatal(err)
 	}
+	eventually(t, "b to see cam released", func() bool { _, ok, _ := b.Lookup(ctx(t), "cam"); return !ok })
 	if err := b.Claim(ctx(t), "cam"); err != nil {
 		t.Fatalf("claim after release: %v", err)
 	}
@@ -127,9 +131,7 @@ func TestDirectoryEdges(t *testing.T) {
 	if err := relay.ClearEdge(ctx(t), "cam"); err != nil {
 		t.Fatal(err)
 	}
-	if edges, _ := origin.Edges(ctx(t)); len(edges) != 0 {
-		t.Fatalf("edge still there: %+v", edges)
-	}
+	eventually(t, "the edge to go", func() bool { edges, _ := origin.Edges(ctx(t)); return len(edges) == 0 })
 }
 
 // A name whose origin gossip has seen die is taken over at once, not after
@@ -220,14 +222,14 @@ func TestClaimAtPriority(t *testing.T) {
 	if live, err := c.ClaimAt(ctx(t), "cam", 2); err != nil || !live {
 		t.Fatalf("c at 2 over a at 1: %v %v", live, err)
 	}
-	if e, _, _ := a.Lookup(ctx(t), "cam"); e.Origin != "c" || e.Priority != 2 {
-		t.Fatalf("cam now %+v", e)
-	}
+	eventually(t, "a to see c's claim", func() bool { e, _, _ := a.Lookup(ctx(t), "cam"); return e.Origin == "c" && e.Priority == 2 })
+	eventually(t, "a to withdraw its claim, which c's beats", func() bool { return !a.Owns("cam") })
 	for _, d := range []*Directory{a, b, c} {
 		if err := d.SetPublisher(ctx(t), "cam", map[string]int{"a": 1, "b": 0, "c": 2}[d.p.Origin]); err != nil {
 			t.Fatal(err)
 		}
 	}
+	eventually(t, "b to hear every publisher", func() bool { p, _ := b.Publishers(ctx(t), "cam"); return len(p) == 3 })
 	pubs, err := b.Publishers(ctx(t), "cam")
 	if err != nil || len(pubs) != 3 || pubs[0].Origin != "c" || pubs[1].Origin != "a" || pubs[2].Origin != "b" {
 		t.Fatalf("publishers %+v, %v; want c, a, b", pubs, err)

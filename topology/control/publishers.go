@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"sort"
-	"strings"
 )
 
 // Publisher is an origin's best publisher of a stream, live or a backup:
@@ -49,24 +48,13 @@ func (d *Directory) AllPublishers(ctx context.Context) (map[string][]Publisher, 
 }
 
 func (d *Directory) publishers(ctx context.Context, prefix string) (map[string][]Publisher, error) {
-	keys, err := d.keys(ctx)
-	if err != nil {
-		return nil, err
-	}
 	out := map[string][]Publisher{}
-	for _, k := range keys {
-		if !strings.HasPrefix(k, prefix) {
-			continue
-		}
-		ent, err := d.bucket().Get(ctx, k)
-		if err != nil {
-			continue
-		}
+	err := d.kept(prefix, func(key string, v json.RawMessage) {
 		var p Publisher
-		if json.Unmarshal(ent.Value(), &p) == nil && pubKey(p.Stream, p.Origin) == k {
+		if json.Unmarshal(v, &p) == nil && pubKey(p.Stream, p.Origin) == key {
 			out[p.Stream] = append(out[p.Stream], p)
 		}
-	}
+	})
 	for _, ps := range out {
 		sort.Slice(ps, func(i, j int) bool {
 			if ps[i].Priority != ps[j].Priority {
@@ -75,5 +63,5 @@ func (d *Directory) publishers(ctx context.Context, prefix string) (map[string][
 			return ps[i].Origin < ps[j].Origin
 		})
 	}
-	return out, nil
+	return out, err
 }

@@ -34,6 +34,9 @@ type Meta struct {
 	Load     float64 `json:"load"`            // 0 idle .. 1 saturated
 	Viewers  int     `json:"viewers"`         // WHEP viewers (not relays) on this node
 	Draining bool    `json:"draining,omitempty"`
+	// Route is a clustered origin's NATS cluster address (-nats-cluster),
+	// where the other origins' embedded servers route to it.
+	Route string `json:"route,omitempty"`
 }
 
 // Params configures a Cluster.

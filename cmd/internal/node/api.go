@@ -82,7 +82,7 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	if n.dir != nil && !n.dir.Ready() {
-		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the stream directory is not open yet: the clustered control plane waits for a quorum of origins", RetryAfter: 2 * time.Second})
+		webrtchttp.WriteError(w, &webrtchttp.Error{Status: http.StatusServiceUnavailable, Message: "the stream directory has not heard the other nodes yet", RetryAfter: 2 * time.Second})
 		return
 	}
 	_, _ = w.Write([]byte("ready\n"))

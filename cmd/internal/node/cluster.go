@@ -26,7 +26,7 @@ func (n *Node) joinCluster(keys [][]byte) error {
 	}
 	c, err := membership.Join(membership.Params{
 		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
-			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort()))},
+			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort())), Route: advertisedRoute(n.cfg.NATSCluster, host)},
 		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Keys: keys, Logger: n.log,
 	})
 	if err != nil {

@@ -83,8 +83,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Join, "join", "", "memberlist seeds, comma-separated `host:port` (a DNS name stands for all its addresses)")
 	fs.StringVar(&c.NATS, "nats", "", "external NATS `URL`; when empty an embedded NATS server starts")
 	fs.StringVar(&c.NATSListen, "nats-listen", "", "expose the embedded NATS server on this `address` (off when empty)")
-	fs.StringVar(&c.NATSCluster, "nats-cluster", "", "origin: the embedded NATS server joins the other origins' in one NATS cluster, taking routes on this `address`; the directory is replicated, so losing an origin loses no control plane")
-	fs.StringVar(&c.NATSRoutes, "nats-routes", "", "with -nats-cluster: comma-separated `host:port` of every origin's -nats-cluster address, this one's included")
+	fs.StringVar(&c.NATSCluster, "nats-cluster", "", "origin: the embedded NATS server joins the other origins' in one NATS cluster, taking routes on this `address` (the others find it through gossip), so losing an origin loses no control plane")
+	fs.StringVar(&c.NATSRoutes, "nats-routes", "", "with -nats-cluster: comma-separated `host:port` of other origins' -nats-cluster addresses, routed to from the start (gossip finds them too)")
 	c.Auth.flags(fs)
 	fs.StringVar(&c.ICEServers, "ice-servers", "", "comma-separated STUN/TURN `URLs` advertised to clients in Link headers")
 	fs.DurationVar(&c.KeyframeInterval, "keyframe-interval", 500*time.Millisecond, "at most one keyframe request per `interval` goes to a publisher")
@@ -176,8 +176,8 @@ func (c *Config) Validate() error {
 	if c.NATS != "" && c.NATSCluster != "" {
 		errs = append(errs, errors.New("-nats-cluster clusters the embedded server, which does not run when -nats is set"))
 	}
-	if (c.NATSCluster == "") != (c.NATSRoutes == "") {
-		errs = append(errs, errors.New("-nats-cluster and -nats-routes go together: the route address, and every origin's (this one's included)"))
+	if c.NATSCluster == "" && c.NATSRoutes != "" {
+		errs = append(errs, errors.New("-nats-routes lists routes for -nats-cluster, which is not set"))
 	}
 	for _, s := range splitList(c.STUN) {
 		if _, _, err := net.SplitHostPort(strings.TrimPrefix(s, "stun:")); err != nil {

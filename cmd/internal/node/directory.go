@@ -16,10 +16,7 @@ func (n *Node) openDirectory() error {
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
 	d, err := control.OpenDirectory(ctx, control.DirectoryParams{
-		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log,
-		// Clustered, the directory has copies on three origins, and is
-		// made once a quorum of them runs (they start one by one).
-		Replicas: control.Replicas(len(n.cfg.RouteList())), Patient: n.cfg.NATSCluster != "",
+		Conn: n.plane.Conn, Origin: n.cfg.NodeID, HTTP: advertisedHTTP(n.cfg.HTTP, n.httpLn.Addr()), Logger: n.log, Peers: n.plane.Peers,
 		// The cluster is joined after the directory opens and before any
 		// claim is made (claims come from requests).
 		Departed: func(origin string) (time.Time, bool) {

@@ -3,7 +3,6 @@ package node
 import (
 	"context"
 	"net/http"
-	"os"
 	"strconv"
 	"testing"
 	"time"
@@ -16,15 +15,12 @@ import (
 	"github.com/nats-io/nats-server/v2/server"
 )
 
-// natsServer runs a standalone NATS server with JetStream on a fixed port,
-// as a cluster's control plane would be.
+// natsServer runs a standalone NATS server on a fixed port, as a
+// cluster's control plane would be: core NATS only, no JetStream (the
+// directory is what the nodes tell each other).
 func natsServer(t *testing.T, port int) *server.Server {
 	t.Helper()
-	dir, err := os.MkdirTemp("", "relaymesh-nats-test-")
-	if err != nil {
-		t.Fatal(err)
-	}
-	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, JetStream: true, StoreDir: dir, NoSigs: true, NoLog: true})
+	ns, err := server.NewServer(&server.Options{Host: "127.0.0.1", Port: port, NoSigs: true, NoLog: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -32,7 +28,7 @@ func natsServer(t *testing.T, port int) *server.Server {
 	if !ns.ReadyForConnections(10 * time.Second) {
 		t.Fatal("NATS not ready")
 	}
-	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown(); os.RemoveAll(dir) })
+	t.Cleanup(func() { ns.Shutdown(); ns.WaitForShutdown() })
 	return ns
 }
 

@@ -176,6 +176,10 @@ func (n *Node) open() (err error) {
 	// Background loops start last: they read what open has just built.
 	n.wg.Add(1)
 	go n.reportLoad()
+	if cfg.NATSCluster != "" {
+		n.wg.Add(1)
+		go n.watchRoutes()
+	}
 	if n.gate != nil && n.dir != nil {
 		n.wg.Add(1)
 		go n.watchBackups()

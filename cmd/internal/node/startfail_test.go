@@ -43,8 +43,8 @@ func TestNATSClusterFlagsAreChecked(t *testing.T) {
 		args []string
 		want string
 	}{
-		{[]string{"-nats-cluster", "127.0.0.1:6222"}, "-nats-routes"},
 		{[]string{"-nats-routes", "127.0.0.1:6222"}, "-nats-cluster"},
+		{[]string{"-nats-cluster", "127.0.0.1"}, "-nats-cluster"},
 		{[]string{"-nats", "nats://127.0.0.1:4222", "-nats-cluster", "127.0.0.1:6222", "-nats-routes", "127.0.0.1:6222"}, "does not run when -nats is set"},
 		{[]string{"-nats-cluster", "127.0.0.1:6222", "-nats-routes", "nohost"}, "-nats-routes"},
 		{[]string{"-nats-cluster", "0.0.0.0:6222", "-nats-routes", "10.0.0.1:6222"}, "-nats-token"},
