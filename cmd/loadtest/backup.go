@@ -61,20 +61,20 @@ func backupRound(ctx context.Context, originBin, relayBin, logs string, aus [][]
 	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn"}}
 	defer f.close()
 	start := f.start
-	set, err := f.origins(originBin, []string{"-max-children", "1"}, "a", "b")
+	set, err := nodeproc.NewOrigins("a", "b")
 	if err != nil {
 		return res, err
 	}
 	var nodes []*nodeproc.Proc
 	for _, n := range []string{"a", "b"} {
-		p, err := set.start(n)
+		p, err := start(originBin, n, set.Options(n, "-max-children", "1"))
 		if err != nil {
 			return res, err
 		}
 		nodes = append(nodes, p)
 	}
 	for _, n := range []string{"r1", "r2"} {
-		p, err := start(relayBin, n, nodeproc.Options{Args: []string{"-nats", nodes[0].NATS, "-join", set.join(), "-max-children", "1"}})
+		p, err := start(relayBin, n, nodeproc.Options{Args: []string{"-nats", nodes[0].NATS, "-join", set.Join(), "-max-children", "1"}})
 		if err != nil {
 			return res, err
 		}
@@ -123,7 +123,7 @@ func backupRound(ctx context.Context, originBin, relayBin, logs string, aus [][]
 		}
 	}
 
-	a2, err := set.start("a")
+	a2, err := start(originBin, "a", set.Options("a", "-max-children", "1"))
 	if err != nil {
 		return res, err
 	}

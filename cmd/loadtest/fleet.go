@@ -2,10 +2,7 @@ package main
 
 import (
 	"context"
-	"fmt"
 	"os"
-	"sort"
-	"strings"
 
 	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
@@ -53,46 +50,4 @@ func (f *fleet) close() {
 	for _, p := range f.procs {
 		p.Kill()
 	}
-}
-
-// origins are clustered origins as a user runs them: each with its NATS
-// server exposed and clustered (-nats-cluster), routes found by gossip, so
-// the control plane is theirs and survives any one of them. Their gossip
-// and cluster addresses are fixed, so that one restarted rejoins.
-type origins struct {
-	f               *fleet
-	bin             string
-	extra           []string
-	gossip, cluster map[string]string
-}
-
-func (f *fleet) origins(bin string, extra []string, names ...string) (*origins, error) {
-	o := &origins{f: f, bin: bin, extra: extra, gossip: map[string]string{}, cluster: map[string]string{}}
-	for _, n := range names {
-		g, err := nodeproc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		c, err := nodeproc.FreePort()
-		if err != nil {
-			return nil, err
-		}
-		o.gossip[n], o.cluster[n] = fmt.Sprintf("127.0.0.1:%d", g), fmt.Sprintf("127.0.0.1:%d", c)
-	}
-	return o, nil
-}
-
-// join is -join for every origin.
-func (o *origins) join() string {
-	var all []string
-	for _, g := range o.gossip {
-		all = append(all, g)
-	}
-	sort.Strings(all)
-	return strings.Join(all, ",")
-}
-
-func (o *origins) start(name string) (*nodeproc.Proc, error) {
-	args := append([]string{"-gossip", o.gossip[name], "-join", o.join(), "-nats-cluster", o.cluster[name]}, o.extra...)
-	return o.f.start(o.bin, name, nodeproc.Options{ExposeNATS: true, Args: args})
 }

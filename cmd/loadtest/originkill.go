@@ -60,19 +60,19 @@ func runOriginKill(ctx context.Context, originBin string, rounds int) error {
 func originKillRound(ctx context.Context, originBin, relayBin, logs string, aus [][]byte) (republish, toMedia, gap time.Duration, steady bool, err error) {
 	f := &fleet{ctx: ctx, logs: logs, args: []string{"-log-level", "warn"}}
 	defer f.close()
-	set, err := f.origins(originBin, nil, "a", "b")
+	set, err := nodeproc.NewOrigins("a", "b")
 	if err != nil {
 		return 0, 0, 0, false, err
 	}
 	var procs []*nodeproc.Proc
 	for _, n := range []string{"a", "b"} {
-		p, err := set.start(n)
+		p, err := f.start(originBin, n, set.Options(n))
 		if err != nil {
 			return 0, 0, 0, false, err
 		}
 		procs = append(procs, p)
 	}
-	r, err := f.start(relayBin, "r1", nodeproc.Options{Args: []string{"-nats", procs[0].NATS, "-join", set.join()}})
+	r, err := f.start(relayBin, "r1", nodeproc.Options{Args: []string{"-nats", procs[0].NATS, "-join", set.Join()}})
 	if err != nil {
 		return 0, 0, 0, false, err
 	}

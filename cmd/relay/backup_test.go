@@ -27,7 +27,7 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	set := newOrigins(t, "a", "b")
 	a := set.start(t, "a", "-max-children", "1")
 	b := set.start(t, "b", "-max-children", "1")
-	relays := []string{"-nats", a.NATS, "-join", set.join(), "-max-children", "1"}
+	relays := []string{"-nats", a.NATS, "-join", set.Join(), "-max-children", "1"}
 	r1 := start(t, relayBin, "r1", nodeprocOpts(false, relays...))
 	r2 := start(t, relayBin, "r2", nodeprocOpts(false, relays...))
 	waitFor(t, 10*time.Second, "four nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "main"); return n == 4 })
@@ -41,6 +41,9 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer primary.Close()
+	// b's claim decisions need a's claim: the origins' NATS servers
+	// connect once gossip has shown them each other.
+	waitFor(t, 10*time.Second, "b to hear of a's stream", func() bool { return publishersOf(t, b.Base, "main") == "a:1:live" })
 	backup, err := whipclient.Publish(t.Context(), b.Base+"/whip/main", whipclient.Options{}, aus, nil)
 	if err != nil {
 		t.Fatalf("a backup publisher (priority 0 under 1) was refused: %v", err)

@@ -2,8 +2,6 @@ package main
 
 import (
 	"context"
-	"fmt"
-	"net"
 	"net/http"
 	"strings"
 	"testing"
@@ -14,36 +12,21 @@ import (
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
-// origins starts origins clustered as a user would: each with its
-// embedded NATS server exposed (-nats-listen) and clustered
-// (-nats-cluster), and no route list: they find each other's routes
-// through gossip (-join). Their gossip and cluster addresses are fixed, so
-// that one restarted rejoins; args returns the flags of the one named, and
-// join the flags with which a relay joins all of them.
-type originSet struct {
-	gossip, cluster map[string]string
-}
+// newOrigins picks the addresses of clustered origins (nodeproc.Origins);
+// start starts one of them.
+type originSet struct{ *nodeproc.Origins }
 
-func newOrigins(t *testing.T, names ...string) *originSet {
-	o := &originSet{gossip: map[string]string{}, cluster: map[string]string{}}
-	for _, n := range names {
-		o.gossip[n] = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
-		o.cluster[n] = fmt.Sprintf("127.0.0.1:%d", freeTCPPort(t))
+func newOrigins(t *testing.T, names ...string) originSet {
+	t.Helper()
+	o, err := nodeproc.NewOrigins(names...)
+	if err != nil {
+		t.Fatal(err)
 	}
-	return o
+	return originSet{o}
 }
 
-func (o *originSet) join() string {
-	var all []string
-	for _, g := range o.gossip {
-		all = append(all, g)
-	}
-	return strings.Join(all, ",")
-}
-
-func (o *originSet) start(t *testing.T, name string, extra ...string) *nodeproc.Proc {
-	args := append([]string{"-gossip", o.gossip[name], "-join", o.join(), "-nats-cluster", o.cluster[name]}, extra...)
-	return start(t, originBin, name, nodeproc.Options{ExposeNATS: true, Args: args})
+func (o originSet) start(t *testing.T, name string, extra ...string) *nodeproc.Proc {
+	return start(t, originBin, name, o.Options(name, extra...))
 }
 
 // The control plane survives either of two origins: their embedded NATS
@@ -62,7 +45,7 @@ func TestControlPlaneSurvivesAnOrigin(t *testing.T) {
 	set := newOrigins(t, "a", "b")
 	a := set.start(t, "a")
 	b := set.start(t, "b")
-	r1 := start(t, relayBin, "r1", nodeprocOpts(false, "-nats", a.NATS, "-join", set.join()))
+	r1 := start(t, relayBin, "r1", nodeprocOpts(false, "-nats", a.NATS, "-join", set.Join()))
 	waitFor(t, 10*time.Second, "three nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "kept"); return n == 3 })
 	h264, _, err := mediatest.Files(mediatest.Small)
 	if err != nil {
@@ -74,6 +57,9 @@ func TestControlPlaneSurvivesAnOrigin(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer pub.Close()
+	// The origins' NATS servers connect once gossip has shown them each
+	// other: until then a's side of the control plane has not heard b's.
+	waitFor(t, 10*time.Second, "the relay to hear of b's stream", func() bool { return publishersOf(t, r1.Base, "kept") == "b:0:live" })
 	v := watch(t, r1.Base+"/whep/kept")
 	waitFor(t, 10*time.Second, "video at the relay", func() bool { return v.Count() > 30 })
 
@@ -117,14 +103,4 @@ func TestControlPlaneSurvivesAnOrigin(t *testing.T) {
 		t.Fatalf("the relay is not ready after a's death: %v %v", err, res)
 	}
 	res.Body.Close()
-}
-
-func freeTCPPort(t *testing.T) int {
-	t.Helper()
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer l.Close()
-	return l.Addr().(*net.TCPAddr).Port
 }

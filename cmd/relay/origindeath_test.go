@@ -20,7 +20,7 @@ func TestOriginDiesRelayViewerPlaysOnFromTheNewRoot(t *testing.T) {
 	set := newOrigins(t, "a", "b")
 	a := set.start(t, "a")
 	b := set.start(t, "b")
-	r1 := start(t, relayBin, "r1", nodeproc.Options{Args: []string{"-nats", a.NATS, "-join", set.join()}})
+	r1 := start(t, relayBin, "r1", nodeproc.Options{Args: []string{"-nats", a.NATS, "-join", set.Join()}})
 	waitFor(t, 10*time.Second, "three nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "moving"); return n == 3 })
 	h264, _, err := mediatest.Files(mediatest.Small)
 	if err != nil {
