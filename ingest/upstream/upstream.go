@@ -65,7 +65,7 @@ type Puller struct {
 
 // New makes a Puller sharing the node's media port.
 func New(p Params) (*Puller, error) {
-	api, err := p.Engine.PublisherAPI(linkTimeouts)
+	api, err := p.Engine.LinkAPI(linkTimeouts)
 	if err != nil {
 		return nil, err
 	}

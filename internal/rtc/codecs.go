@@ -65,6 +65,23 @@ func KindOf(k webrtc.RTPCodecType) codec.Kind {
 // can estimate bandwidth). There is one such leg per stream, so their cost
 // does not scale with the audience.
 func (e *Engine) PublisherAPI(t Timeouts) (*webrtc.API, error) {
+	return e.publisherAPI(e.settings(t))
+}
+
+// LinkAPI is PublisherAPI for the links a relay pulls from its parents,
+// each on a UDP socket of its own instead of the node's shared port. pion's
+// UDP mux hands every packet from an address to the connection that last
+// used that address, so two links between the same two nodes (two streams
+// from one parent) took each other's packets: SRTP that failed to decrypt,
+// and DTLS handshakes that never completed (a relay pulling a second
+// stream from a parent got nothing for 15 s under load). The parent still
+// answers on its shared port; the child, which starts ICE, is reached at
+// the address its checks come from.
+func (e *Engine) LinkAPI(t Timeouts) (*webrtc.API, error) {
+	return e.publisherAPI(e.ownSocketSettings(t))
+}
+
+func (e *Engine) publisherAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range PublisherCodecs() {
 		if err := m.RegisterCodec(c, CodecType(codec.KindOf(c.MimeType))); err != nil {
@@ -76,7 +93,7 @@ func (e *Engine) PublisherAPI(t Timeouts) (*webrtc.API, error) {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
-		webrtc.WithSettingEngine(e.settings(t))), nil
+		webrtc.WithSettingEngine(s)), nil
 }
 
 // ViewerCodec is one codec a viewer leg must offer, with its kind.

@@ -137,6 +137,26 @@ func (e *Engine) settings(t Timeouts) webrtc.SettingEngine {
 	return s
 }
 
+// ownSocketSettings is settings for a leg that opens its own ephemeral
+// UDP socket (LinkAPI), on the address the shared socket is bound to when
+// it is bound to one. No -public-ip: that names where the shared port is
+// reachable, not an ephemeral one.
+func (e *Engine) ownSocketSettings(t Timeouts) webrtc.SettingEngine {
+	var s webrtc.SettingEngine
+	s.SetNetworkTypes([]webrtc.NetworkType{webrtc.NetworkTypeUDP4})
+	s.SetIncludeLoopbackCandidate(true)
+	s.SetICEMulticastDNSMode(ice.MulticastDNSModeDisabled)
+	if e.udpConn != nil {
+		if bound := e.udpConn.LocalAddr().(*net.UDPAddr).IP; !bound.IsUnspecified() {
+			s.SetIPFilter(func(ip net.IP) bool { return ip.Equal(bound) })
+		}
+	}
+	s.SetICETimeouts(t.Disconnected, t.Failed, t.Keepalive)
+	s.SetLite(false)
+	s.LoggerFactory = loggerFactory{e.log}
+	return s
+}
+
 // Close releases the sockets.
 func (e *Engine) Close() {
 	if e.udpMux != nil {
