@@ -31,6 +31,11 @@ type Endpoint struct {
 	MapError   func(error) *Error
 	Log        *slog.Logger
 	ICEServers []string // "stun:host:port" URLs advertised in Link headers
+	// Place, if set, is asked after Admit where a POST is best served: a
+	// URL elsewhere is answered 307 with it as Location (WHEP's load
+	// balancing; the client re-sends its offer there), "" serves it here,
+	// and an error goes through MapError (no room anywhere: 503).
+	Place func(r *http.Request, stream string) (string, error)
 	// Ready, if set, is asked before each POST; false gives 503 (draining).
 	Ready func() bool
 	// AnswerTimeout bounds the creation of one session.
@@ -89,6 +94,18 @@ func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
 	if e.Admit != nil {
 		if err := e.Admit(r, stream); err != nil {
 			e.writeError(w, stream, err)
+			return
+		}
+	}
+	if e.Place != nil {
+		to, err := e.Place(r, stream)
+		if err != nil {
+			e.writeError(w, stream, err)
+			return
+		}
+		if to != "" {
+			w.Header().Set("Location", to)
+			w.WriteHeader(http.StatusTemporaryRedirect)
 			return
 		}
 	}

@@ -160,7 +160,9 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	if err != nil || res.Header.Get("Location") == "" {
 		return nil, errors.New("the answer has no Location header")
 	}
-	base, _ := url.Parse(endpoint)
+	// The session is where the POST ended up: a 307 (WHEP's load
+	// balancing) moves it to another node.
+	base := res.Request.URL
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
 		return nil, fmt.Errorf("apply answer: %w", err)
 	}

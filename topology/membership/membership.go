@@ -37,6 +37,10 @@ type Meta struct {
 	// Route is a clustered origin's NATS cluster address (-nats-cluster),
 	// where the other origins' embedded servers route to it.
 	Route string `json:"route,omitempty"`
+	// MaxViewers is the node's viewer capacity (-max-viewers), 0 for none;
+	// URL the base URL viewers reach it at (-public-url), "" for HTTP.
+	MaxViewers int    `json:"max_viewers,omitempty"`
+	URL        string `json:"url,omitempty"`
 }
 
 // Params configures a Cluster.

@@ -6,6 +6,7 @@ import (
 	"net"
 	"net/http"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/relaymesh/relaymesh/topology/control"
@@ -26,7 +27,8 @@ func (n *Node) joinCluster(keys [][]byte) error {
 	}
 	c, err := membership.Join(membership.Params{
 		Meta: membership.Meta{ID: n.cfg.NodeID, Role: string(n.role), Zone: n.cfg.Zone, HTTP: httpAddr,
-			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort())), Route: advertisedRoute(n.cfg.NATSCluster, host)},
+			Media: net.JoinHostPort(host, strconv.Itoa(n.engine.UDPPort())), Route: advertisedRoute(n.cfg.NATSCluster, host),
+			MaxViewers: n.cfg.MaxViewers, URL: strings.TrimSuffix(n.cfg.PublicURL, "/")},
 		Bind: n.cfg.Gossip, Advertise: advertise, Join: n.cfg.JoinList(), Keys: keys, Logger: n.log,
 	})
 	if err != nil {

@@ -53,6 +53,9 @@ type Config struct {
 	RebalanceAfter   time.Duration
 	Pin              string
 	MaxSessions      int
+	MaxViewers       int
+	WHEPRedirect     bool
+	PublicURL        string
 	SessionRate      float64
 	HalfOpen         int
 	RecordDir        string
@@ -100,6 +103,9 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.IntVar(&c.MaxChildren, "max-children", 8, "at most `N` child relays per stream on this node (the tree's fan-out); relays choose parents with the same N")
 	fs.DurationVar(&c.RebalanceAfter, "rebalance-after", 5*time.Second, "relay: once the cluster's membership has been quiet this long, move (make-before-break) if that brings a stream's tree back within its depth bound; 0 turns it off")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
+	fs.IntVar(&c.MaxViewers, "max-viewers", 0, "at most this many WHEP viewers here (child relays not counted); 0 for no limit. In a cluster, a viewer past it is redirected to a node with room")
+	fs.BoolVar(&c.WHEPRedirect, "whep-redirect", false, "in a cluster, answer a WHEP POST with 307 to the node that serves the viewer best (a relay with room, that carries the stream); -max-viewers applies either way")
+	fs.StringVar(&c.PublicURL, "public-url", "", "the base `URL` viewers reach this node at (https://relay-3.example.com), advertised for redirects; default http:// and the cluster address")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many sessions (WHIP, WHEP, RTMP and RTSP publishers), reserved before any work; more get 503")
 	fs.IntVar(&c.HalfOpen, "half-open", 10, "at most this many WHIP and WHEP sessions from one client address still connecting (ICE and DTLS not done); more get 503")
 	fs.Float64Var(&c.SessionRate, "session-rate", 20, "at most this many new sessions a `second` from one client address (bursts of twice that); more get 503")
@@ -225,6 +231,14 @@ func (c *Config) Validate() error {
 	}
 	if c.HalfOpen < 1 {
 		errs = append(errs, fmt.Errorf("-half-open %d: want at least 1", c.HalfOpen))
+	}
+	if c.MaxViewers < 0 {
+		errs = append(errs, fmt.Errorf("-max-viewers %d: want 0 (no limit) or more", c.MaxViewers))
+	}
+	if c.PublicURL != "" {
+		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+			errs = append(errs, fmt.Errorf("-public-url %q: want http(s)://host[:port], with no path", c.PublicURL))
+		}
 	}
 	if c.MaxSessions < 1 {
 		errs = append(errs, fmt.Errorf("-max-sessions %d: want at least 1", c.MaxSessions))

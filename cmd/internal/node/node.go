@@ -74,6 +74,7 @@ type Node struct {
 	adminSrv *http.Server
 
 	draining atomic.Bool
+	placed   placements // recent WHEP redirects, by target
 	ready    atomic.Bool
 	recReady atomic.Bool   // n.rec is set: registry changes reach it
 	closing  chan struct{} // closed by Close: background loops end
@@ -143,7 +144,7 @@ func (n *Node) open() (err error) {
 	// PATCH and DELETE reach a session's node over the control plane from
 	// any node, so a load balancer needs no sticky sessions.
 	remote := &control.Sessions{Conn: n.plane.Conn}
-	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: n.admitViewer, Create: n.limit(n.whep.Create), MapError: httpError,
+	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: n.admitViewer, Place: n.placeViewer, Create: n.limit(n.whep.Create), MapError: httpError,
 		Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
 	if n.role == RoleOrigin {
 		if err = n.openIngest(remote); err != nil {
