@@ -48,7 +48,7 @@ func runFailover(ctx context.Context, p runParams, n, rounds int) error {
 }
 
 func failoverRound(ctx context.Context, originBin, relayBin, logs string, n int) (gaps, toMedia, toKey []time.Duration, steady int, err error) {
-	origin, err := nodeproc.Start(ctx, originBin, "origin", nodeproc.Options{ExposeNATS: true, LogDir: logs, Args: []string{"-max-children", "1", "-log-level", "warn"}})
+	origin, err := nodeproc.Start(ctx, originBin, "origin", nodeproc.Options{ExposeNATS: true, LogDir: logs, Args: []string{"-max-children", "1", "-log-level", "warn", "-whep-redirect=false"}})
 	if err != nil {
 		return nil, nil, nil, 0, err
 	}
@@ -56,7 +56,7 @@ func failoverRound(ctx context.Context, originBin, relayBin, logs string, n int)
 	var relays []*nodeproc.Proc
 	for _, name := range []string{"r1", "r2"} {
 		r, err := nodeproc.Start(ctx, relayBin, name, nodeproc.Options{LogDir: logs,
-			Args: []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1", "-log-level", "warn"}})
+			Args: []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1", "-log-level", "warn", "-whep-redirect=false"}})
 		if err != nil {
 			return nil, nil, nil, 0, err
 		}

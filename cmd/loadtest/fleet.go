@@ -38,7 +38,9 @@ type fleet struct {
 
 func (f *fleet) start(bin, name string, o nodeproc.Options) (*nodeproc.Proc, error) {
 	o.LogDir = f.logs
-	o.Args = append(o.Args, f.args...)
+	// The failover modes place viewers on chosen relays (depth 1, depth
+	// 2): no WHEP redirects.
+	o.Args = append(append(o.Args, f.args...), "-whep-redirect=false")
 	p, err := nodeproc.Start(f.ctx, bin, name, o)
 	if err == nil {
 		f.procs = append(f.procs, p)

@@ -25,9 +25,9 @@ import (
 // breaks, with no gap beyond a frame's at the viewers.
 func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	set := newOrigins(t, "a", "b")
-	a := set.start(t, "a", "-max-children", "1")
-	b := set.start(t, "b", "-max-children", "1")
-	relays := []string{"-nats", a.NATS, "-join", set.Join(), "-max-children", "1"}
+	a := set.start(t, "a", "-max-children", "1", noRedirect)
+	b := set.start(t, "b", "-max-children", "1", noRedirect)
+	relays := []string{"-nats", a.NATS, "-join", set.Join(), "-max-children", "1", noRedirect}
 	r1 := start(t, relayBin, "r1", nodeprocOpts(false, relays...))
 	r2 := start(t, relayBin, "r2", nodeprocOpts(false, relays...))
 	waitFor(t, 10*time.Second, "four nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "main"); return n == 4 })
@@ -92,7 +92,7 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	waitFor(t, 5*time.Second, "the dead origin's publisher to go from the API", func() bool { return publishersOf(t, r2.Base, "main") == "b:0:live" })
 
 	// The primary returns on a restarted a and takes the stream back.
-	a2 := set.start(t, "a", "-max-children", "1")
+	a2 := set.start(t, "a", "-max-children", "1", noRedirect)
 	back := time.Now()
 	p2, _, err := whipclient.PublishWhenFree(t.Context(), a2.Base+"/whip/main?priority=1", whipclient.Options{}, aus, nil, 100*time.Millisecond, 10*time.Second)
 	if err != nil {

@@ -31,6 +31,11 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
+// noRedirect keeps viewers where a test places them, to shape the trees
+// it checks: WHEP redirects (on by default in a cluster) would move them to
+// the relay that serves them best.
+const noRedirect = "-whep-redirect=false"
+
 func start(t *testing.T, bin, name string, o nodeproc.Options) *nodeproc.Proc {
 	t.Helper()
 	o.LogDir = t.TempDir()
@@ -120,11 +125,11 @@ func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 // relays chain themselves). kill -9 of r1, the middle of the chain: r2 and
 // r3's viewers stay on their sessions, see one gap, then a keyframe.
 func TestKillMiddleRelayViewersPlayOn(t *testing.T) {
-	origin := start(t, originBin, "origin", nodeproc.Options{ExposeNATS: true, Args: []string{"-max-children", "1"}})
+	origin := start(t, originBin, "origin", nodeproc.Options{ExposeNATS: true, Args: []string{"-max-children", "1", noRedirect}})
 	var relays []*nodeproc.Proc
 	for i := 1; i <= 3; i++ {
 		relays = append(relays, start(t, relayBin, fmt.Sprintf("r%d", i), nodeproc.Options{
-			Args: []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1"}}))
+			Args: []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1", noRedirect}}))
 	}
 	waitFor(t, 10*time.Second, "four nodes in the cluster", func() bool { n, _ := tree(t, origin.Base, "kill"); return n == 4 })
 	publish(t, origin.Base+"/whip/kill")
@@ -165,8 +170,8 @@ func TestKillMiddleRelayViewersPlayOn(t *testing.T) {
 // its child moves to another parent first (its viewer plays on), then the
 // process exits once its own viewer's time is up (-drain-timeout).
 func TestSIGTERMMovesChildrenBeforeExit(t *testing.T) {
-	origin := start(t, originBin, "origin", nodeproc.Options{ExposeNATS: true, Args: []string{"-max-children", "1"}})
-	cluster := []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1"}
+	origin := start(t, originBin, "origin", nodeproc.Options{ExposeNATS: true, Args: []string{"-max-children", "1", noRedirect}})
+	cluster := []string{"-nats", origin.NATS, "-join", origin.Gossip, "-max-children", "1", noRedirect}
 	r1 := start(t, relayBin, "r1", nodeproc.Options{Args: append([]string{"-drain-timeout", "3s"}, cluster...)})
 	r2 := start(t, relayBin, "r2", nodeproc.Options{Args: cluster})
 	waitFor(t, 10*time.Second, "three nodes in the cluster", func() bool { n, _ := tree(t, origin.Base, "drain"); return n == 3 })

@@ -34,11 +34,12 @@ func checkSame(t *testing.T, name string, ref, v *viewer, min int) {
 // requests stay coalesced at every hop.
 func TestChainOfRelaysDeliversIdenticalPayloads(t *testing.T) {
 	video, audio := testMedia(t)
-	origin, base := startNode(t, "-node-id", "origin", "-nats-listen", "127.0.0.1:0")
+	// Viewers are placed on chosen nodes: no redirects.
+	origin, base := startNode(t, "-node-id", "origin", "-nats-listen", "127.0.0.1:0", "-whep-redirect=false")
 	bases := []string{base}
 	for i := 1; i <= 3; i++ {
 		_, b := startAs(t, RoleRelay, "-node-id", fmt.Sprintf("r%d", i), "-upstream", bases[i-1],
-			"-nats", origin.NATSURL(), "-join", origin.cluster.Addr())
+			"-nats", origin.NATSURL(), "-join", origin.cluster.Addr(), "-whep-redirect=false")
 		bases = append(bases, b)
 	}
 	hc := newHTTPClient(t)

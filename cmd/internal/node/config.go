@@ -104,7 +104,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.DurationVar(&c.RebalanceAfter, "rebalance-after", 5*time.Second, "relay: once the cluster's membership has been quiet this long, move (make-before-break) if that brings a stream's tree back within its depth bound; 0 turns it off")
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxViewers, "max-viewers", 0, "at most this many WHEP viewers here (child relays not counted); 0 for no limit. In a cluster, a viewer past it is redirected to a node with room")
-	fs.BoolVar(&c.WHEPRedirect, "whep-redirect", false, "in a cluster, answer a WHEP POST with 307 to the node that serves the viewer best (a relay with room, that carries the stream); -max-viewers applies either way")
+	fs.BoolVar(&c.WHEPRedirect, "whep-redirect", true, "in a cluster, answer a WHEP POST with 307 to the node that serves the viewer best (a relay with room, that carries the stream); -max-viewers applies either way")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the base `URL` viewers reach this node at (https://relay-3.example.com), advertised for redirects; default http:// and the cluster address")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many sessions (WHIP, WHEP, RTMP and RTSP publishers), reserved before any work; more get 503")
 	fs.IntVar(&c.HalfOpen, "half-open", 10, "at most this many WHIP and WHEP sessions from one client address still connecting (ICE and DTLS not done); more get 503")

@@ -16,13 +16,15 @@ import (
 
 // startCluster runs an origin and relays r1..rN that find each other by
 // gossip, share the origin's NATS and choose their parents themselves with
-// fan-out k. It returns once every node sees every other.
+// fan-out k. It returns once every node sees every other. Viewers are not
+// redirected (-whep-redirect=false): the tests place them on chosen nodes
+// to shape the trees they check.
 func startCluster(t *testing.T, relays, k int) (origin *Node, base string, nodes []*Node, bases []string) {
 	t.Helper()
 	kids := fmt.Sprint(k)
-	origin, base = startNode(t, "-node-id", "origin", "-nats-listen", "127.0.0.1:0", "-max-children", kids)
+	origin, base = startNode(t, "-node-id", "origin", "-nats-listen", "127.0.0.1:0", "-max-children", kids, "-whep-redirect=false")
 	for i := 1; i <= relays; i++ {
-		n, b := startRelay(t, origin.NATSURL(), "-node-id", fmt.Sprintf("r%d", i), "-join", origin.cluster.Addr(), "-max-children", kids)
+		n, b := startRelay(t, origin.NATSURL(), "-node-id", fmt.Sprintf("r%d", i), "-join", origin.cluster.Addr(), "-max-children", kids, "-whep-redirect=false")
 		nodes, bases = append(nodes, n), append(bases, b)
 	}
 	waitUntil(t, 10*time.Second, "every node in every node's membership", func() bool {
