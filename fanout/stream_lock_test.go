@@ -1,6 +1,7 @@
 package fanout
 
 import (
+	"sync"
 	"testing"
 	"time"
 
@@ -14,15 +15,19 @@ type reentrant struct {
 	s       *Stream
 	entered chan struct{}
 	release chan struct{}
+	once    sync.Once
 }
 
+// WritePacket holds the first packet until released. It waits to say it
+// has entered: a send that gave up when the test was not yet receiving
+// (select with default) lost the signal whenever the subscriber's
+// goroutine got there first, and the test hung (1 run in a few hundred).
 func (w *reentrant) WritePacket(*Packet) error {
-	select {
-	case w.entered <- struct{}{}:
+	w.once.Do(func() {
+		w.entered <- struct{}{}
 		<-w.release
 		_ = w.s.Tracks()
-	default:
-	}
+	})
 	return nil
 }
 
