@@ -8,7 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -31,11 +30,7 @@ func TestBackupPublisherTakesOverAndThePrimarySwitchesBack(t *testing.T) {
 	r1 := start(t, relayBin, "r1", nodeprocOpts(false, relays...))
 	r2 := start(t, relayBin, "r2", nodeprocOpts(false, relays...))
 	waitFor(t, 10*time.Second, "four nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "main"); return n == 4 })
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, _ := whipclient.AccessUnits(h264)
+	aus := smallAUs(t)
 	primary, err := whipclient.Publish(t.Context(), a.Base+"/whip/main?priority=1", whipclient.Options{}, aus, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -7,7 +7,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -47,11 +46,7 @@ func TestControlPlaneSurvivesAnOrigin(t *testing.T) {
 	b := set.start(t, "b")
 	r1 := start(t, relayBin, "r1", nodeprocOpts(false, "-nats", a.NATS, "-join", set.Join()))
 	waitFor(t, 10*time.Second, "three nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "kept"); return n == 3 })
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, _ := whipclient.AccessUnits(h264)
+	aus := smallAUs(t)
 	pub, err := whipclient.Publish(t.Context(), b.Base+"/whip/kept", whipclient.Options{}, aus, nil)
 	if err != nil {
 		t.Fatal(err)

@@ -54,7 +54,9 @@ func start(t *testing.T, bin, name string, o nodeproc.Options) *nodeproc.Proc {
 }
 
 // publish sends the test H.264 stream to url by WHIP until the test ends.
-func publish(t *testing.T, url string) {
+// smallAUs are the small test stream's H.264 access units, which a pion
+// publisher plays with a keyframe a second.
+func smallAUs(t *testing.T) [][]byte {
 	t.Helper()
 	h264, _, err := mediatest.Files(mediatest.Small)
 	if err != nil {
@@ -64,7 +66,12 @@ func publish(t *testing.T, url string) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	p, err := whipclient.Publish(t.Context(), url, whipclient.Options{}, aus, nil)
+	return aus
+}
+
+func publish(t *testing.T, url string) {
+	t.Helper()
+	p, err := whipclient.Publish(t.Context(), url, whipclient.Options{}, smallAUs(t), nil)
 	if err != nil {
 		t.Fatal(err)
 	}

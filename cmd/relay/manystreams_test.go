@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
@@ -20,11 +19,7 @@ func TestARelayPullsManyStreamsFromOneParent(t *testing.T) {
 	o := start(t, originBin, "o", nodeprocOpts(true))
 	r := start(t, relayBin, "r", nodeprocOpts(false, "-nats", o.NATS, "-join", o.Gossip))
 	waitFor(t, 10*time.Second, "two nodes in the cluster", func() bool { n, _ := tree(t, r.Base, "s0"); return n == 2 })
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, _ := whipclient.AccessUnits(h264)
+	aus := smallAUs(t)
 	var viewers []*whipclient.Watcher
 	for i := range 6 {
 		name := fmt.Sprintf("s%d", i)

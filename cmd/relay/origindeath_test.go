@@ -4,7 +4,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/nodeproc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -22,11 +21,7 @@ func TestOriginDiesRelayViewerPlaysOnFromTheNewRoot(t *testing.T) {
 	b := set.start(t, "b")
 	r1 := start(t, relayBin, "r1", nodeproc.Options{Args: []string{"-nats", a.NATS, "-join", set.Join()}})
 	waitFor(t, 10*time.Second, "three nodes in the cluster", func() bool { n, _ := tree(t, r1.Base, "moving"); return n == 3 })
-	h264, _, err := mediatest.Files(mediatest.Small)
-	if err != nil {
-		t.Fatal(err)
-	}
-	aus, _ := whipclient.AccessUnits(h264)
+	aus := smallAUs(t)
 	first, err := whipclient.Publish(t.Context(), a.Base+"/whip/moving", whipclient.Options{}, aus, nil)
 	if err != nil {
 		t.Fatal(err)
