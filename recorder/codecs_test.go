@@ -52,10 +52,10 @@ func TestRecordsVP8VP9AV1AndH265(t *testing.T) {
 			defer reg.Close()
 			r := newRecorder(t, reg, Params{All: true})
 			src := newSourceOf(t, reg, "cam", codec)
-			waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+			waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 			src.play(120)
 			src.pub.End()
-			waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+			waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 			m := r.List()[0]
 			if m.Codecs[0] != strings.ToUpper(codec) || len(m.Segments) != 2 {
 				t.Fatalf("index %+v", m)

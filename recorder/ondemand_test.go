@@ -42,10 +42,10 @@ func TestSegmentsCutOnTimeWhateverTheGOP(t *testing.T) {
 	var asked atomic.Bool
 	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { asked.Store(true) }))
 	key, deltas := vp8KeyAndDeltas(src.aus)
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	keyframes := src.playOnRequest(300, key, deltas, &asked) // 10 s
 	src.pub.End()
-	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 
 	list := r.List()
 	if len(list) != 1 {
@@ -79,16 +79,16 @@ func TestSegmentsCutWhenKeyframesNeverCome(t *testing.T) {
 	var ignored atomic.Bool // asked, and never answered
 	src.v.SetSource(fanout.KeyframeRequesterFunc(func() { ignored.Store(true) }))
 	key, deltas := vp8KeyAndDeltas(src.aus)
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.playFrames(300, func(i int) []byte { // 10 s, one keyframe
 		if i == 0 {
 			return key
 		}
 		return deltas[i%len(deltas)]
 	})
-	waitFor(t, 5*time.Second, "a segment listed while live", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) > 0 })
+	waitFor(t, waitLong, "a segment listed while live", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) > 0 })
 	src.pub.End()
-	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 	m := r.List()[0]
 	if len(m.Segments) != 3 || math.Abs(m.DurationS-10) > 0.2 || !ignored.Load() {
 		t.Fatalf("%.2f s in %d segments (keyframes asked: %v), want 10 s in segments of 4, 4 and 2 s", m.DurationS, len(m.Segments), ignored.Load())
@@ -146,7 +146,7 @@ func TestConcurrentStartsShareNoFolder(t *testing.T) {
 		}
 		src.play(90)
 		src.pub.End()
-		waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+		waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 		if l := r.List(); len(l) != 1 || len(l[0].Segments) == 0 {
 			t.Fatalf("round %d: recordings %+v", round, l)
 		}

@@ -33,10 +33,10 @@ func TestRecordsSegmentsAtKeyframes(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{All: true})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(300)
 	src.pub.End()
-	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 
 	list := r.List()
 	if len(list) != 1 {
@@ -73,10 +73,10 @@ func TestRebuildAfterCrash(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{Dir: dir, All: true})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(150)
 	src.pub.End()
-	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 	m := r.List()[0]
 	rec := filepath.Join(dir, "cam", m.ID)
 
@@ -116,7 +116,7 @@ func TestRetentionKeepsTheLiveRecording(t *testing.T) {
 		waitFor(t, 2*time.Second, "a recording", func() bool { _, ok := r.Recording("cam"); return ok })
 		src.play(70)
 		src.pub.End()
-		waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+		waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 		waitFor(t, 2*time.Second, "the stream to go", func() bool { _, ok := reg.Get("cam"); return !ok })
 	}
 	finished = r.List() // newest first
@@ -191,7 +191,7 @@ func TestFullDiskPausesTheRecordingAndResumesIt(t *testing.T) {
 	disk := &fullDisk{}
 	r := newRecorder(t, reg, Params{All: true, FS: disk})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	id, _ := r.Recording("cam")
 	viewer := &counter{}
 	sub, err := src.v.Subscribe(viewer)
@@ -200,7 +200,7 @@ func TestFullDiskPausesTheRecordingAndResumesIt(t *testing.T) {
 	}
 	defer sub.Close()
 	src.play(150)
-	waitFor(t, 5*time.Second, "segments before the disk fills", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) >= 2 })
+	waitFor(t, waitLong, "segments before the disk fills", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) >= 2 })
 	before := len(r.List()[0].Segments)
 
 	disk.full.Store(true)
@@ -224,9 +224,9 @@ func TestFullDiskPausesTheRecordingAndResumesIt(t *testing.T) {
 
 	disk.full.Store(false)
 	src.playRealtime(150) // past the backoff, then keyframes every second
-	waitFor(t, 5*time.Second, "the recording to resume", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) > before })
+	waitFor(t, waitLong, "the recording to resume", func() bool { l := r.List(); return len(l) == 1 && len(l[0].Segments) > before })
 	src.pub.End()
-	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 	list = r.List()
 	if len(list) != 1 || list[0].ID != id || list[0].Live {
 		t.Fatalf("after the disk had room again: %+v, want the one recording, finished", list)

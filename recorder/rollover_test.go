@@ -16,7 +16,7 @@ func TestLongRecordingRollsOver(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{All: true, MaxDuration: 4 * time.Second})
 	src := newSource(t, reg, "cam")
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(300) // 10 s
 	src.pub.End()
 	waitFor(t, 10*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
@@ -57,7 +57,7 @@ func TestBigRecordingRollsOver(t *testing.T) {
 	defer reg.Close()
 	r := newRecorder(t, reg, Params{All: true, MaxBytes: 600 << 10}) // about 3 s of the test media per half
 	src := newSource(t, reg, "cam")
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	first, _ := r.Recording("cam")
 	src.play(300)
 	if n := r.Stats().Rollovers.Load(); n < 2 {
@@ -80,14 +80,14 @@ func TestQuickEndsLeaveNoSessionBehind(t *testing.T) {
 	for i := 0; i < 30; i++ {
 		src := newSource(t, reg, "cam")
 		src.pub.End()
-		waitFor(t, 5*time.Second, "the stream to end", func() bool { _, ok := reg.Get("cam"); return !ok })
+		waitFor(t, waitLong, "the stream to end", func() bool { _, ok := reg.Get("cam"); return !ok })
 	}
-	waitFor(t, 5*time.Second, "every session to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "every session to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 	src := newSource(t, reg, "cam")
-	waitFor(t, 5*time.Second, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
+	waitFor(t, waitLong, "the recording to start", func() bool { _, ok := r.Recording("cam"); return ok })
 	src.play(90)
 	src.pub.End()
-	waitFor(t, 5*time.Second, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
+	waitFor(t, waitLong, "the recording to end", func() bool { _, ok := r.Recording("cam"); return !ok })
 	if list := r.List(); len(list) != 1 || list[0].Live || math.Abs(list[0].DurationS-3) > 0.1 {
 		t.Fatalf("after 30 quick ends and 3 s published: %+v, want one finished recording of 3 s", list)
 	}

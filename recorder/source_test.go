@@ -119,6 +119,12 @@ func (s *source) playRealtime(frames int) {
 
 func quietLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
 
+// waitLong bounds a wait for something that must happen, not how fast: a
+// recording's start writes and syncs its folder and metadata, and on a CI
+// machine busy with the whole suite (Chromium, ffmpeg, clusters of node
+// processes) syncs have taken seconds; a 5 s bound timed out there.
+const waitLong = 20 * time.Second
+
 // waitFor polls cond.
 func waitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
 	t.Helper()

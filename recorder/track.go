@@ -34,6 +34,7 @@ type mp4Track struct {
 	ext     int64 // unwrapped timestamp of the last packet
 	needKey bool  // a loss broke the picture chain: skip to the next keyframe
 	gapless gapless
+	ends    frameEnds // video only
 
 	pending *timed         // the newest sample: its duration needs the next one's time
 	samples []*fmp4.Sample // not yet written: the open fragment
@@ -86,6 +87,9 @@ func (tr *mp4Track) push(p *rtp.Packet) []timed {
 		return nil
 	}
 	p.SequenceNumber = seq
+	if tr.kind == fanout.KindVideo {
+		tr.ends.add(p)
+	}
 	tr.unwrap(p.Timestamp)
 	tr.sb.Push(p)
 	return tr.pop()
@@ -99,6 +103,10 @@ func (tr *mp4Track) pop() []timed {
 			continue // Flush's copy of the last frame (see finish)
 		}
 		tr.popped, tr.lastPopped = true, s.PacketTimestamp
+		if tr.kind == fanout.KindVideo && tr.ends.wasCut(s.PacketTimestamp) {
+			tr.needKey = true // a frame that never ended: lost
+			continue
+		}
 		pts := tr.offset + tr.unwrapSample(s.PacketTimestamp) - tr.base
 		payload, key, dts, ok := tr.conv.sample(s.Data, pts)
 		if !ok {
