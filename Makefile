@@ -60,6 +60,7 @@ bench: build
 	./$(BIN)/loadtest -backup 5
 	./$(BIN)/loadtest -drain 5
 	./$(BIN)/loadtest -rebalance 3
+	./$(BIN)/loadtest -redirect 30 -spread 300
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

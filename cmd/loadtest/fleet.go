@@ -34,13 +34,18 @@ type fleet struct {
 	logs  string
 	args  []string
 	procs []*nodeproc.Proc
+	// redirect leaves WHEP redirects on (the -redirect mode measures them).
+	redirect bool
 }
 
 func (f *fleet) start(bin, name string, o nodeproc.Options) (*nodeproc.Proc, error) {
 	o.LogDir = f.logs
 	// The failover modes place viewers on chosen relays (depth 1, depth
 	// 2): no WHEP redirects.
-	o.Args = append(append(o.Args, f.args...), "-whep-redirect=false")
+	o.Args = append(o.Args, f.args...)
+	if !f.redirect {
+		o.Args = append(o.Args, "-whep-redirect=false")
+	}
 	p, err := nodeproc.Start(f.ctx, bin, name, o)
 	if err == nil {
 		f.procs = append(f.procs, p)

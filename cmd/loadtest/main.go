@@ -51,6 +51,8 @@ func main() {
 		drain    = flag.Int("drain", 0, "instead: this many rounds of a relay draining with a relay and its viewer below it")
 		record   = flag.Bool("record", false, "instead: recordings of each kind of publisher, and what a kill -9 loses")
 		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
+		redirect = flag.Int("redirect", 0, "instead: WHEP redirects: the time to first frame they add (this many viewers each way), and how -spread viewers spread over 5 relays")
+		spread   = flag.Int("spread", 300, "with -redirect: viewers spread over 5 relays of -max-viewers 80")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
 	)
 	flag.Parse()
@@ -96,6 +98,10 @@ func main() {
 	case *drain > 0:
 		runMode("drain", usage(*drain > 20, "-drain from 1 to 20 rounds"), time.Duration(*drain)*time.Minute,
 			func(ctx context.Context) error { return runDrain(ctx, *origin, *drain) })
+		return
+	case *redirect > 0:
+		runMode("redirect", usage(*redirect > 200 || *spread < 1 || *spread > 400, "-redirect from 1 to 200 viewers, -spread from 1 to 400"), 5*time.Minute,
+			func(ctx context.Context) error { return runRedirect(ctx, *origin, *redirect, *spread) })
 		return
 	case *record:
 		runMode("record", "", 5*time.Minute, func(ctx context.Context) error { return runRecord(ctx, *origin) })

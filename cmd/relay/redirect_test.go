@@ -2,6 +2,7 @@ package main
 
 import (
 	"encoding/json"
+	"maps"
 	"net/http"
 	"net/url"
 	"strings"
@@ -13,16 +14,17 @@ import (
 )
 
 // Viewers land on the right node by themselves (WHEP's 307): an origin
-// with room for one viewer and three relays for ten each (-max-viewers),
-// one relay draining, one already carrying the stream. 19 pion viewers
-// all POST to the origin: each is redirected exactly once, its query (a
-// token) kept, to a relay with room, the warm relay filled first, then the
-// cold one; the draining relay gets none; every viewer plays. The 20th
-// takes the origin's own place, with no redirect, and the 21st is told 503
-// with Retry-After: the cluster is full.
+// with room for one viewer and three relays for fifteen each
+// (-max-viewers), one relay draining, one already carrying the stream. 29
+// pion viewers all POST to the origin: each is redirected exactly once,
+// its query (a token) kept, to a relay with room, the warm relay filled
+// first, then the cold one; the draining relay gets none; every viewer
+// plays. The 30th takes the origin's own place, with no redirect, and the
+// 31st is told 503 with Retry-After: the cluster is full. Every node then
+// shows the stream's 32 viewers, per node, in GET /api/streams.
 func TestViewersAreRedirectedToRelaysWithRoom(t *testing.T) {
 	o := start(t, originBin, "o", nodeprocOpts(true, "-whep-redirect", "-max-viewers", "1"))
-	cluster := []string{"-nats", o.NATS, "-join", o.Gossip, "-drain-timeout", "1m", "-whep-redirect", "-max-viewers", "10"}
+	cluster := []string{"-nats", o.NATS, "-join", o.Gossip, "-drain-timeout", "1m", "-whep-redirect", "-max-viewers", "15"}
 	r1 := start(t, relayBin, "r1", nodeprocOpts(false, cluster...))
 	r2 := start(t, relayBin, "r2", nodeprocOpts(false, cluster...))
 	r3 := start(t, relayBin, "r3", nodeprocOpts(false, cluster...))
@@ -46,7 +48,7 @@ func TestViewersAreRedirectedToRelaysWithRoom(t *testing.T) {
 	})
 
 	byNode := map[string]int{}
-	for i := range 20 {
+	for i := range 30 {
 		var hops []*url.URL
 		hc := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
 			hops = append(hops, req.URL)
@@ -61,9 +63,9 @@ func TestViewersAreRedirectedToRelaysWithRoom(t *testing.T) {
 		byNode[node]++
 		want, redirects := "r2", 1
 		switch {
-		case i >= 19:
+		case i >= 29:
 			want, redirects = "o", 0
-		case i >= 9:
+		case i >= 14:
 			want = "r1"
 		}
 		if node != want || len(hops) != redirects {
@@ -75,12 +77,46 @@ func TestViewersAreRedirectedToRelaysWithRoom(t *testing.T) {
 		}
 		waitFor(t, 15*time.Second, "video at the viewer", func() bool { return w.Count() > 10 })
 	}
-	t.Logf("20 viewers posted to the origin: %v", byNode)
+	t.Logf("30 viewers posted to the origin: %v", byNode)
 	_, err := whipclient.Watch(t.Context(), o.Base+"/whep/cam", whipclient.Options{})
 	var se *whipclient.StatusError
 	if !asStatus(err, &se) || se.Status != http.StatusServiceUnavailable {
 		t.Fatalf("a viewer with every node full: %v, want 503", err)
 	}
+	// Any node tells the stream's viewers across the cluster, per node.
+	want := map[string]int{"o": 1, "r1": 15, "r2": 15, "r3": 1}
+	for _, base := range []string{r1.Base, o.Base} {
+		waitFor(t, 10*time.Second, "every node's viewers in "+names[base]+"'s /api/streams", func() bool {
+			total, byNode := streamViewers(t, base, "cam")
+			return total == 32 && maps.Equal(byNode, want)
+		})
+	}
+}
+
+// streamViewers is GET /api/streams' cluster-wide viewers of stream.
+func streamViewers(t *testing.T, base, stream string) (total int, byNode map[string]int) {
+	t.Helper()
+	res, err := http.Get(base + "/api/streams")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct {
+		Streams []struct {
+			Name           string
+			ClusterViewers int            `json:"cluster_viewers"`
+			ViewersByNode  map[string]int `json:"viewers_by_node"`
+		}
+	}
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	for _, s := range body.Streams {
+		if s.Name == stream {
+			return s.ClusterViewers, s.ViewersByNode
+		}
+	}
+	return 0, nil
 }
 
 func asStatus(err error, se **whipclient.StatusError) bool {

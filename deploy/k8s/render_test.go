@@ -21,7 +21,7 @@ import (
 )
 
 // overlays are the kustomizations an operator applies.
-var overlays = []string{"base", "overlays/hostport", "overlays/hostnetwork"}
+var overlays = []string{"base", "overlays/hostport", "overlays/hostnetwork", "overlays/redirect"}
 
 // rendered is one overlay's objects, decoded.
 type rendered struct {

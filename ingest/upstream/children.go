@@ -98,6 +98,17 @@ func (c *Children) Count(stream string) int {
 	return len(c.by[stream])
 }
 
+// SessionsOf is the number of WHEP sessions relay children hold of stream.
+func (c *Children) SessionsOf(stream string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	n := 0
+	for _, s := range c.by[stream] {
+		n += s
+	}
+	return n
+}
+
 // Sessions is the number of WHEP sessions held by relay children.
 func (c *Children) Sessions() int {
 	c.mu.Lock()

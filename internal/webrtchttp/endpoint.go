@@ -36,6 +36,12 @@ type Endpoint struct {
 	// balancing; the client re-sends its offer there), "" serves it here,
 	// and an error goes through MapError (no room anywhere: 503).
 	Place func(r *http.Request, stream string) (string, error)
+	// SessionBase, if set, is put before a new session's path in Location
+	// ("" leaves it relative). A redirected viewer's session is named by
+	// the absolute URL of the node it landed on: players that resolve
+	// Location against the URL they first posted to (not the redirect's)
+	// still reach the session's own node.
+	SessionBase func(r *http.Request) string
 	// Ready, if set, is asked before each POST; false gives 503 (draining).
 	Ready func() bool
 	// AnswerTimeout bounds the creation of one session.
@@ -76,6 +82,17 @@ func notAllowed(allow string) http.HandlerFunc {
 
 // Sessions is the number of live sessions.
 func (e *Endpoint) Sessions() int { return int(e.count.Load()) }
+
+// SessionsByStream counts the live sessions of each stream.
+func (e *Endpoint) SessionsByStream() map[string]int {
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	out := map[string]int{}
+	for _, r := range e.sessions {
+		out[r.stream]++
+	}
+	return out
+}
 
 func (e *Endpoint) options(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Accept-Post", "application/sdp")
@@ -148,7 +165,11 @@ func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
 
 	h := w.Header()
 	h.Set("Content-Type", "application/sdp")
-	h.Set("Location", e.Prefix+stream+"/"+id)
+	loc := e.Prefix + stream + "/" + id
+	if e.SessionBase != nil {
+		loc = e.SessionBase(r) + loc
+	}
+	h.Set("Location", loc)
 	h.Set("ETag", peer.ETag())
 	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	e.linkHeaders(w)

@@ -1,6 +1,7 @@
 package node
 
 import (
+	"context"
 	"encoding/json"
 	"net/http"
 	"net/http/pprof"
@@ -90,12 +91,17 @@ func (n *Node) readyz(w http.ResponseWriter, r *http.Request) {
 
 // StreamInfo is one entry of GET /api/streams.
 type StreamInfo struct {
-	Name       string      `json:"name"`
-	Origin     string      `json:"origin"`
-	Live       bool        `json:"live"`
-	Viewers    int         `json:"viewers"`
-	BitrateBPS uint64      `json:"bitrate_bps"`
-	Tracks     []TrackInfo `json:"tracks"`
+	Name   string `json:"name"`
+	Origin string `json:"origin"`
+	Live   bool   `json:"live"`
+	// Viewers is how many subscribe here (the most of any track: viewers,
+	// child relays, the recorder); ClusterViewers the WHEP viewers of the
+	// stream on every node, and ViewersByNode the same per node.
+	Viewers        int            `json:"viewers"`
+	ClusterViewers int            `json:"cluster_viewers"`
+	ViewersByNode  map[string]int `json:"viewers_by_node,omitempty"`
+	BitrateBPS     uint64         `json:"bitrate_bps"`
+	Tracks         []TrackInfo    `json:"tracks"`
 	// Publishers are the stream's publishers on every origin, the best of
 	// each (?priority=N): the live one first, then its backups.
 	Publishers []PublisherInfo `json:"publishers,omitempty"`
@@ -156,7 +162,44 @@ func (n *Node) Streams() []StreamInfo {
 		}
 		sort.SliceStable(out[i].Publishers, func(a, b int) bool { return out[i].Publishers[a].Live && !out[i].Publishers[b].Live })
 	}
+	byNode := n.clusterViewers()
+	for i := range out {
+		out[i].ViewersByNode = byNode[out[i].Name]
+		for _, v := range out[i].ViewersByNode {
+			out[i].ClusterViewers += v
+		}
+	}
 	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// clusterViewers is stream → node → WHEP viewers: this node's counted
+// now, the others' as the directory last heard them (a departed node's
+// left out at once rather than after the directory's TTL).
+func (n *Node) clusterViewers() map[string]map[string]int {
+	out := map[string]map[string]int{}
+	if n.dir != nil {
+		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
+		all, _ := n.dir.Viewers(ctx)
+		cancel()
+		for s, nodes := range all {
+			for id, v := range nodes {
+				if id == n.cfg.NodeID || n.departed(id) {
+					continue
+				}
+				if out[s] == nil {
+					out[s] = map[string]int{}
+				}
+				out[s][id] = v
+			}
+		}
+	}
+	for s, v := range n.viewersByStream() {
+		if out[s] == nil {
+			out[s] = map[string]int{}
+		}
+		out[s][n.cfg.NodeID] = v
+	}
 	return out
 }
 

@@ -119,3 +119,27 @@ func TestBrowserWatchesRTMPWithAudio(t *testing.T) {
 	waitUntil(t, 10*time.Second, "the RTMP stream", func() bool { s, ok := n.Registry().Get("obs"); return ok && len(s.Tracks()) == 2 })
 	runBrowserOn(t, base, "obs", []string{"WATCH_ONLY=1"})
 }
+
+// Chromium follows a WHEP redirect: the page on the origin watches, the
+// origin answers 307 to the relay (the best node for a viewer: a relay
+// with room), and the viewer plays there, with relaymesh's own player and
+// with medooze's whip-whep WHEPClient (the draft's author's client, which
+// resolves the session URL against the URL it first posted to: a
+// redirected session's Location is absolute, so its PATCHes and DELETE go
+// to the relay). The origin's page then shows the two viewers across the
+// cluster, none of them on the origin, in its list and above the tree.
+func TestBrowserFollowsAWHEPRedirect(t *testing.T) {
+	origin, base := startNode(t, "-nats-listen", "127.0.0.1:0")
+	relay, relayBase := startRelay(t, origin.NATSURL(), "-join", origin.cluster.Addr())
+	waitUntil(t, 10*time.Second, "the relay in the origin's view of the cluster", func() bool {
+		return len(origin.cluster.Members()) == 2 && len(relay.cluster.Members()) == 2
+	})
+	line := runNodeScript(t, "whep_redirect.mjs", base, "redirected", relayBase)
+	var res struct {
+		OK           bool `json:"ok"`
+		RelayViewers int  `json:"relayViewers"`
+	}
+	if err := json.Unmarshal([]byte(line), &res); err != nil || !res.OK || res.RelayViewers != 2 {
+		t.Fatalf("browser result %q (%v): want both viewers redirected to the relay and playing", line, err)
+	}
+}

@@ -46,6 +46,7 @@ func (n *Node) reportLoad() {
 	tick := time.NewTicker(2 * time.Second)
 	defer tick.Stop()
 	last, lastViewers := 0.0, 0
+	told := map[string]int{} // per-stream viewer counts the directory has
 	for {
 		select {
 		case <-n.closing:
@@ -58,7 +59,53 @@ func (n *Node) reportLoad() {
 			last, lastViewers = load, viewers
 			_ = n.cluster.Update(func(m *membership.Meta) { m.Load, m.Viewers = load, viewers })
 		}
+		n.tellViewers(told)
 	}
+}
+
+// tellViewers puts this node's viewer count of each stream in the
+// directory where it differs from told (what was last told), so that any
+// node can show a stream's viewers across the cluster. Only changes are
+// sent, at most once per load report.
+func (n *Node) tellViewers(told map[string]int) {
+	if n.dir == nil {
+		return
+	}
+	now := n.viewersByStream()
+	for s := range told {
+		if _, ok := now[s]; !ok {
+			now[s] = 0
+		}
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), directoryWait)
+	defer cancel()
+	for s, v := range now {
+		if told[s] == v {
+			continue
+		}
+		if err := n.dir.SetViewers(ctx, s, v); err != nil {
+			return // the control plane is down: told again when it is back
+		}
+		if v == 0 {
+			delete(told, s)
+		} else {
+			told[s] = v
+		}
+	}
+}
+
+// viewersByStream counts this node's WHEP viewers of each stream (child
+// relays' links are not viewers).
+func (n *Node) viewersByStream() map[string]int {
+	out := n.whepEP.SessionsByStream()
+	for s, v := range out {
+		if v -= n.kids.SessionsOf(s); v > 0 {
+			out[s] = v
+		} else {
+			delete(out, s)
+		}
+	}
+	return out
 }
 
 // Topology is GET /api/topology: the nodes of the cluster and, for each
@@ -73,6 +120,8 @@ type StreamTree struct {
 	Name   string     `json:"name"`
 	Origin string     `json:"origin"`
 	Edges  []TreeEdge `json:"edges"`
+	// Viewers are the stream's WHEP viewers on each node that has any.
+	Viewers map[string]int `json:"viewers,omitempty"`
 }
 
 // TreeEdge is one link of a tree.
@@ -97,8 +146,9 @@ func (n *Node) Topology(ctx context.Context) Topology {
 	for _, e := range edges {
 		byStream[e.Stream] = append(byStream[e.Stream], e)
 	}
+	viewers := n.clusterViewers()
 	for _, e := range entries {
-		st := StreamTree{Name: e.Stream, Origin: e.Origin, Edges: []TreeEdge{}}
+		st := StreamTree{Name: e.Stream, Origin: e.Origin, Edges: []TreeEdge{}, Viewers: viewers[e.Stream]}
 		for _, ed := range byStream[e.Stream] {
 			st.Edges = append(st.Edges, TreeEdge{Parent: ed.Parent, Child: ed.Child})
 		}

@@ -16,7 +16,9 @@ import (
 	"time"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/clientaddr"
 	"github.com/relaymesh/relaymesh/internal/config"
+	"github.com/relaymesh/relaymesh/topology"
 )
 
 // Config is every setting of a node. Each field is a flag (see Flags), so it
@@ -56,6 +58,8 @@ type Config struct {
 	MaxViewers       int
 	WHEPRedirect     bool
 	PublicURL        string
+	ZoneMap          string
+	TrustedProxies   string
 	SessionRate      float64
 	HalfOpen         int
 	RecordDir        string
@@ -105,6 +109,8 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.Pin, "pin", "", "relay: comma-separated stream `names` to carry whether or not anyone watches (warm relays: viewers get the first frame at once)")
 	fs.IntVar(&c.MaxViewers, "max-viewers", 0, "at most this many WHEP viewers here (child relays not counted); 0 for no limit. In a cluster, a viewer past it is redirected to a node with room")
 	fs.BoolVar(&c.WHEPRedirect, "whep-redirect", true, "in a cluster, answer a WHEP POST with 307 to the node that serves the viewer best (a relay with room, that carries the stream); -max-viewers applies either way")
+	fs.StringVar(&c.ZoneMap, "zone-map", "", "YAML `file` of viewer address prefixes by zone (eu: [10.1.0.0/16]): a redirected viewer goes to a node of its zone (-zone)")
+	fs.StringVar(&c.TrustedProxies, "trusted-proxies", "", "comma-separated `CIDRs` of proxies whose Forwarded/X-Forwarded-For names the client (for zones, per-client limits and the auth webhook)")
 	fs.StringVar(&c.PublicURL, "public-url", "", "the base `URL` viewers reach this node at (https://relay-3.example.com), advertised for redirects; default http:// and the cluster address")
 	fs.IntVar(&c.MaxSessions, "max-sessions", 2000, "at most this many sessions (WHIP, WHEP, RTMP and RTSP publishers), reserved before any work; more get 503")
 	fs.IntVar(&c.HalfOpen, "half-open", 10, "at most this many WHIP and WHEP sessions from one client address still connecting (ICE and DTLS not done); more get 503")
@@ -238,6 +244,14 @@ func (c *Config) Validate() error {
 	if c.PublicURL != "" {
 		if u, err := url.Parse(c.PublicURL); err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 			errs = append(errs, fmt.Errorf("-public-url %q: want http(s)://host[:port], with no path", c.PublicURL))
+		}
+	}
+	if _, err := clientaddr.ParseProxies(c.TrustedProxies); err != nil {
+		errs = append(errs, err)
+	}
+	if c.ZoneMap != "" {
+		if _, err := topology.LoadZoneMap(c.ZoneMap); err != nil {
+			errs = append(errs, err)
 		}
 	}
 	if c.MaxSessions < 1 {

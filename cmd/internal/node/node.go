@@ -23,10 +23,12 @@ import (
 	"github.com/relaymesh/relaymesh/ingest/upstream"
 	"github.com/relaymesh/relaymesh/ingest/whip"
 	"github.com/relaymesh/relaymesh/internal/auth"
+	"github.com/relaymesh/relaymesh/internal/clientaddr"
 	"github.com/relaymesh/relaymesh/internal/netlimit"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 	"github.com/relaymesh/relaymesh/recorder"
+	"github.com/relaymesh/relaymesh/topology"
 	"github.com/relaymesh/relaymesh/topology/control"
 	"github.com/relaymesh/relaymesh/topology/membership"
 )
@@ -75,6 +77,8 @@ type Node struct {
 
 	draining atomic.Bool
 	placed   placements // recent WHEP redirects, by target
+	proxies  clientaddr.Proxies
+	zones    *topology.ZoneMap // viewers' zones by address, nil without -zone-map
 	ready    atomic.Bool
 	recReady atomic.Bool   // n.rec is set: registry changes reach it
 	closing  chan struct{} // closed by Close: background loops end
@@ -144,7 +148,7 @@ func (n *Node) open() (err error) {
 	// PATCH and DELETE reach a session's node over the control plane from
 	// any node, so a load balancer needs no sticky sessions.
 	remote := &control.Sessions{Conn: n.plane.Conn}
-	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: n.admitViewer, Place: n.placeViewer, Create: n.limit(n.whep.Create), MapError: httpError,
+	n.whepEP = &webrtchttp.Endpoint{Prefix: "/whep/", Admit: n.admitViewer, Place: n.placeViewer, SessionBase: n.sessionBase, Create: n.limit(n.whep.Create), MapError: httpError,
 		Log: log, ICEServers: cfg.ICEServerList(), Ready: n.accepting, Remote: remote}
 	if n.role == RoleOrigin {
 		if err = n.openIngest(remote); err != nil {
@@ -161,18 +165,25 @@ func (n *Node) open() (err error) {
 		n.recReady.Store(true)
 	}
 	n.metrics = newMetrics(n)
+	n.proxies, _ = clientaddr.ParseProxies(cfg.TrustedProxies) // checked by Validate
+	if cfg.ZoneMap != "" {
+		if n.zones, err = topology.LoadZoneMap(cfg.ZoneMap); err != nil {
+			return err
+		}
+	}
 	// Slow clients cannot hold the server: headers within 10 s and 64 KiB,
 	// a whole request (bodies are at most 64 KiB) within 30 s, idle
 	// keep-alive connections closed after 2 minutes. No write timeout:
 	// a recording downloads as long as it takes.
 	public, admin := n.handlers()
+	public = n.proxies.Wrap(public)
 	n.httpSrv = &http.Server{Handler: public, ReadHeaderTimeout: 10 * time.Second, ReadTimeout: 30 * time.Second,
 		IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	if admin != nil {
 		if n.adminLn, err = net.Listen("tcp", cfg.AdminHTTP); err != nil {
 			return listenError(fmt.Errorf("listen admin http %s: %w", cfg.AdminHTTP, err), "-admin-http", cfg.AdminHTTP)
 		}
-		n.adminSrv = &http.Server{Handler: admin, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
+		n.adminSrv = &http.Server{Handler: n.proxies.Wrap(admin), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute, MaxHeaderBytes: 64 << 10}
 	}
 	// Background loops start last: they read what open has just built.
 	n.wg.Add(1)

@@ -3,6 +3,7 @@ package node
 import (
 	"context"
 	"net/http"
+	"net/netip"
 	"net/url"
 	"sync"
 	"time"
@@ -103,7 +104,7 @@ func (n *Node) placeViewer(r *http.Request, stream string) (string, error) {
 		}
 		return "", nil // not published anywhere known: answered here (404)
 	}
-	best, err := topology.ChooseServer(servers, "")
+	best, err := topology.ChooseServer(servers, n.viewerZone(r))
 	if err != nil {
 		return "", errNoRoom
 	}
@@ -118,6 +119,23 @@ func (n *Node) placeViewer(r *http.Request, stream string) (string, error) {
 	q := r.URL.Query()
 	q.Set(redirectMark, "1")
 	return base + "/whep/" + url.PathEscape(stream) + "?" + q.Encode(), nil
+}
+
+// sessionBase is the WHEP endpoint's SessionBase: a redirected viewer
+// reached this node at the base a redirect gave it (this node's
+// -public-url or cluster address), so its session is named there.
+func (n *Node) sessionBase(r *http.Request) string {
+	if !r.URL.Query().Has(redirectMark) || n.cluster == nil {
+		return ""
+	}
+	return n.baseURL(n.cfg.NodeID)
+}
+
+// viewerZone is the zone -zone-map gives the viewer's address (the
+// client's, behind -trusted-proxies), "" when unknown.
+func (n *Node) viewerZone(r *http.Request) string {
+	a, _ := netip.ParseAddrPort(r.RemoteAddr)
+	return n.zones.Zone(a.Addr())
 }
 
 // servers is what placement knows of every member for stream: capacity

@@ -79,7 +79,10 @@ async function refresh() {
     const rows = data.streams.map((s) => {
       const tr = document.createElement("tr");
       const tracks = s.tracks.map((t) => t.kind + " " + t.codec).join(", ");
-      for (const v of [s.name, s.live ? "live" : "waiting for publisher", tracks, s.viewers, fmtRate(s.bitrate_bps)]) {
+      // Viewers across the cluster, and how many of them this node serves.
+      const here = (s.viewers_by_node || {})[data.node] || 0;
+      const viewers = s.cluster_viewers === here ? String(here) : `${s.cluster_viewers} (${here} here)`;
+      for (const v of [s.name, s.live ? "live" : "waiting for publisher", tracks, viewers, fmtRate(s.bitrate_bps)]) {
         const td = document.createElement("td"); td.textContent = v; tr.appendChild(td);
       }
       const td = document.createElement("td");

@@ -39,13 +39,16 @@ function drawTree(stream, nodesById) {
     const n = nodesById[id] || {};
     svg.appendChild(el("circle", { cx: p.x, cy: p.y, r: 9, class: id === stream.origin ? "origin" : "relay" }));
     const load = n.load !== undefined ? ` ${Math.round(n.load * 100)}%` : "";
-    const viewers = n.viewers ? ` · ${n.viewers} viewer${n.viewers === 1 ? "" : "s"}` : "";
+    // This stream's viewers on the node (all streams' in brackets).
+    const here = (stream.viewers || {})[id] || 0;
+    const viewers = here || n.viewers ? ` · ${here} viewer${here === 1 ? "" : "s"}` + (n.viewers && n.viewers !== here ? ` (${n.viewers} in all)` : "") : "";
     svg.appendChild(el("text", { x: p.x + 14, y: p.y + 4 }, id + (n.zone ? ` (${n.zone})` : "") + load + viewers));
   }
   const box = document.createElement("div");
   box.className = "tree";
   const title = document.createElement("strong");
-  title.textContent = stream.name;
+  const total = Object.values(stream.viewers || {}).reduce((a, b) => a + b, 0);
+  title.textContent = `${stream.name} · ${total} viewer${total === 1 ? "" : "s"} in the cluster`;
   box.append(title, svg);
   return box;
 }

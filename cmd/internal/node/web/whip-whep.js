@@ -36,7 +36,10 @@ async function exchange(url, pc, token) {
   if (res.status !== 201) {
     throw new Error(res.status + " " + (await res.text()).trim());
   }
-  const location = new URL(res.headers.get("Location"), url).toString();
+  // A WHEP POST may be redirected (307) to the node that serves this
+  // viewer best: the session's URL is relative to where the answer came
+  // from (res.url), not to where the offer was first sent.
+  const location = new URL(res.headers.get("Location"), res.url || url).toString();
   await pc.setRemoteDescription({ type: "answer", sdp: await res.text() });
   sessionTokens.set(location, token);
   return location;
