@@ -2,13 +2,14 @@ package fanout
 
 import "time"
 
-// rewriter keeps a track's outgoing sequence numbers and timestamps
+// Continuity keeps a track's outgoing sequence numbers and timestamps
 // continuous when its source changes (a publisher that reconnects gets a new
 // SSRC and starts from random numbers, RFC 3550 §5.1). Within one source the
 // publisher's numbering passes through unchanged (translator semantics), so
-// NACKs map one to one. It is used only by the track's read loop.
-type rewriter struct {
-	clockRate uint32
+// NACKs map one to one. It is used by one goroutine at a time: a track's
+// delivery, or an egress leg switching between simulcast layers.
+type Continuity struct {
+	ClockRate uint32
 	started   bool
 	newEpoch  bool
 	srcSSRC   uint32
@@ -18,17 +19,18 @@ type rewriter struct {
 	lastSeq   uint16
 	lastTS    uint32
 	lastWall  time.Time
+	epochSeq  uint16 // the first sequence number sent in this epoch
 }
 
-// markNewSource makes the next packet start a new epoch even if the SSRC is
+// MarkNewSource makes the next packet start a new epoch even if the SSRC is
 // unchanged (a publisher that reuses its SSRC after reconnecting).
-func (r *rewriter) markNewSource() { r.newEpoch = true }
+func (r *Continuity) MarkNewSource() { r.newEpoch = true }
 
-// rewrite changes h in place so that the outgoing stream continues where the
+// Rewrite changes h in place so that the outgoing stream continues where the
 // previous source left off: the first packet of a new epoch follows the last
 // sequence number sent, and its timestamp is advanced by the wall-clock time
 // that passed, so a decoder sees a pause rather than a jump.
-func (r *rewriter) rewrite(h *headerFields, now time.Time) {
+func (r *Continuity) Rewrite(h *HeaderFields, now time.Time) {
 	switch {
 	case !r.started:
 		// The first source: nothing to continue from. A source marked
@@ -39,16 +41,18 @@ func (r *rewriter) rewrite(h *headerFields, now time.Time) {
 		r.started, r.newEpoch = true, false
 		r.srcSSRC, r.outSSRC = h.SSRC, h.SSRC
 		r.lastSeq, r.lastTS, r.lastWall = h.Seq-1, h.TS, now
+		r.epochSeq = h.Seq
 	case r.newEpoch || h.SSRC != r.srcSSRC:
 		r.newEpoch = false
 		r.srcSSRC = h.SSRC
 		gap := now.Sub(r.lastWall)
-		ticks := uint32(gap.Seconds() * float64(r.clockRate))
+		ticks := uint32(gap.Seconds() * float64(r.ClockRate))
 		if ticks == 0 {
 			ticks = 1
 		}
 		r.seqOffset = r.lastSeq + 1 - h.Seq
 		r.tsOffset = r.lastTS + ticks - h.TS
+		r.epochSeq = r.lastSeq + 1
 	}
 	h.Seq += r.seqOffset
 	h.TS += r.tsOffset
@@ -64,9 +68,26 @@ func (r *rewriter) rewrite(h *headerFields, now time.Time) {
 	}
 }
 
-// headerFields are the three fields the rewriter changes, kept apart from
+// Forward applies the current epoch's offsets to h without changing any
+// state: a retransmission of a packet already sent.
+func (r *Continuity) Forward(h *HeaderFields) {
+	h.Seq += r.seqOffset
+	h.TS += r.tsOffset
+	h.SSRC = r.outSSRC
+}
+
+// Source maps a sequence number sent back to the source's (a NACK's),
+// false when it was sent before this epoch, by a source gone since.
+func (r *Continuity) Source(seq uint16) (uint16, bool) {
+	if !r.started || int16(seq-r.epochSeq) < 0 || int16(r.lastSeq-seq) < 0 {
+		return 0, false
+	}
+	return seq - r.seqOffset, true
+}
+
+// HeaderFields are the three fields the Continuity changes, kept apart from
 // rtp.Header so the logic can be tested on its own.
-type headerFields struct {
+type HeaderFields struct {
 	SSRC uint32
 	Seq  uint16
 	TS   uint32

@@ -6,11 +6,11 @@ import (
 )
 
 func TestRewriterKeepsOneSourceUnchanged(t *testing.T) {
-	r := rewriter{clockRate: 90000}
+	r := Continuity{ClockRate: 90000}
 	now := time.Now()
 	for i, seq := range []uint16{65534, 65535, 0, 2, 1} {
-		h := headerFields{SSRC: 5, Seq: seq, TS: uint32(i * 3000)}
-		r.rewrite(&h, now)
+		h := HeaderFields{SSRC: 5, Seq: seq, TS: uint32(i * 3000)}
+		r.Rewrite(&h, now)
 		if h.Seq != seq || h.TS != uint32(i*3000) || h.SSRC != 5 {
 			t.Fatalf("packet %d rewritten to %+v", i, h)
 		}
@@ -18,17 +18,17 @@ func TestRewriterKeepsOneSourceUnchanged(t *testing.T) {
 }
 
 func TestRewriterContinuesAcrossANewSource(t *testing.T) {
-	r := rewriter{clockRate: 90000}
+	r := Continuity{ClockRate: 90000}
 	t0 := time.Now()
-	h := headerFields{SSRC: 1, Seq: 100, TS: 1000}
-	r.rewrite(&h, t0)
-	h = headerFields{SSRC: 1, Seq: 101, TS: 4000}
-	r.rewrite(&h, t0.Add(33*time.Millisecond))
+	h := HeaderFields{SSRC: 1, Seq: 100, TS: 1000}
+	r.Rewrite(&h, t0)
+	h = HeaderFields{SSRC: 1, Seq: 101, TS: 4000}
+	r.Rewrite(&h, t0.Add(33*time.Millisecond))
 
 	// The publisher reconnects 2 s later with new random numbering.
 	t1 := t0.Add(33*time.Millisecond + 2*time.Second)
-	h = headerFields{SSRC: 99, Seq: 40000, TS: 123456789}
-	r.rewrite(&h, t1)
+	h = HeaderFields{SSRC: 99, Seq: 40000, TS: 123456789}
+	r.Rewrite(&h, t1)
 	if h.SSRC != 1 {
 		t.Fatalf("SSRC %d, want the stream's original 1", h.SSRC)
 	}
@@ -38,21 +38,21 @@ func TestRewriterContinuesAcrossANewSource(t *testing.T) {
 	if want := uint32(4000 + 2*90000); h.TS != want {
 		t.Fatalf("first ts after reconnect %d, want %d (2 s later)", h.TS, want)
 	}
-	h = headerFields{SSRC: 99, Seq: 40001, TS: 123456789 + 3000}
-	r.rewrite(&h, t1.Add(33*time.Millisecond))
+	h = HeaderFields{SSRC: 99, Seq: 40001, TS: 123456789 + 3000}
+	r.Rewrite(&h, t1.Add(33*time.Millisecond))
 	if h.Seq != 103 || h.TS != 4000+2*90000+3000 {
 		t.Fatalf("second packet after reconnect %+v", h)
 	}
 }
 
 func TestRewriterNewEpochWithSameSSRC(t *testing.T) {
-	r := rewriter{clockRate: 48000}
+	r := Continuity{ClockRate: 48000}
 	t0 := time.Now()
-	h := headerFields{SSRC: 1, Seq: 10, TS: 960}
-	r.rewrite(&h, t0)
-	r.markNewSource()
-	h = headerFields{SSRC: 1, Seq: 5000, TS: 7}
-	r.rewrite(&h, t0.Add(time.Second))
+	h := HeaderFields{SSRC: 1, Seq: 10, TS: 960}
+	r.Rewrite(&h, t0)
+	r.MarkNewSource()
+	h = HeaderFields{SSRC: 1, Seq: 5000, TS: 7}
+	r.Rewrite(&h, t0.Add(time.Second))
 	if h.Seq != 11 || h.TS != 960+48000 {
 		t.Fatalf("got %+v, want seq 11 ts %d", h, 960+48000)
 	}
@@ -85,13 +85,13 @@ func TestTrackRewritesForSubscribersAcrossReconnect(t *testing.T) {
 // SetSource, then its packets come) passes through unchanged: its first
 // frame keeps one timestamp across its packets.
 func TestRewriterFirstSourceMarkedBeforeItsFirstPacket(t *testing.T) {
-	var r rewriter
-	r.clockRate = 90000
-	r.markNewSource()
+	var r Continuity
+	r.ClockRate = 90000
+	r.MarkNewSource()
 	now := time.Now()
 	for i := uint16(0); i < 5; i++ {
-		h := headerFields{SSRC: 7, Seq: 100 + i, TS: 5000}
-		r.rewrite(&h, now.Add(time.Duration(i)*time.Millisecond))
+		h := HeaderFields{SSRC: 7, Seq: 100 + i, TS: 5000}
+		r.Rewrite(&h, now.Add(time.Duration(i)*time.Millisecond))
 		if h.Seq != 100+i || h.TS != 5000 || h.SSRC != 7 {
 			t.Fatalf("packet %d of the first frame became %+v", i, h)
 		}

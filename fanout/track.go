@@ -69,7 +69,7 @@ type Track struct {
 	isKey    func([]byte) bool // nil for audio
 	kf       coalescer
 	source   atomic.Pointer[KeyframeRequester]
-	rw       rewriter // Write's goroutine only
+	rw       Continuity // Write's goroutine only
 	newSrc   atomic.Bool
 	stats    TrackStats
 	keyframe atomic.Int64 // unix nanos of the last keyframe written
@@ -113,7 +113,7 @@ func NewTrack(p TrackParams) *Track {
 	if p.Kind == KindVideo {
 		t.isKey = codec.KeyframeFunc(p.Codec.MimeType)
 	}
-	t.rw.clockRate = p.Codec.ClockRate
+	t.rw.ClockRate = p.Codec.ClockRate
 	t.kf.interval = p.KeyframeInterval
 	t.kf.send = t.sendKeyframeRequest
 	empty := []*Subscriber{}
@@ -187,15 +187,15 @@ func (t *Track) deliver(p *Packet, from *Track) {
 	}
 	now := time.Now()
 	if t.newSrc.Swap(false) {
-		t.rw.markNewSource()
+		t.rw.MarkNewSource()
 	}
 	// Extension ids are per leg (RFC 8285 §6) and padding belongs to the
 	// sender's own pacing (RFC 3550 §5.1): neither travels on, whatever
 	// the source (a WHIP leg, an RTSP camera, an RTMP converter).
 	p.Header.Extension, p.Header.Extensions, p.Header.ExtensionProfile = false, nil, 0
 	p.Header.Padding, p.Header.PaddingSize = false, 0
-	h := headerFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
-	t.rw.rewrite(&h, now)
+	h := HeaderFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
+	t.rw.Rewrite(&h, now)
 	p.Header.SSRC, p.Header.SequenceNumber, p.Header.Timestamp = h.SSRC, h.Seq, h.TS
 	p.Received = now.UnixNano()
 

@@ -32,16 +32,16 @@ type Legs struct {
 	wg *sync.WaitGroup
 
 	mu     sync.Mutex
-	byRecv map[*webrtc.RTPReceiver]*Leg
+	byRecv map[*webrtc.RTPReceiver]map[string]*Leg // by RID; "" without simulcast
 }
 
 // NewLegs installs pc's OnTrack handler; the read loops it starts are
 // counted in wg, which the source's Close waits on.
 func NewLegs(pc *webrtc.PeerConnection, wg *sync.WaitGroup) *Legs {
-	ls := &Legs{pc: pc, wg: wg, byRecv: map[*webrtc.RTPReceiver]*Leg{}}
+	ls := &Legs{pc: pc, wg: wg, byRecv: map[*webrtc.RTPReceiver]map[string]*Leg{}}
 	pc.OnTrack(func(remote *webrtc.TrackRemote, recv *webrtc.RTPReceiver) {
 		ls.mu.Lock()
-		l := ls.byRecv[recv]
+		l := ls.byRecv[recv][remote.RID()]
 		ls.mu.Unlock()
 		if l == nil {
 			return
@@ -83,13 +83,26 @@ func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choo
 			return 0, err
 		}
 		kind := rtc.KindOf(t.Kind())
-		tr := pub.Track(fanout.TrackParams{ID: ids.Next(kind), Kind: kind, Codec: sec.Codec})
-		if tr == nil {
-			return 0, errors.New("the stream ended while its tracks were being made")
+		id := ids.Next(kind)
+		legs := map[string]*Leg{}
+		// A simulcast section (RFC 8853) is a group of tracks, a layer per
+		// RID the sender sends; pion reports each as a remote track of the
+		// one receiver, with its RID.
+		rids := rtc.SendRIDs(m)
+		for _, rid := range rids {
+			tid := id
+			if len(rids) > 1 {
+				tid = fanout.LayerID(id, rid)
+			}
+			tr := pub.Track(fanout.TrackParams{ID: tid, Kind: kind, Codec: sec.Codec})
+			if tr == nil {
+				return 0, errors.New("the stream ended while its tracks were being made")
+			}
+			l := &Leg{Track: tr, PC: ls.pc, PLI: sec.PLI, FIR: sec.FIR}
+			tr.SetSource(l)
+			legs[rid] = l
 		}
-		l := &Leg{Track: tr, PC: ls.pc, PLI: sec.PLI, FIR: sec.FIR}
-		tr.SetSource(l)
-		ls.byRecv[t.Receiver()] = l
+		ls.byRecv[t.Receiver()] = legs
 	}
 	if len(ls.byRecv) == 0 {
 		return 0, ErrNoMedia

@@ -167,7 +167,10 @@ func (r *Recorder) sync() {
 	defer r.syncMu.Unlock()
 	for _, st := range r.p.Registry.Streams() {
 		r.mu.Lock()
-		want := !r.closed && (r.p.All && !r.stopped[st.Name()] || r.wanted[st.Name()]) && r.sessions[st.Name()] == nil && len(st.Tracks()) > 0 && st.Live()
+		// A simulcast stream records its top layer, known once the
+		// layers have a second of bitrate: until then, a later sync.
+		_, measured := fanout.TopLayers(st.Tracks())
+		want := !r.closed && (r.p.All && !r.stopped[st.Name()] || r.wanted[st.Name()]) && r.sessions[st.Name()] == nil && len(st.Tracks()) > 0 && st.Live() && measured
 		r.mu.Unlock()
 		if !want {
 			continue

@@ -93,7 +93,8 @@ type session struct {
 func (r *Recorder) startSession(st *fanout.Stream) (*session, error) {
 	s := &session{r: r, stream: st, in: make(chan inPacket, 256), quit: make(chan struct{}), done: make(chan struct{}), askedAt: -1}
 	var sources []*fanout.Track
-	for _, t := range st.Tracks() {
+	top, _ := fanout.TopLayers(st.Tracks())
+	for _, t := range top {
 		tr, err := newTrackRec(len(s.tracks)+1, t)
 		if err != nil {
 			r.p.Log.Warn("recording without a track", "stream", st.Name(), "track", t.ID(), "err", err)

@@ -33,7 +33,8 @@ var ErrNoCodec = errors.New("the peer negotiated no codec for this track")
 // once) → packets flow → Close (after the PeerConnection has closed, to wait
 // for the RTCP goroutine).
 type Leg struct {
-	src       *fanout.Track
+	cur       atomic.Pointer[fanout.Track] // the track carried; a simulcast leg's changes at layer switches
+	layers    *layers                      // nil unless the source has several layers
 	id        string
 	streamID  string
 	kind      webrtc.RTPCodecType
@@ -73,9 +74,14 @@ type Params struct {
 
 // New makes a TrackLocal that will carry src.
 func New(src *fanout.Track, p Params) *Leg {
-	return &Leg{src: src, id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP,
+	l := &Leg{id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP,
 		rs: newResender()}
+	l.cur.Store(src)
+	return l
 }
+
+// source is the track the leg carries now.
+func (t *Leg) source() *fanout.Track { return t.cur.Load() }
 
 // ID, RID, StreamID and Kind implement webrtc.TrackLocal.
 func (t *Leg) ID() string                { return t.id }
@@ -84,7 +90,7 @@ func (t *Leg) StreamID() string          { return t.streamID }
 func (t *Leg) Kind() webrtc.RTPCodecType { return t.kind }
 
 // Source is the fanout track this leg carries.
-func (t *Leg) Source() *fanout.Track { return t.src }
+func (t *Leg) Source() *fanout.Track { return t.source() }
 
 // Subscriber is the fanout subscription, nil before Bind.
 func (t *Leg) Subscriber() *fanout.Subscriber {
@@ -96,7 +102,7 @@ func (t *Leg) Subscriber() *fanout.Subscriber {
 // Bind is called by pion when the sender starts. It picks the leg's payload
 // type for the source codec and starts the subscription.
 func (t *Leg) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, error) {
-	want := t.src.Codec()
+	want := t.source().Codec()
 	var chosen *webrtc.RTPCodecParameters
 	for _, c := range ctx.CodecParameters() {
 		if strings.EqualFold(c.MimeType, want.MimeType) && c.ClockRate == want.ClockRate {
@@ -113,7 +119,11 @@ func (t *Leg) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, err
 		return *chosen, nil
 	}
 	t.ssrc, t.pt, t.ws = uint32(ctx.SSRC()), uint8(chosen.PayloadType), ctx.WriteStream()
-	sub, err := t.src.Subscribe(t)
+	var w fanout.Writer = t
+	if t.layers != nil {
+		w = layerWriter{t, t.source()}
+	}
+	sub, err := t.source().Subscribe(w)
 	if err != nil {
 		return webrtc.RTPCodecParameters{}, err
 	}
@@ -137,6 +147,9 @@ func (t *Leg) Unbind(webrtc.TrackLocalContext) error {
 	if sub != nil {
 		sub.Close()
 	}
+	if t.layers != nil {
+		t.layers.close()
+	}
 	return nil
 }
 
@@ -152,8 +165,8 @@ func (t *Leg) WritePacket(p *fanout.Packet) error {
 		// asked for at Bind may have been lost: ask again now that packets
 		// go out, unless this one starts a keyframe.
 		t.flowing = true
-		if t.kind == webrtc.RTPCodecTypeVideo && !codec.IsKeyframe(t.src.Codec().MimeType, p.Payload) {
-			t.src.RequestKeyframe()
+		if t.kind == webrtc.RTPCodecTypeVideo && !codec.IsKeyframe(t.source().Codec().MimeType, p.Payload) {
+			t.source().RequestKeyframe()
 		}
 	}
 	t.lastTS.Store(p.Header.Timestamp)
@@ -173,14 +186,17 @@ func (t *Leg) senderReport(now time.Time) *rtcp.SenderReport {
 		return nil
 	}
 	elapsed := now.UnixNano() - at
-	ticks := uint32(elapsed * int64(t.src.Codec().ClockRate) / int64(time.Second))
-	st := sub.Stats()
+	ticks := uint32(elapsed * int64(t.source().Codec().ClockRate) / int64(time.Second))
+	packets, octets := sub.Stats().Packets.Load(), sub.Stats().Bytes.Load()
+	if t.layers != nil {
+		packets, octets = t.layers.sent.Load(), t.layers.octets.Load() // across layers
+	}
 	return &rtcp.SenderReport{
 		SSRC:        t.ssrc,
 		NTPTime:     ntpTime(now),
 		RTPTime:     t.lastTS.Load() + ticks,
-		PacketCount: uint32(st.Packets.Load()),
-		OctetCount:  uint32(st.Bytes.Load()),
+		PacketCount: uint32(packets),
+		OctetCount:  uint32(octets),
 	}
 }
 
@@ -214,19 +230,23 @@ func (t *Leg) handleRTCP(pkt rtcp.Packet) {
 	switch p := pkt.(type) {
 	case *rtcp.PictureLossIndication:
 		if p.MediaSSRC == t.ssrc {
-			t.src.RequestKeyframe()
+			t.source().RequestKeyframe()
 		}
 	case *rtcp.FullIntraRequest:
 		// RFC 5104 §4.3.1: the FCI entries name the media sender.
 		for _, e := range p.FIR {
 			if e.SSRC == t.ssrc {
-				t.src.RequestKeyframe()
+				t.source().RequestKeyframe()
 				return
 			}
 		}
 	case *rtcp.TransportLayerNack:
 		if p.MediaSSRC == t.ssrc {
-			t.resend(p)
+			if t.layers != nil {
+				t.layers.resend(t, p)
+			} else {
+				t.resend(p)
+			}
 		}
 	}
 }
@@ -235,18 +255,19 @@ func (t *Leg) handleRTCP(pkt rtcp.Packet) {
 // retransmission budget; resent bytes count as the leg's output.
 func (t *Leg) resend(n *rtcp.TransportLayerNack) {
 	now := time.Now()
-	stats := t.src.Stats()
+	src := t.source()
+	stats := src.Stats()
 	t.mu.Lock()
 	sub := t.sub
 	t.mu.Unlock()
 	for _, pair := range n.Nacks {
 		for _, seq := range pair.PacketList() {
-			p := t.src.Lookup(seq)
+			p := src.Lookup(seq)
 			if p == nil {
 				stats.NACKsMissed.Add(1) // the source's own NACK generator asks upstream
 				continue
 			}
-			if !t.rs.allow(seq, len(p.Payload)+12, t.src.Bitrate(), now) {
+			if !t.rs.allow(seq, len(p.Payload)+12, src.Bitrate(), now) {
 				stats.NACKsRefused.Add(1)
 				continue
 			}

@@ -104,12 +104,17 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	if len(tracks) == 0 {
 		return "", nil, errs.Errorf(ErrNotReady, "stream %q has no tracks yet; retry in a moment", stream)
 	}
-	selected, err := matchTracks(parsed, tracks)
+	selected, err := matchTracks(parsed, fanout.Groups(tracks))
+	if err != nil {
+		return "", nil, err
+	}
+	rid, err := chooseLayer(r, selected)
 	if err != nil {
 		return "", nil, err
 	}
 	codecs := make([]rtc.ViewerCodec, 0, len(selected))
-	for _, t := range selected {
+	for _, g := range selected {
+		t := g.Layers[0]
 		codecs = append(codecs, rtc.ViewerCodec{Kind: rtc.CodecType(t.Kind()), Codec: rtc.Capability(t.Codec())})
 	}
 	api, err := h.p.Engine.ViewerAPI(viewerTimeouts, codecs)
@@ -123,10 +128,14 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	peer := webrtchttp.NewPeer(pc)
 	legs := make([]*egress.Leg, 0, len(selected))
 	prepare := func() error {
-		for _, t := range selected {
-			l := egress.New(t, egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP})
+		for _, g := range selected {
+			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP}
+			l := egress.New(g.Layers[0], lp)
+			if g.Simulcast() {
+				l = egress.NewLayered(g, rid, lp)
+			}
 			if _, err := pc.AddTrack(l); err != nil {
-				return fmt.Errorf("add %s track: %w", t.ID(), err)
+				return fmt.Errorf("add %s track: %w", g.ID, err)
 			}
 			legs = append(legs, l)
 		}
@@ -163,10 +172,11 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 // receives it: a viewer with no section of a kind simply does not get that
 // kind; a viewer whose sections of that kind have no compatible codec gets a
 // 400 that names the stream's codec, not a black screen.
-func matchTracks(offer *sdp.SessionDescription, tracks []*fanout.Track) ([]*fanout.Track, error) {
-	var out []*fanout.Track
+func matchTracks(offer *sdp.SessionDescription, groups []fanout.Group) ([]fanout.Group, error) {
+	var out []fanout.Group
 	receives := 0
-	for _, t := range tracks {
+	for _, g := range groups {
+		t := g.Layers[0] // a group's layers share the codec
 		kind := t.Kind().String()
 		c := t.Codec()
 		sections, compatible := 0, false
@@ -194,12 +204,36 @@ func matchTracks(offer *sdp.SessionDescription, tracks []*fanout.Track) ([]*fano
 			return nil, errs.Errorf(ErrOffer,
 				"this stream's %s is %s; the offer has no compatible codec (it offers %s)", kind, codec.Describe(c), strings.Join(dedupe(theirs), ", "))
 		}
-		out = append(out, t)
+		out = append(out, g)
 	}
 	if receives == 0 {
 		return nil, errs.Errorf(ErrOffer, "the offer receives no audio or video (no recvonly or sendrecv section); to publish, POST to /whip/ instead")
 	}
 	return out, nil
+}
+
+// chooseLayer reads the simulcast layer a viewer pins (?layer=RID), ""
+// for automatic. A RID the stream's video does not have is refused with
+// the ones it has; on a stream without layers the choice is moot.
+func chooseLayer(r *http.Request, groups []fanout.Group) (string, error) {
+	rid := r.URL.Query().Get("layer")
+	if rid == "" || rid == "auto" {
+		return "", nil
+	}
+	for _, g := range groups {
+		if !g.Simulcast() {
+			continue
+		}
+		if g.Layer(rid) != nil {
+			return rid, nil
+		}
+		var have []string
+		for _, t := range g.Layers {
+			have = append(have, t.Layer())
+		}
+		return "", errs.Errorf(ErrOffer, "this stream has no layer %q; its layers are %s (or auto)", rid, strings.Join(have, ", "))
+	}
+	return "", nil
 }
 
 func dedupe(in []string) []string {

@@ -82,7 +82,7 @@ func TestMatchTracks(t *testing.T) {
 		{"receives nothing", none, []*fanout.Track{vp8, opus}, 0, "receives no audio or video"},
 	}
 	for _, c := range cases {
-		got, err := matchTracks(parse(t, c.offer), c.tracks)
+		got, err := matchTracks(parse(t, c.offer), fanout.Groups(c.tracks))
 		if c.err != "" {
 			if !errors.Is(err, ErrOffer) || !strings.Contains(err.Error(), c.err) {
 				t.Errorf("%s: err %v, want ErrOffer naming %q", c.name, err, c.err)

@@ -51,7 +51,8 @@ func (s *Server) reading(name string) (*readStream, error) {
 	desc := &description.Session{Title: name}
 	var medias []*description.Media
 	var tracks []*fanout.Track
-	for i, t := range src.Tracks() {
+	top, _ := fanout.TopLayers(src.Tracks()) // a simulcast source's best picture
+	for i, t := range top {
 		f := formatOf(t.Codec(), uint8(96+i))
 		if f == nil {
 			continue

@@ -57,6 +57,9 @@ type Options struct {
 	// what it has, so the other side cannot pick a profile it does not
 	// send); otherwise pion's defaults.
 	Codecs []Codec
+	// KeepPayloads makes a Watcher keep each packet's payload (tests that
+	// check what arrived byte for byte).
+	KeepPayloads bool
 }
 
 // Codec is one codec to offer, with its kind.

@@ -17,6 +17,7 @@ type Arrival struct {
 	Seq      uint16
 	TS       uint32 // RTP timestamp
 	Keyframe bool   // the packet starts or carries a keyframe
+	Payload  []byte // with Options.KeepPayloads only
 }
 
 // Watcher is a WHEP viewer that records when each video packet arrives:
@@ -65,6 +66,9 @@ func Watch(ctx context.Context, url string, o Options) (*Watcher, error) {
 					return
 				}
 				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Keyframe: codec.IsKeyframe(mime, p.Payload)}
+				if o.KeepPayloads {
+					a.Payload = p.Payload
+				}
 				w.mu.Lock()
 				w.video = append(w.video, a)
 				w.mu.Unlock()

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/relaymesh/relaymesh/fanout"
 	"github.com/relaymesh/relaymesh/internal/auth"
 	"github.com/relaymesh/relaymesh/internal/webrtchttp"
 )
@@ -118,6 +119,7 @@ type PublisherInfo struct {
 type TrackInfo struct {
 	ID          string `json:"id"`
 	Kind        string `json:"kind"`
+	Layer       string `json:"layer,omitempty"` // a simulcast layer's RID
 	Codec       string `json:"codec"`
 	Fmtp        string `json:"fmtp,omitempty"`
 	BitrateBPS  uint64 `json:"bitrate_bps"`
@@ -139,11 +141,17 @@ func (n *Node) Streams() []StreamInfo {
 		si := StreamInfo{Name: s.Name(), Origin: origin, Live: s.Live(), Tracks: []TrackInfo{}}
 		for _, t := range s.Tracks() {
 			o := t.Out()
-			ti := TrackInfo{ID: t.ID(), Kind: t.Kind().String(), Codec: strings.SplitN(t.Codec().MimeType, "/", 2)[1], Fmtp: t.Codec().Fmtp,
+			ti := TrackInfo{ID: t.ID(), Kind: t.Kind().String(), Layer: t.Layer(), Codec: strings.SplitN(t.Codec().MimeType, "/", 2)[1], Fmtp: t.Codec().Fmtp,
 				BitrateBPS: t.Bitrate(), PacketsIn: t.Stats().PacketsIn.Load(), PacketsOut: o.Packets, Dropped: o.Dropped, Subscribers: t.Subscribers()}
 			si.Tracks = append(si.Tracks, ti)
 			si.BitrateBPS += ti.BitrateBPS
-			si.Viewers = max(si.Viewers, ti.Subscribers)
+		}
+		for _, g := range fanout.Groups(s.Tracks()) {
+			subs := 0 // a simulcast source's subscribers are spread over its layers
+			for _, t := range g.Layers {
+				subs += t.Subscribers()
+			}
+			si.Viewers = max(si.Viewers, subs)
 		}
 		out = append(out, si)
 	}

@@ -1,0 +1,184 @@
+package node
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// simulcastLayers are listed low to high, as Chromium's sendEncodings
+// usually are: the first layer is not the best.
+var simulcastLayers = []whipclient.Layer{{RID: "l", FrameSize: 120}, {RID: "m", FrameSize: 400}, {RID: "h", FrameSize: 1100}}
+
+// A publisher sends three simulcast layers (keyframes only at the start
+// and when asked). A viewer pinned to each layer (?layer=) gets that
+// layer's frames, byte for byte, and nothing else; an automatic viewer
+// starts on whatever is known best and moves to the top layer once the
+// layers' bitrates show it, at a keyframe of the top layer: it never gets
+// a delta frame of a layer it has no keyframe of, on one SSRC whose
+// sequence numbers never skip. GET /api/streams shows the layers and the
+// viewers on each; an unknown layer is refused with the ones there are.
+func TestSimulcastLayersPinnedAndAutomatic(t *testing.T) {
+	_, base := startNode(t)
+	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/sim", whipclient.Options{}, simulcastLayers, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "sim")) == 3 })
+
+	watchers := map[string]*whipclient.Watcher{}
+	for _, rid := range []string{"l", "m", "h", ""} {
+		w, err := whipclient.Watch(t.Context(), base+"/whep/sim?layer="+rid, whipclient.Options{KeepPayloads: true})
+		if err != nil {
+			t.Fatalf("viewer of layer %q: %v", rid, err)
+		}
+		t.Cleanup(w.Close)
+		watchers[rid] = w
+	}
+	auto := watchers[""]
+	waitUntil(t, 15*time.Second, "the automatic viewer on the top layer", func() bool {
+		v := auto.Video()
+		if len(v) == 0 {
+			return false
+		}
+		rid, _, _, _ := whipclient.ParseSimulcastFrame(v[len(v)-1].Payload)
+		return rid == "h"
+	})
+	time.Sleep(time.Second) // more frames of every layer
+	for rid, w := range watchers {
+		v := w.Video()
+		if len(v) < 30 {
+			t.Fatalf("viewer %q got %d frames", rid, len(v))
+		}
+		var seen []string
+		have := map[string]bool{} // layers with a keyframe so far
+		for i, a := range v {
+			got, _, key, ok := whipclient.ParseSimulcastFrame(a.Payload)
+			if !ok {
+				t.Fatalf("viewer %q: frame %d is not a frame the publisher sent, byte for byte", rid, i)
+			}
+			if rid != "" && got != rid {
+				t.Fatalf("viewer pinned to %q got a frame of %q", rid, got)
+			}
+			have[got] = have[got] || key
+			if !have[got] {
+				t.Fatalf("viewer %q got a delta frame of %q before any keyframe of it (frame %d of %s)", rid, got, i, describeFrames(v[:min(len(v), 6)]))
+			}
+			if len(seen) == 0 || seen[len(seen)-1] != got {
+				seen = append(seen, got)
+			}
+			if i > 0 && (a.SSRC != v[0].SSRC || a.Seq != v[i-1].Seq+1) {
+				t.Fatalf("viewer %q: packet %d has SSRC %d seq %d after SSRC %d seq %d: not one continuous stream",
+					rid, i, a.SSRC, a.Seq, v[0].SSRC, v[i-1].Seq)
+			}
+		}
+		if rid == "" {
+			if seen[len(seen)-1] != "h" || len(seen) > 2 {
+				t.Fatalf("the automatic viewer went through layers %v; want to end on h, in one switch at most", seen)
+			}
+			t.Logf("the automatic viewer's layers: %v", seen)
+		}
+	}
+	waitUntil(t, 10*time.Second, "the viewers per layer in /api/streams", func() bool {
+		l := layersOf(t, base, "sim")
+		return l["l"] == 1 && l["m"] == 1 && l["h"] == 2
+	})
+	_, err = whipclient.Watch(t.Context(), base+"/whep/sim?layer=x", whipclient.Options{})
+	var se *whipclient.StatusError
+	if !errors.As(err, &se) || se.Status != http.StatusBadRequest || !strings.Contains(se.Body, "its layers are l, m, h") {
+		t.Fatalf("a viewer of an unknown layer: %v; want 400 naming the layers", err)
+	}
+}
+
+func describeFrames(v []whipclient.Arrival) string {
+	var out []string
+	for _, a := range v {
+		rid, i, key, _ := whipclient.ParseSimulcastFrame(a.Payload)
+		k := ""
+		if key {
+			k = " key"
+		}
+		out = append(out, fmt.Sprintf("%s#%d%s seq %d", rid, i, k, a.Seq))
+	}
+	return strings.Join(out, ", ")
+}
+
+// layersOf is GET /api/streams' video layers of stream and their
+// subscribers.
+func layersOf(t *testing.T, base, stream string) map[string]int {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(t.Context(), 5*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", base+"/api/streams", nil)
+	res, err := http.DefaultClient.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	var body struct{ Streams []StreamInfo }
+	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
+		t.Fatal(err)
+	}
+	out := map[string]int{}
+	for _, s := range body.Streams {
+		if s.Name != stream {
+			continue
+		}
+		var order []string
+		for _, tr := range s.Tracks {
+			if tr.Layer != "" {
+				out[tr.Layer] = tr.Subscribers
+				order = append(order, tr.Layer)
+			}
+		}
+		if len(order) > 0 && !slices.Equal(order, []string{"l", "m", "h"}) {
+			t.Fatalf("layers %v, want l, m, h as the publisher listed them", order)
+		}
+	}
+	return out
+}
+
+// A relay's link is a viewer of its parent: it carries the top layer (the
+// relay tree carries one layer for now), and a viewer of the relay gets
+// the top layer's frames, byte for byte, on one continuous stream.
+func TestSimulcastThroughARelay(t *testing.T) {
+	origin, base := startNode(t, "-nats-listen", "127.0.0.1:0")
+	_, relayBase := startRelay(t, origin.NATSURL(), "-whep-redirect=false")
+	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/sim", whipclient.Options{}, simulcastLayers, 30)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "sim")) == 3 })
+	w, err := whipclient.Watch(t.Context(), relayBase+"/whep/sim", whipclient.Options{KeepPayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	waitUntil(t, 15*time.Second, "the top layer at the relay's viewer", func() bool {
+		v := w.Video()
+		if len(v) < 30 {
+			return false
+		}
+		rid, _, _, _ := whipclient.ParseSimulcastFrame(v[len(v)-1].Payload)
+		return rid == "h"
+	})
+	v := w.Video()
+	for i, a := range v {
+		if _, _, _, ok := whipclient.ParseSimulcastFrame(a.Payload); !ok {
+			t.Fatalf("frame %d at the relay's viewer is not one the publisher sent", i)
+		}
+		if i > 0 && (a.SSRC != v[0].SSRC || a.Seq != v[i-1].Seq+1) {
+			t.Fatalf("packet %d: SSRC %d seq %d after seq %d: not one continuous stream (%s)", i, a.SSRC, a.Seq, v[i-1].Seq, describeFrames(v[max(0, i-3):i+1]))
+		}
+	}
+}

@@ -1,0 +1,187 @@
+package egress
+
+import (
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/pion/rtcp"
+
+	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/codec"
+)
+
+// A simulcast source's viewer gets one layer at a time on one SSRC. To
+// change layers the leg subscribes to the new one as well, which asks the
+// publisher for a keyframe of it; the old layer goes on until that
+// keyframe comes, and from it on the new layer's packets go out, numbered
+// on from the old ones (fanout.Continuity), so the viewer sees one
+// continuous stream and never a delta frame of a layer it has no keyframe
+// of (from its start, too: it waits for its first layer's keyframe). Then
+// the old subscription ends.
+
+// layers is a simulcast leg's state. The subscriptions' goroutines (the
+// current layer's and, during a switch, the next one's) take turns under
+// mu.
+type layers struct {
+	group  fanout.Group
+	pinned bool // the viewer chose the layer (?layer=): never switched
+
+	mu      sync.Mutex
+	rw      fanout.Continuity
+	next    *fanout.Track      // a layer being switched to, until its keyframe
+	nextSub *fanout.Subscriber // its subscription
+	started bool               // a keyframe has gone out: the viewer can decode
+	asked   time.Time          // when next's keyframe was last asked for
+	checked time.Time          // when the best layer was last looked at
+	closed  bool
+
+	sent, octets atomic.Uint64 // across layers, for sender reports
+}
+
+// followEvery is how often an automatic leg looks for a better layer.
+const followEvery = time.Second
+
+// NewLayered makes a leg for a group of simulcast layers: pinned to the
+// layer rid if it is not "", else following the group's best layer.
+func NewLayered(g fanout.Group, rid string, p Params) *Leg {
+	start := g.Top()
+	if rid != "" {
+		start = g.Layer(rid)
+	}
+	l := New(start, p)
+	l.id = g.ID
+	l.layers = &layers{group: g, pinned: rid != "", rw: fanout.Continuity{ClockRate: start.Codec().ClockRate}}
+	return l
+}
+
+// Layer is the RID of the layer the leg carries now ("" for a source
+// without layers).
+func (t *Leg) Layer() string { return t.source().Layer() }
+
+// layerWriter is the fanout.Writer of one layer's subscription.
+type layerWriter struct {
+	t   *Leg
+	src *fanout.Track
+}
+
+func (w layerWriter) WritePacket(p *fanout.Packet) error { return w.t.deliverLayer(p, w.src) }
+
+// deliverLayer writes p, from layer src, if src is the layer the viewer
+// gets: the current one, or the next one from its first keyframe on.
+func (t *Leg) deliverLayer(p *fanout.Packet, src *fanout.Track) error {
+	l := t.layers
+	var retire *fanout.Subscriber
+	l.mu.Lock()
+	if src == l.next && codec.IsKeyframe(src.Codec().MimeType, p.Payload) {
+		t.mu.Lock()
+		retire, t.sub = t.sub, l.nextSub
+		t.mu.Unlock()
+		t.cur.Store(src)
+		l.next, l.nextSub = nil, nil
+	}
+	now := time.Now()
+	key := codec.IsKeyframe(src.Codec().MimeType, p.Payload)
+	if src != t.source() || l.closed || (!l.started && !key) {
+		if !l.started && src == t.source() && now.Sub(l.asked) >= followEvery/2 {
+			l.asked = now // the subscription's request, or a keyframe pion dropped before DTLS was up
+			src.RequestKeyframe()
+		}
+		l.mu.Unlock()
+		return nil // the old layer after a switch, the next before its keyframe, or delta frames before the first
+	}
+	h := fanout.HeaderFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
+	l.rw.Rewrite(&h, now)
+	t.hdr = p.Header
+	t.hdr.SSRC, t.hdr.PayloadType, t.hdr.SequenceNumber, t.hdr.Timestamp = t.ssrc, t.pt, h.Seq, h.TS
+	n, err := t.ws.WriteRTP(&t.hdr, p.Payload)
+	if n > 0 {
+		l.sent.Add(1)
+		l.octets.Add(uint64(len(p.Payload)))
+		l.started = true // pion drops packets before DTLS is up: only now has a keyframe gone out
+	}
+	t.lastTS.Store(h.TS)
+	t.lastAt.Store(p.Received)
+	if !l.pinned && now.Sub(l.checked) >= followEvery {
+		l.checked = now
+		l.follow(t, now)
+	}
+	l.mu.Unlock()
+	if retire != nil {
+		retire.Close() // its goroutine may wait for mu: after the unlock
+	}
+	return err
+}
+
+// follow starts a switch to the group's best layer if the leg is not on
+// it, and asks again for the keyframe of a switch that waits. Under mu.
+func (l *layers) follow(t *Leg, now time.Time) {
+	if l.next != nil {
+		if now.Sub(l.asked) >= followEvery {
+			l.asked = now
+			l.next.RequestKeyframe()
+		}
+		return
+	}
+	best := l.group.Top()
+	if best == t.source() {
+		return
+	}
+	sub, err := best.Subscribe(layerWriter{t, best}) // asks for its keyframe
+	if err != nil {
+		return
+	}
+	l.next, l.nextSub, l.asked = best, sub, now
+}
+
+// close ends a switch under way; the current subscription is the leg's.
+func (l *layers) close() {
+	l.mu.Lock()
+	l.closed = true
+	sub := l.nextSub
+	l.next, l.nextSub = nil, nil
+	l.mu.Unlock()
+	if sub != nil {
+		sub.Close()
+	}
+}
+
+// resend answers a NACK of a simulcast leg: the sequence numbers it sent
+// map back to the current layer's (those sent before the last switch are
+// gone with their layer), and the copy goes out as it was numbered.
+func (l *layers) resend(t *Leg, n *rtcp.TransportLayerNack) {
+	now := time.Now()
+	for _, pair := range n.Nacks {
+		for _, seq := range pair.PacketList() {
+			l.mu.Lock()
+			src := t.source() // the layer the current epoch's numbers map to
+			stats := src.Stats()
+			orig, ok := l.rw.Source(seq)
+			var p *fanout.Packet
+			if ok {
+				p = src.Lookup(orig)
+			}
+			if p == nil {
+				l.mu.Unlock()
+				stats.NACKsMissed.Add(1)
+				continue
+			}
+			if !t.rs.allow(seq, len(p.Payload)+12, src.Bitrate(), now) {
+				l.mu.Unlock()
+				stats.NACKsRefused.Add(1)
+				continue
+			}
+			h := fanout.HeaderFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
+			l.rw.Forward(&h)
+			hdr := p.Header
+			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber, hdr.Timestamp = t.ssrc, t.pt, h.Seq, h.TS
+			_, err := t.ws.WriteRTP(&hdr, p.Payload)
+			l.mu.Unlock()
+			if err == nil {
+				stats.NACKsServed.Add(1)
+				l.sent.Add(1)
+				l.octets.Add(uint64(len(p.Payload)))
+			}
+		}
+	}
+}
