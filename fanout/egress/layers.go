@@ -25,7 +25,9 @@ import (
 // mu.
 type layers struct {
 	group  fanout.Group
-	pinned bool // the viewer chose the layer (?layer=): never switched
+	pinned bool      // the viewer chose the layer (?layer=): never switched
+	bwe    Estimator // nil: follow the top layer
+	ch     chooser
 
 	mu      sync.Mutex
 	rw      fanout.Continuity
@@ -40,19 +42,38 @@ type layers struct {
 }
 
 // followEvery is how often an automatic leg looks for a better layer.
-const followEvery = time.Second
+const followEvery = 500 * time.Millisecond
 
 // NewLayered makes a leg for a group of simulcast layers: pinned to the
 // layer rid if it is not "", else following the group's best layer.
 func NewLayered(g fanout.Group, rid string, p Params) *Leg {
-	start := g.Top()
+	ls := &layers{group: g, pinned: rid != "", bwe: p.Bandwidth, ch: newChooser()}
+	start := ls.best(g.Top(), time.Now())
 	if rid != "" {
 		start = g.Layer(rid)
 	}
+	ls.rw = fanout.Continuity{ClockRate: start.Codec().ClockRate}
 	l := New(start, p)
 	l.id = g.ID
-	l.layers = &layers{group: g, pinned: rid != "", rw: fanout.Continuity{ClockRate: start.Codec().ClockRate}}
+	l.layers = ls
 	return l
+}
+
+// best is the layer an automatic leg on cur should be on: by its
+// bandwidth estimate when it has one, else the top layer.
+func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
+	if l.bwe == nil {
+		return l.group.Top()
+	}
+	rates := make([]uint64, len(l.group.Layers))
+	at := 0
+	for i, t := range l.group.Layers {
+		rates[i] = t.Bitrate()
+		if t == cur {
+			at = i
+		}
+	}
+	return l.group.Layers[l.ch.choose(rates, at, l.bwe.GetTargetBitrate(), now)]
 }
 
 // Layer is the RID of the layer the leg carries now ("" for a source
@@ -102,36 +123,45 @@ func (t *Leg) deliverLayer(p *fanout.Packet, src *fanout.Track) error {
 	}
 	t.lastTS.Store(h.TS)
 	t.lastAt.Store(p.Received)
+	var dropped *fanout.Subscriber
 	if !l.pinned && now.Sub(l.checked) >= followEvery {
 		l.checked = now
-		l.follow(t, now)
+		dropped = l.follow(t, now)
 	}
 	l.mu.Unlock()
-	if retire != nil {
-		retire.Close() // its goroutine may wait for mu: after the unlock
+	for _, s := range []*fanout.Subscriber{retire, dropped} {
+		if s != nil {
+			s.Close() // its goroutine may wait for mu: after the unlock
+		}
 	}
 	return err
 }
 
-// follow starts a switch to the group's best layer if the leg is not on
-// it, and asks again for the keyframe of a switch that waits. Under mu.
-func (l *layers) follow(t *Leg, now time.Time) {
+// follow starts a switch to the layer the leg should be on, gives up a
+// switch that is no longer wanted (its subscription is returned, to be
+// closed outside mu), and asks again for the keyframe of one that waits.
+// Under mu.
+func (l *layers) follow(t *Leg, now time.Time) (retire *fanout.Subscriber) {
+	best := l.best(t.source(), now)
+	if l.next != nil && best != l.next {
+		retire, l.next, l.nextSub = l.nextSub, nil, nil
+	}
 	if l.next != nil {
-		if now.Sub(l.asked) >= followEvery {
+		if now.Sub(l.asked) >= 2*followEvery {
 			l.asked = now
 			l.next.RequestKeyframe()
 		}
-		return
+		return retire
 	}
-	best := l.group.Top()
 	if best == t.source() {
-		return
+		return retire
 	}
 	sub, err := best.Subscribe(layerWriter{t, best}) // asks for its keyframe
 	if err != nil {
-		return
+		return retire
 	}
 	l.next, l.nextSub, l.asked = best, sub, now
+	return retire
 }
 
 // close ends a switch under way; the current subscription is the leg's.

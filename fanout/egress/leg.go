@@ -70,7 +70,14 @@ type Params struct {
 	// PeerConnection.WriteRTCP. Both are needed for receivers to sync.
 	Reporter  *Reporter
 	WriteRTCP func([]rtcp.Packet) error
+	// Bandwidth, if set, is the leg's send-side estimate: a simulcast leg
+	// that is not pinned chooses its layer by it (else the top layer).
+	Bandwidth Estimator
 }
+
+// Estimator is what a leg reads of a bandwidth estimator (pion's
+// cc.BandwidthEstimator): its target bitrate in bit/s.
+type Estimator interface{ GetTargetBitrate() int }
 
 // New makes a TrackLocal that will carry src.
 func New(src *fanout.Track, p Params) *Leg {

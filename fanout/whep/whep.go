@@ -13,6 +13,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -117,7 +118,16 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 		t := g.Layers[0]
 		codecs = append(codecs, rtc.ViewerCodec{Kind: rtc.CodecType(t.Kind()), Codec: rtc.Capability(t.Codec())})
 	}
-	api, err := h.p.Engine.ViewerAPI(viewerTimeouts, codecs)
+	// A viewer whose simulcast layer follows its bandwidth gets a
+	// bandwidth estimator, made with the PeerConnection.
+	var bwe cc.BandwidthEstimator
+	var onBWE func(cc.BandwidthEstimator)
+	for _, g := range selected {
+		if g.Simulcast() && rid == "" {
+			onBWE = func(e cc.BandwidthEstimator) { bwe = e }
+		}
+	}
+	api, err := h.p.Engine.ViewerAPI(viewerTimeouts, codecs, onBWE)
 	if err != nil {
 		return "", nil, err
 	}
@@ -129,7 +139,7 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	legs := make([]*egress.Leg, 0, len(selected))
 	prepare := func() error {
 		for _, g := range selected {
-			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP}
+			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP, Bandwidth: bwe}
 			l := egress.New(g.Layers[0], lp)
 			if g.Simulcast() {
 				l = egress.NewLayered(g, rid, lp)

@@ -4,6 +4,7 @@ import (
 	"fmt"
 
 	"github.com/pion/interceptor"
+	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/codec"
@@ -109,18 +110,33 @@ type ViewerCodec struct {
 // packet path of a leg holds no lock or map of its own; no congestion
 // control state, no header extensions (the publisher's extension ids mean
 // nothing on this leg): a viewer costs as little as a leg can.
-func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec) (*webrtc.API, error) {
+//
+// A viewer of a simulcast stream whose layer follows its bandwidth is the
+// exception: with onBWE set, the leg sends transport-wide sequence numbers
+// (the header extension of draft-holmer-rmcat-transport-wide-cc-extensions)
+// and runs pion's send-side GCC on the viewer's feedback, and onBWE gets
+// the estimator when the PeerConnection is made.
+func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
+	ir := &interceptor.Registry{}
+	if onBWE != nil {
+		if err := addBWE(m, ir, onBWE); err != nil {
+			return nil, err
+		}
+	}
 	for i, c := range codecs {
 		c.Codec.RTCPFeedback = nil
 		if c.Kind == webrtc.RTPCodecTypeVideo {
 			c.Codec.RTCPFeedback = videoFeedback
+			if onBWE != nil {
+				c.Codec.RTCPFeedback = append([]webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}, videoFeedback...)
+			}
 		}
 		p := webrtc.RTPCodecParameters{RTPCodecCapability: c.Codec, PayloadType: webrtc.PayloadType(96 + i)}
 		if err := m.RegisterCodec(p, c.Kind); err != nil {
 			return nil, fmt.Errorf("register %s: %w", c.Codec.MimeType, err)
 		}
 	}
-	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(&interceptor.Registry{}),
+	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(e.settings(t))), nil
 }

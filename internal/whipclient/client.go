@@ -60,6 +60,10 @@ type Options struct {
 	// KeepPayloads makes a Watcher keep each packet's payload (tests that
 	// check what arrived byte for byte).
 	KeepPayloads bool
+	// Offer and Answer, if set, rewrite the offer before it is sent and
+	// the server's answer before it is applied (a test that routes the
+	// media through a shaper changes candidates).
+	Offer, Answer func(sdp string) string
 }
 
 // Codec is one codec to offer, with its kind.
@@ -131,6 +135,9 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	if err != nil {
 		return nil, err
 	}
+	if o.Offer != nil {
+		sdp = o.Offer(sdp)
+	}
 	req, err := http.NewRequestWithContext(ctx, http.MethodPost, endpoint, strings.NewReader(sdp))
 	if err != nil {
 		return nil, err
@@ -166,7 +173,11 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	// The session is where the POST ended up: a 307 (WHEP's load
 	// balancing) moves it to another node.
 	base := res.Request.URL
-	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: string(body)}); err != nil {
+	answer := string(body)
+	if o.Answer != nil {
+		answer = o.Answer(answer)
+	}
+	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return nil, fmt.Errorf("apply answer: %w", err)
 	}
 	return &Session{PC: pc, Location: base.ResolveReference(loc).String(), ETag: res.Header.Get("ETag"), http: hc, auth: auth}, nil

@@ -1,0 +1,139 @@
+package node
+
+import (
+	"fmt"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/shaper"
+	"github.com/relaymesh/relaymesh/internal/whipclient"
+)
+
+// bweLayers at 60 frames a second: about 70, 210 and 560 kbit/s with
+// their headers.
+var bweLayers = []whipclient.Layer{{RID: "l", FrameSize: 120}, {RID: "m", FrameSize: 400}, {RID: "h", FrameSize: 1100}}
+
+// An automatic viewer on a link shaped to 350 kbit/s (a token bucket with
+// 100 ms of queue, as tbf does) settles on the middle layer, the best that
+// fits, and stays there without a freeze; when the limit is lifted it
+// climbs back to the top. A viewer beside it on an open link gets the top
+// layer throughout. The bounds are wide (the estimate is GCC's, climbing
+// in steps; a failed step up bars the layer for 8 s, then 16 s), and the
+// assertions fail when the layer does not follow the link: a leg that
+// ignores its estimate stays on the top layer and freezes behind the
+// shaper, one that never climbs stays on the middle one after the lift.
+func TestSimulcastViewerFollowsItsLink(t *testing.T) {
+	n, base := startNode(t)
+	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/bwe", whipclient.Options{}, bweLayers, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "bwe")) == 3 })
+	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
+
+	sh, err := shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, 350_000, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sh.Close)
+	slow, err := whipclient.Watch(t.Context(), base+"/whep/bwe", whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(slow.Close)
+	open, err := whipclient.Watch(t.Context(), base+"/whep/bwe", whipclient.Options{KeepPayloads: true})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(open.Close)
+
+	// The open viewer's estimate climbs to the top layer: the estimates
+	// work, and from then on the shaped viewer's would ask for the top
+	// layer too if its link did not hold it back.
+	start := time.Now()
+	waitUntil(t, 60*time.Second, "the viewer on the open link on the top layer", func() bool { return lastLayer(open) == "h" })
+	climbed := time.Now()
+	t.Logf("the open viewer reached the top layer %.1f s after joining", climbed.Sub(start).Seconds())
+	// Settled: 8 s on the middle layer alone, with no gap over 500 ms.
+	var settled time.Time
+	for deadline := time.Now().Add(90 * time.Second); settled.IsZero(); time.Sleep(100 * time.Millisecond) {
+		if time.Now().After(deadline) {
+			t.Fatalf("the shaped viewer never held the middle layer alone for 8 s without a gap over 500 ms; its layers: %s; the shaper dropped %d packets",
+				layerRuns(slow.Video()), sh.Dropped.Load())
+		}
+		from := time.Now().Add(-8 * time.Second)
+		if !from.Before(climbed) && only(slow.Video(), from) == "m" && largestGap(slow.Video(), from) < 500*time.Millisecond {
+			settled = time.Now()
+		}
+	}
+	t.Logf("the shaped viewer held the middle layer for 8 s from %.1f s after joining; its layers: %s; the shaper dropped %d packets",
+		settled.Sub(start).Seconds()-8, layerRuns(slow.Video()), sh.Dropped.Load())
+	if got := only(open.Video(), climbed); got != "h" {
+		t.Fatalf("the viewer on the open link left the top layer (%q)", got)
+	}
+
+	sh.SetRate(0)
+	lifted := time.Now()
+	waitUntil(t, 60*time.Second, "the viewer to climb to the top layer once its link is open", func() bool { return lastLayer(slow) == "h" })
+	t.Logf("back on the top layer %.1f s after the limit was lifted", time.Since(lifted).Seconds())
+}
+
+// lastLayer is the layer of the newest frame w got, "" before any.
+func lastLayer(w *whipclient.Watcher) string {
+	v := w.Video()
+	if len(v) == 0 {
+		return ""
+	}
+	rid, _, _, _ := whipclient.ParseSimulcastFrame(v[len(v)-1].Payload)
+	return rid
+}
+
+// layerRuns describes the layers a viewer went through, with how long each
+// lasted.
+func layerRuns(v []whipclient.Arrival) string {
+	out, cur := "", ""
+	var since time.Time
+	for i, a := range v {
+		rid, _, _, _ := whipclient.ParseSimulcastFrame(a.Payload)
+		if rid != cur || i == len(v)-1 {
+			if cur != "" {
+				out += fmt.Sprintf("%s %.1fs ", cur, a.At.Sub(since).Seconds())
+			}
+			cur, since = rid, a.At
+		}
+	}
+	return out
+}
+
+// only is the one layer of the frames that arrived from `from` on, "" if
+// none did, "mixed" if several layers did.
+func only(v []whipclient.Arrival, from time.Time) string {
+	got := ""
+	for _, a := range v {
+		if a.At.Before(from) {
+			continue
+		}
+		rid, _, _, _ := whipclient.ParseSimulcastFrame(a.Payload)
+		if got != "" && rid != got {
+			return "mixed"
+		}
+		got = rid
+	}
+	return got
+}
+
+// largestGap is the longest time without a packet from `from` on.
+func largestGap(v []whipclient.Arrival, from time.Time) time.Duration {
+	var gap time.Duration
+	last := from
+	for _, a := range v {
+		if a.At.Before(from) {
+			continue
+		}
+		gap = max(gap, a.At.Sub(last))
+		last = a.At
+	}
+	return max(gap, time.Since(last))
+}
