@@ -29,10 +29,10 @@ const (
 	// 210 kbit/s layer well).
 	upHeadroom   = 1.25
 	stayHeadroom = 0.75
-	upAfter   = 2 * time.Second
-	probation = 6 * time.Second
-	barFirst  = 8 * time.Second
-	barMost   = time.Minute
+	upAfter      = 2 * time.Second
+	probation    = 6 * time.Second
+	barFirst     = 8 * time.Second
+	barMost      = time.Minute
 )
 
 // chooser keeps the hysteresis of one leg.
