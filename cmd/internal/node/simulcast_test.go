@@ -190,3 +190,26 @@ func TestSimulcastThroughARelay(t *testing.T) {
 		}
 	}
 }
+
+// Chromium publishes simulcast from the page (three layers); Chromium
+// watches automatically and pinned to the low layer: both decode, the
+// pinned one a quarter-size picture, the automatic one climbing to a
+// larger one as its bandwidth estimate grows.
+func TestBrowserSimulcast(t *testing.T) {
+	_, base := startNode(t)
+	line := runNodeScript(t, "simulcast.mjs", base, "browser-simulcast")
+	var res struct {
+		OK        bool     `json:"ok"`
+		Layers    []string `json:"layers"`
+		Low, Auto struct {
+			FramesDecoded, Width, Height int
+		}
+	}
+	if err := json.Unmarshal([]byte(line), &res); err != nil || !res.OK {
+		t.Fatalf("browser result %q (%v)", line, err)
+	}
+	if res.Auto.Width < 2*res.Low.Width || res.Low.Width == 0 {
+		t.Fatalf("the automatic viewer's picture is %dx%d, the low layer's %dx%d: want the automatic one at least twice as wide",
+			res.Auto.Width, res.Auto.Height, res.Low.Width, res.Low.Height)
+	}
+}

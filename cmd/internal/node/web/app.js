@@ -9,9 +9,12 @@ $("pub-start").onclick = async () => {
   const name = $("pub-name").value;
   $("pub-status").textContent = "asking for camera…";
   try {
-    const media = await navigator.mediaDevices.getUserMedia({ video: true, audio: true });
+    const simulcast = $("pub-simulcast").checked;
+    // Browsers send three simulcast layers only from 960x540 up.
+    const video = simulcast ? { width: 1280, height: 720 } : true;
+    const media = await navigator.mediaDevices.getUserMedia({ video, audio: true });
     $("pub-video").srcObject = media;
-    pub = await publishWHIP(base + "/whip/" + encodeURIComponent(name), media, $("pub-token").value);
+    pub = await publishWHIP(base + "/whip/" + encodeURIComponent(name), media, $("pub-token").value, simulcast);
     pub.media = media;
     $("pub-status").textContent = "connecting…";
     pub.pc.onconnectionstatechange = () => { $("pub-status").textContent = "publisher " + pub.pc.connectionState; };
@@ -37,7 +40,9 @@ async function connectViewer() {
   const ms = new MediaStream();
   $("watch-video").srcObject = ms;
   try {
-    viewer = await watchWHEP(base + "/whep/" + encodeURIComponent(name), (ev) => ms.addTrack(ev.track));
+    const layer = $("watch-layer").value;
+    const url = base + "/whep/" + encodeURIComponent(name) + (layer ? "?layer=" + layer : "");
+    viewer = await watchWHEP(url, (ev) => ms.addTrack(ev.track));
     $("watch-status").textContent = "connecting…";
     viewer.pc.onconnectionstatechange = () => {
       const st = viewer.pc.connectionState;

@@ -45,11 +45,22 @@ async function exchange(url, pc, token) {
   return location;
 }
 
-// publishWHIP sends stream's tracks; returns { pc, location }.
-async function publishWHIP(url, stream, token) {
+// The simulcast encodings the page sends (RFC 8853): RIDs l, m and h at a
+// quarter, half and full resolution.
+const simulcastEncodings = [
+  { rid: "l", scaleResolutionDownBy: 4, maxBitrate: 150000 },
+  { rid: "m", scaleResolutionDownBy: 2, maxBitrate: 500000 },
+  { rid: "h", maxBitrate: 1500000 },
+];
+
+// publishWHIP sends stream's tracks, the video as simulcast layers if
+// asked; returns { pc, location }.
+async function publishWHIP(url, stream, token, simulcast) {
   const pc = new RTCPeerConnection();
   for (const track of stream.getTracks()) {
-    pc.addTransceiver(track, { direction: "sendonly", streams: [stream] });
+    const init = { direction: "sendonly", streams: [stream] };
+    if (simulcast && track.kind === "video") init.sendEncodings = simulcastEncodings;
+    pc.addTransceiver(track, init);
   }
   const location = await exchange(url, pc, token);
   return { pc, location };
