@@ -17,6 +17,13 @@ import (
 // while, doubling each time (barFirst up to barMost), so a viewer whose
 // link holds the middle layer stays on it instead of switching up and
 // down every few seconds, and still finds out when its link gets better.
+//
+// Below the lowest layer the leg pauses its video (the viewer's audio,
+// another leg, goes on): paused is a layer of its own, of no bitrate, that
+// always fits. A paused leg resumes the lowest layer when the estimate
+// says it fits again, and in any case after pauseProbe, or once that
+// layer's bar has passed: with no video going out, an estimate fed only
+// by the audio, or by nothing, might never say so.
 const (
 	// A layer above the one a leg is on fits when its bitrate, times
 	// upHeadroom, is within the estimate (its bitrate varies from second
@@ -30,38 +37,66 @@ const (
 	upHeadroom   = 1.25
 	stayHeadroom = 0.75
 	upAfter      = 2 * time.Second
-	probation    = 6 * time.Second
-	barFirst     = 8 * time.Second
-	barMost      = time.Minute
+	// holdAfterUp: a step up is not judged before the estimate has had
+	// feedback on it.
+	holdAfterUp = 2 * time.Second
+	probation   = 6 * time.Second
+	barFirst    = 8 * time.Second
+	barMost     = time.Minute
+	pauseProbe  = 4 * time.Second
+	// fell: a step up failed when, within probation, the estimate has
+	// fallen below this share of what it was at the step.
+	fell = 0.85
+)
+
+// paused is the layer index of a leg whose video is paused; none marks no
+// layer in the chooser's own state.
+const (
+	paused = -1
+	none   = -2
 )
 
 // chooser keeps the hysteresis of one leg.
 type chooser struct {
-	upTo   int // the higher layer that has fitted since upFrom; -1 for none
-	upFrom time.Time
-	upAt   time.Time // the last step up, into layer upInto
-	upInto int
-	bar    map[int]time.Duration // each failed layer's last bar
-	until  map[int]time.Time     // barred until
+	upTo     int // the higher layer that has fitted since upFrom; none
+	upFrom   time.Time
+	upAt     time.Time // the last step up, into layer upInto, at estimate upEst
+	upInto   int
+	upEst    int
+	pausedAt time.Time
+	bar      map[int]time.Duration // each failed layer's last bar
+	until    map[int]time.Time     // barred until
 }
 
 func newChooser() chooser {
-	return chooser{upTo: -1, upInto: -1, bar: map[int]time.Duration{}, until: map[int]time.Time{}}
+	return chooser{upTo: none, upInto: none, bar: map[int]time.Duration{}, until: map[int]time.Time{}}
 }
 
-// choose returns the index of the layer to be on, given each layer's
-// bitrate (bit/s; 0 when not measured yet), the layer on now and the
-// estimate (bit/s). The lowest layer is taken when none fits.
+// choose returns the index of the layer to be on, or paused, given each
+// layer's bitrate (bit/s; 0 when not measured yet), the layer on now (or
+// paused) and the estimate (bit/s). Until the layers are measured, the
+// lowest listed is taken.
 func (c *chooser) choose(rates []uint64, cur, est int, now time.Time) int {
+	rate := func(i int) uint64 {
+		if i == paused {
+			return 0
+		}
+		return rates[i]
+	}
 	order := make([]int, len(rates))
 	for i := range order {
 		order[i] = i
 	}
 	sort.SliceStable(order, func(a, b int) bool { return rates[order[a]] < rates[order[b]] })
-	want := order[0]
+	lowest := order[0]
+	if rates[lowest] == 0 {
+		c.upTo = none
+		return lowest // nothing can be told yet
+	}
+	want := paused
 	for _, i := range order {
 		h := stayHeadroom
-		if rates[i] > rates[cur] {
+		if rate(i) > rate(cur) {
 			h = upHeadroom
 		}
 		fits := rates[i] > 0 && float64(rates[i])*h <= float64(est)
@@ -69,15 +104,28 @@ func (c *chooser) choose(rates []uint64, cur, est int, now time.Time) int {
 			want = i
 		}
 	}
-	if rates[want] < rates[cur] && cur == c.upInto && now.Sub(c.upAt) < probation {
+	if rate(want) < rate(cur) && cur == c.upInto && now.Sub(c.upAt) < probation {
+		if now.Sub(c.upAt) < holdAfterUp || float64(est) >= fell*float64(c.upEst) {
+			// Not judged yet, or the estimate has not fallen since the
+			// step up: it may still be climbing from where it was (a
+			// paused leg's, fed by nothing, is where the pause left it).
+			return cur
+		}
 		// The step up into cur did not hold: bar cur for a while.
 		c.bar[cur] = min(max(2*c.bar[cur], barFirst), barMost)
 		c.until[cur] = now.Add(c.bar[cur])
-		c.upInto = -1
+		c.upInto = none
 	}
-	if rates[want] <= rates[cur] {
-		c.upTo = -1
-		return want // down, or where it is
+	if cur == paused && want == paused && now.Sub(c.pausedAt) >= pauseProbe && !now.Before(c.until[lowest]) {
+		c.upTo, c.upAt, c.upInto, c.upEst = none, now, lowest, est
+		return lowest // a probe: the link may hold it by now
+	}
+	if rate(want) <= rate(cur) {
+		c.upTo = none
+		if want == paused && cur != paused {
+			c.pausedAt = now
+		}
+		return want // down, pause, or where it is
 	}
 	if c.upTo != want {
 		c.upTo, c.upFrom = want, now
@@ -86,6 +134,6 @@ func (c *chooser) choose(rates []uint64, cur, est int, now time.Time) int {
 	if now.Sub(c.upFrom) < upAfter {
 		return cur
 	}
-	c.upTo, c.upAt, c.upInto = -1, now, want
+	c.upTo, c.upAt, c.upInto, c.upEst = none, now, want, est
 	return want
 }

@@ -18,7 +18,8 @@ import (
 // on from the old ones (fanout.Continuity), so the viewer sees one
 // continuous stream and never a delta frame of a layer it has no keyframe
 // of (from its start, too: it waits for its first layer's keyframe). Then
-// the old subscription ends.
+// the old subscription ends. A leg whose estimate holds no layer pauses
+// its video, and resumes at a keyframe (choose.go says when).
 
 // layers is a simulcast leg's state. The subscriptions' goroutines (the
 // current layer's and, during a switch, the next one's) take turns under
@@ -34,6 +35,8 @@ type layers struct {
 	next    *fanout.Track      // a layer being switched to, until its keyframe
 	nextSub *fanout.Subscriber // its subscription
 	started bool               // a keyframe has gone out: the viewer can decode
+	paused  bool               // below the lowest layer: no video goes out
+	resume  bool               // resuming the layer it paused on, from its next keyframe
 	asked   time.Time          // when next's keyframe was last asked for
 	checked time.Time          // when the best layer was last looked at
 	closed  bool
@@ -59,21 +62,26 @@ func NewLayered(g fanout.Group, rid string, p Params) *Leg {
 	return l
 }
 
-// best is the layer an automatic leg on cur should be on: by its
-// bandwidth estimate when it has one, else the top layer.
+// best is the layer an automatic leg on cur should be on, nil to pause
+// its video: by its bandwidth estimate when it has one, else the top
+// layer.
 func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
 	if l.bwe == nil {
 		return l.group.Top()
 	}
 	rates := make([]uint64, len(l.group.Layers))
-	at := 0
+	at := paused
 	for i, t := range l.group.Layers {
 		rates[i] = t.Bitrate()
-		if t == cur {
+		if t == cur && !l.paused {
 			at = i
 		}
 	}
-	return l.group.Layers[l.ch.choose(rates, at, l.bwe.GetTargetBitrate(), now)]
+	i := l.ch.choose(rates, at, l.bwe.GetTargetBitrate(), now)
+	if i == paused {
+		return nil
+	}
+	return l.group.Layers[i]
 }
 
 // Layer is the RID of the layer the leg carries now ("" for a source
@@ -94,16 +102,35 @@ func (t *Leg) deliverLayer(p *fanout.Packet, src *fanout.Track) error {
 	l := t.layers
 	var retire *fanout.Subscriber
 	l.mu.Lock()
-	if src == l.next && codec.IsKeyframe(src.Codec().MimeType, p.Payload) {
+	now := time.Now()
+	key := codec.IsKeyframe(src.Codec().MimeType, p.Payload)
+	if src == l.next && key {
 		t.mu.Lock()
 		retire, t.sub = t.sub, l.nextSub
 		t.mu.Unlock()
 		t.cur.Store(src)
 		l.next, l.nextSub = nil, nil
+		l.paused, l.resume = false, false // a new layer: a new epoch by its SSRC
 	}
-	now := time.Now()
-	key := codec.IsKeyframe(src.Codec().MimeType, p.Payload)
-	if src != t.source() || l.closed || (!l.started && !key) {
+	if l.resume && src == t.source() && key {
+		// Back on the layer it paused on: what was dropped meanwhile
+		// leaves no hole in the numbering.
+		l.resume = false
+		l.rw.MarkNewSource()
+	}
+	// The layer is looked at on any layer's packets: a paused leg sends
+	// none, and must still find when to resume.
+	var dropped *fanout.Subscriber
+	if !l.pinned && !l.closed && now.Sub(l.checked) >= followEvery {
+		l.checked = now
+		dropped = l.follow(t, now)
+	}
+	defer func() {
+		if dropped != nil {
+			dropped.Close() // its goroutine may wait for mu: after the unlock
+		}
+	}()
+	if src != t.source() || l.closed || (!l.started && !key) || l.paused || l.resume {
 		if !l.started && src == t.source() && now.Sub(l.asked) >= followEvery/2 {
 			l.asked = now // the subscription's request, or a keyframe pion dropped before DTLS was up
 			src.RequestKeyframe()
@@ -123,33 +150,39 @@ func (t *Leg) deliverLayer(p *fanout.Packet, src *fanout.Track) error {
 	}
 	t.lastTS.Store(h.TS)
 	t.lastAt.Store(p.Received)
-	var dropped *fanout.Subscriber
-	if !l.pinned && now.Sub(l.checked) >= followEvery {
-		l.checked = now
-		dropped = l.follow(t, now)
-	}
 	l.mu.Unlock()
-	for _, s := range []*fanout.Subscriber{retire, dropped} {
-		if s != nil {
-			s.Close() // its goroutine may wait for mu: after the unlock
-		}
+	if retire != nil {
+		retire.Close() // its goroutine may wait for mu: after the unlock
 	}
 	return err
 }
 
-// follow starts a switch to the layer the leg should be on, gives up a
-// switch that is no longer wanted (its subscription is returned, to be
-// closed outside mu), and asks again for the keyframe of one that waits.
-// Under mu.
+// follow starts a switch to the layer the leg should be on, pauses or
+// resumes its video, gives up a switch that is no longer wanted (its
+// subscription is returned, to be closed outside mu), and asks again for
+// the keyframe a switch or a resume waits for. Under mu.
 func (l *layers) follow(t *Leg, now time.Time) (retire *fanout.Subscriber) {
 	best := l.best(t.source(), now)
 	if l.next != nil && best != l.next {
 		retire, l.next, l.nextSub = l.nextSub, nil, nil
 	}
-	if l.next != nil {
+	if best == nil {
+		l.paused, l.resume = true, false
+		return retire
+	}
+	if l.paused && best == t.source() {
+		l.paused, l.resume, l.asked = false, true, now
+		best.RequestKeyframe()
+		return retire
+	}
+	if l.next != nil || l.resume {
 		if now.Sub(l.asked) >= 2*followEvery {
 			l.asked = now
-			l.next.RequestKeyframe()
+			if l.next != nil {
+				l.next.RequestKeyframe()
+			} else {
+				t.source().RequestKeyframe()
+			}
 		}
 		return retire
 	}

@@ -137,3 +137,55 @@ func largestGap(v []whipclient.Arrival, from time.Time) time.Duration {
 	}
 	return max(gap, time.Since(last))
 }
+
+// Below the lowest layer: on a link shaped to 20 kbit/s, much less than
+// the lowest layer needs (about 75 kbit/s with its headers), the viewer's
+// video pauses: seconds without a video packet, where a leg that kept
+// sending the lowest layer would push some through the shaper all along.
+// Probes of the lowest layer come and go; once the limit is lifted the
+// video resumes by itself, each time at a keyframe, and keeps coming.
+func TestSimulcastVideoPausesBelowTheLowestLayer(t *testing.T) {
+	n, base := startNode(t)
+	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/pause", whipclient.Options{}, bweLayers, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "pause")) == 3 })
+	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
+	sh, err := shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, 20_000, 100*time.Millisecond)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sh.Close)
+	w, err := whipclient.Watch(t.Context(), base+"/whep/pause", whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	start := time.Now()
+	waitUntil(t, 60*time.Second, "a pause of 3 s in the video", func() bool {
+		v := w.Video()
+		return len(v) > 0 && largestGap(v, v[0].At) >= 3*time.Second
+	})
+	t.Logf("paused %.1f s after joining; layers so far: %s", time.Since(start).Seconds(), layerRuns(w.Video()))
+	sh.SetRate(0)
+	lifted := time.Now()
+	waitUntil(t, 90*time.Second, "the video back for 3 s without a gap", func() bool {
+		from := time.Now().Add(-3 * time.Second)
+		return from.After(lifted) && len(w.Video()) > 0 && largestGap(w.Video(), from) < 300*time.Millisecond
+	})
+	t.Logf("the video came back %.1f s after the limit was lifted; layers: %s", time.Since(lifted).Seconds()-3, layerRuns(w.Video()))
+	v := w.Video()
+	for i := 1; i < len(v); i++ {
+		if v[i].At.Sub(v[i-1].At) >= time.Second && !v[i].Keyframe {
+			t.Fatalf("after a %.1f s pause the video resumed with a delta frame", v[i].At.Sub(v[i-1].At).Seconds())
+		}
+		// The shaper drops packets (small holes); a pause that left the
+		// frames it did not send in the numbering would leave a hole of
+		// hundreds, which the viewer would NACK.
+		if gap := v[i].At.Sub(v[i-1].At); gap >= time.Second && v[i].Seq-v[i-1].Seq > 30 {
+			t.Fatalf("after a %.1f s pause, seq %d after %d: the pause left a hole in the numbering", gap.Seconds(), v[i].Seq, v[i-1].Seq)
+		}
+	}
+}
