@@ -1,9 +1,7 @@
 package main
 
 import (
-	"encoding/json"
 	"fmt"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -125,11 +123,6 @@ func nodeprocOpts(nats bool, args ...string) nodeproc.Options {
 // "origin:priority[:live] ...".
 func publishersOf(t *testing.T, base, stream string) string {
 	t.Helper()
-	res, err := http.Get(base + "/api/streams")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
 	var body struct {
 		Streams []struct {
 			Name       string
@@ -140,9 +133,7 @@ func publishersOf(t *testing.T, base, stream string) string {
 			}
 		}
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, base+"/api/streams", &body)
 	var out []string
 	for _, s := range body.Streams {
 		if s.Name != stream {

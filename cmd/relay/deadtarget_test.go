@@ -2,8 +2,6 @@ package main
 
 import (
 	"errors"
-	"net/http"
-	"net/url"
 	"testing"
 	"time"
 
@@ -30,11 +28,7 @@ func TestARedirectToADeadRelayIsRetriedElsewhere(t *testing.T) {
 
 	var toDead int
 	for attempt := 0; ; attempt++ {
-		var hops []*url.URL
-		hc := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			hops = append(hops, req.URL)
-			return nil
-		}}
+		hc, hops := hopCounter()
 		w, err := whipclient.Watch(t.Context(), o.Base+"/whep/cam", whipclient.Options{HTTP: hc})
 		if err == nil {
 			t.Cleanup(w.Close)
@@ -46,8 +40,8 @@ func TestARedirectToADeadRelayIsRetriedElsewhere(t *testing.T) {
 			break
 		}
 		var se *whipclient.StatusError
-		if errors.As(err, &se) || len(hops) != 1 || nodeOf(t, hops[0].String(), names) != "r1" {
-			t.Fatalf("attempt %d: %v after redirects %v; want only a failed connection to the dead relay", attempt, err, hops)
+		if errors.As(err, &se) || len(*hops) != 1 || nodeOf(t, (*hops)[0].String(), names) != "r1" {
+			t.Fatalf("attempt %d: %v after redirects %v; want only a failed connection to the dead relay", attempt, err, *hops)
 		}
 		toDead++
 		if time.Since(killed) > 15*time.Second {

@@ -4,6 +4,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"net/http"
+	"net/url"
 	"os"
 	"syscall"
 	"testing"
@@ -88,6 +89,29 @@ func watch(t *testing.T, url string) *whipclient.Watcher {
 	return w
 }
 
+// getJSON decodes GET url's body into v.
+func getJSON(t *testing.T, url string, v any) {
+	t.Helper()
+	res, err := http.Get(url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer res.Body.Close()
+	if err := json.NewDecoder(res.Body).Decode(v); err != nil {
+		t.Fatalf("GET %s: %v", url, err)
+	}
+}
+
+// hopCounter is an HTTP client that follows redirects and notes each URL
+// it is sent to.
+func hopCounter() (*http.Client, *[]*url.URL) {
+	var hops []*url.URL
+	return &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
+		hops = append(hops, req.URL)
+		return nil
+	}}, &hops
+}
+
 type topology struct {
 	Nodes   []struct{ ID string }
 	Streams []struct {
@@ -99,15 +123,8 @@ type topology struct {
 // tree reads a stream's edges (child → parent) from a node's API.
 func tree(t *testing.T, base, stream string) (nodes int, parent map[string]string) {
 	t.Helper()
-	res, err := http.Get(base + "/api/topology")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
 	var topo topology
-	if err := json.NewDecoder(res.Body).Decode(&topo); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, base+"/api/topology", &topo)
 	parent = map[string]string{}
 	for _, s := range topo.Streams {
 		for _, e := range s.Edges {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"encoding/json"
 	"maps"
 	"net/http"
 	"net/url"
@@ -49,12 +48,9 @@ func TestViewersAreRedirectedToRelaysWithRoom(t *testing.T) {
 
 	byNode := map[string]int{}
 	for i := range 30 {
-		var hops []*url.URL
-		hc := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			hops = append(hops, req.URL)
-			return nil
-		}}
+		hc, hopsp := hopCounter()
 		w, err := whipclient.Watch(t.Context(), o.Base+"/whep/cam?token=kept", whipclient.Options{HTTP: hc})
+		hops := *hopsp
 		if err != nil {
 			t.Fatalf("viewer %d: %v", i, err)
 		}
@@ -96,11 +92,6 @@ func TestViewersAreRedirectedToRelaysWithRoom(t *testing.T) {
 // streamViewers is GET /api/streams' cluster-wide viewers of stream.
 func streamViewers(t *testing.T, base, stream string) (total int, byNode map[string]int) {
 	t.Helper()
-	res, err := http.Get(base + "/api/streams")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
 	var body struct {
 		Streams []struct {
 			Name           string
@@ -108,9 +99,7 @@ func streamViewers(t *testing.T, base, stream string) (total int, byNode map[str
 			ViewersByNode  map[string]int `json:"viewers_by_node"`
 		}
 	}
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, base+"/api/streams", &body)
 	for _, s := range body.Streams {
 		if s.Name == stream {
 			return s.ClusterViewers, s.ViewersByNode
@@ -136,15 +125,8 @@ type memberInfo struct {
 // members is GET /api/topology's nodes, by id.
 func members(t *testing.T, base string) map[string]memberInfo {
 	t.Helper()
-	res, err := http.Get(base + "/api/topology")
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer res.Body.Close()
 	var body struct{ Nodes []memberInfo }
-	if err := json.NewDecoder(res.Body).Decode(&body); err != nil {
-		t.Fatal(err)
-	}
+	getJSON(t, base+"/api/topology", &body)
 	out := map[string]memberInfo{}
 	for _, m := range body.Nodes {
 		out[m.ID] = m

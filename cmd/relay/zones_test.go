@@ -2,7 +2,6 @@ package main
 
 import (
 	"net/http"
-	"net/url"
 	"os"
 	"path/filepath"
 	"testing"
@@ -43,19 +42,15 @@ func TestViewersAreRedirectedToTheirZone(t *testing.T) {
 		{"2001:db8:2::9", "us"},
 		{"10.2.0.5", "us"},
 	} {
-		var hops []*url.URL
-		hc := &http.Client{CheckRedirect: func(req *http.Request, via []*http.Request) error {
-			hops = append(hops, req.URL)
-			return nil
-		}}
+		hc, hops := hopCounter()
 		w, err := whipclient.Watch(t.Context(), o.Base+"/whep/cam", whipclient.Options{HTTP: hc,
 			Header: http.Header{"X-Forwarded-For": {c.client}}})
 		if err != nil {
 			t.Fatalf("viewer at %s: %v", c.client, err)
 		}
 		t.Cleanup(w.Close)
-		if node := nodeOf(t, w.Session.Location, names); node != c.want || len(hops) != 1 {
-			t.Fatalf("viewer at %s is on %s after %d redirects, want %s after 1", c.client, node, len(hops), c.want)
+		if node := nodeOf(t, w.Session.Location, names); node != c.want || len(*hops) != 1 {
+			t.Fatalf("viewer at %s is on %s after %d redirects, want %s after 1", c.client, node, len(*hops), c.want)
 		}
 		waitFor(t, 15*time.Second, "video at the viewer at "+c.client, func() bool { return w.Count() > 10 })
 	}

@@ -24,25 +24,7 @@ var bweLayers = []whipclient.Layer{{RID: "l", FrameSize: 120}, {RID: "m", FrameS
 // ignores its estimate stays on the top layer and freezes behind the
 // shaper, one that never climbs stays on the middle one after the lift.
 func TestSimulcastViewerFollowsItsLink(t *testing.T) {
-	n, base := startNode(t)
-	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/bwe", whipclient.Options{}, bweLayers, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "bwe")) == 3 })
-	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
-
-	sh, err := shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, 350_000, 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sh.Close)
-	slow, err := whipclient.Watch(t.Context(), base+"/whep/bwe", whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(slow.Close)
+	base, sh, slow := shapedSimulcastViewer(t, "bwe", 350_000)
 	open, err := whipclient.Watch(t.Context(), base+"/whep/bwe", whipclient.Options{KeepPayloads: true})
 	if err != nil {
 		t.Fatal(err)
@@ -107,6 +89,30 @@ func layerRuns(v []whipclient.Arrival) string {
 	return out
 }
 
+// shapedSimulcastViewer runs a node with a publisher of bweLayers at 60
+// frames a second on stream, and an automatic viewer of it whose media
+// from the node passes a shaper of rate bit/s with 100 ms of queue.
+func shapedSimulcastViewer(t *testing.T, stream string, rate int64) (base string, sh *shaper.Shaper, w *whipclient.Watcher) {
+	t.Helper()
+	n, base := startNode(t)
+	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/"+stream, whipclient.Options{}, bweLayers, 60)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, stream)) == 3 })
+	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
+	if sh, err = shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, rate, 100*time.Millisecond); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(sh.Close)
+	if w, err = whipclient.Watch(t.Context(), base+"/whep/"+stream, whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	return base, sh, w
+}
+
 // only is the one layer of the frames that arrived from `from` on, "" if
 // none did, "mixed" if several layers did.
 func only(v []whipclient.Arrival, from time.Time) string {
@@ -145,24 +151,7 @@ func largestGap(v []whipclient.Arrival, from time.Time) time.Duration {
 // Probes of the lowest layer come and go; once the limit is lifted the
 // video resumes by itself, each time at a keyframe, and keeps coming.
 func TestSimulcastVideoPausesBelowTheLowestLayer(t *testing.T) {
-	n, base := startNode(t)
-	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/pause", whipclient.Options{}, bweLayers, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "pause")) == 3 })
-	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
-	sh, err := shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, 20_000, 100*time.Millisecond)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(sh.Close)
-	w, err := whipclient.Watch(t.Context(), base+"/whep/pause", whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(w.Close)
+	_, sh, w := shapedSimulcastViewer(t, "pause", 20_000)
 	start := time.Now()
 	waitUntil(t, 60*time.Second, "a pause of 3 s in the video", func() bool {
 		v := w.Video()
