@@ -50,6 +50,13 @@ try {
     return l.length === 3 ? l : null;
   }, 20000);
   if (!layers) await fail("the origin did not get three layers with packets");
+  // The page's stream list shows the layers as one video entry.
+  const listed = await until(async () => {
+    const rows = await pub.$$eval("#stream-rows tr", (trs) => trs.map((tr) => [...tr.cells].map((c) => c.textContent)));
+    const row = rows.find((r) => r[0] === stream);
+    return row && /video \S+ \(l, m, h\)/.test(row[2]) ? row[2] : null;
+  }, 10000);
+  if (!listed) await fail("the page's stream list does not show the video's three layers");
 
   const watch = async (layer) => {
     const page = await browser.newPage();
@@ -71,7 +78,7 @@ try {
     const s = await videoStats(auto);
     return s && s.framesDecoded > 30 && s.width >= 2 * lowStats.width ? s : null;
   }, 40000);
-  const result = { ok: true, layers, low: lowStats, auto: autoStats || (await videoStats(auto)) };
+  const result = { ok: true, layers, listed, low: lowStats, auto: autoStats || (await videoStats(auto)) };
   if (!autoStats) await fail("the automatic viewer never got a picture twice the low layer's width", result);
   // Still decoding: both go on.
   await auto.waitForTimeout(2000);

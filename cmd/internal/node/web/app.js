@@ -83,7 +83,14 @@ async function refresh() {
     $("publish").hidden = data.role === "relay";
     const rows = data.streams.map((s) => {
       const tr = document.createElement("tr");
-      const tracks = s.tracks.map((t) => t.kind + " " + t.codec).join(", ");
+      // A simulcast source's layers are one entry: "video VP8 (l, m, h)".
+      const entries = [];
+      for (const t of s.tracks) {
+        const last = entries[entries.length - 1];
+        if (t.layer && last && last.kind === t.kind && last.layers) { last.layers.push(t.layer); continue; }
+        entries.push({ kind: t.kind, codec: t.codec, layers: t.layer ? [t.layer] : null });
+      }
+      const tracks = entries.map((e) => e.kind + " " + e.codec + (e.layers ? " (" + e.layers.join(", ") + ")" : "")).join(", ");
       // Viewers across the cluster, and how many of them this node serves.
       const here = (s.viewers_by_node || {})[data.node] || 0;
       const viewers = s.cluster_viewers === here ? String(here) : `${s.cluster_viewers} (${here} here)`;
