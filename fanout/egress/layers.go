@@ -1,6 +1,9 @@
 package egress
 
 import (
+	"errors"
+	"fmt"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -83,6 +86,9 @@ func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
 	}
 	return l.group.Layers[i]
 }
+
+// Layered reports whether the leg carries a simulcast source's layers.
+func (t *Leg) Layered() bool { return t.layers != nil }
 
 // Layer is the RID of the layer the leg carries now ("" for a source
 // without layers).
@@ -246,5 +252,53 @@ func (l *layers) resend(t *Leg, n *rtcp.TransportLayerNack) {
 				l.octets.Add(uint64(len(p.Payload)))
 			}
 		}
+	}
+}
+
+// Pin fixes the leg on layer rid (a viewer's choice, the WHEP layer
+// extension): it switches there at the layer's next keyframe and stays.
+// An unknown rid is an error naming the layers.
+func (t *Leg) Pin(rid string) error {
+	l := t.layers
+	if l == nil {
+		return errors.New("this stream has no simulcast layers")
+	}
+	to := l.group.Layer(rid)
+	if to == nil {
+		var have []string
+		for _, x := range l.group.Layers {
+			have = append(have, x.Layer())
+		}
+		return fmt.Errorf("this stream has no layer %q; its layers are %s", rid, strings.Join(have, ", "))
+	}
+	var retire *fanout.Subscriber
+	l.mu.Lock()
+	if l.paused && to == t.source() {
+		l.resume, l.asked = true, time.Now() // back from a pause: at its next keyframe
+		to.RequestKeyframe()
+	}
+	l.pinned, l.paused = true, false
+	if l.next != nil && l.next != to {
+		retire, l.next, l.nextSub = l.nextSub, nil, nil
+	}
+	if to != t.source() && l.next == nil && !l.closed {
+		if sub, err := to.Subscribe(layerWriter{t, to}); err == nil { // asks for its keyframe
+			l.next, l.nextSub, l.asked = to, sub, time.Now()
+		}
+	}
+	l.mu.Unlock()
+	if retire != nil {
+		retire.Close()
+	}
+	return nil
+}
+
+// Unpin lets the leg's layer follow its bandwidth again (or the top layer
+// without an estimate).
+func (t *Leg) Unpin() {
+	if l := t.layers; l != nil {
+		l.mu.Lock()
+		l.pinned, l.checked = false, time.Time{}
+		l.mu.Unlock()
 	}
 }

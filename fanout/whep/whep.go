@@ -159,6 +159,11 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 		}
 		return "", nil, err
 	}
+	for _, l := range legs {
+		if l.Layered() {
+			peer.AddExtension("layer", layerRel, layerHandler(l))
+		}
+	}
 	peer.Watch(h.p.ConnectTimeout)
 	// One watcher per session: the viewer leaves when the stream ends, and
 	// the legs' goroutines are waited for once the peer has closed.

@@ -67,6 +67,9 @@ func (e *Endpoint) Register(mux *http.ServeMux) {
 	mux.HandleFunc("DELETE "+e.Prefix+"{stream}/{id}", e.delete)
 	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}", e.options)
 	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}/{id}", e.options)
+	mux.HandleFunc("POST "+e.Prefix+"{stream}/{id}/{ext}", e.extension)
+	mux.HandleFunc("DELETE "+e.Prefix+"{stream}/{id}/{ext}", e.extension)
+	mux.HandleFunc("OPTIONS "+e.Prefix+"{stream}/{id}/{ext}", e.options)
 	// GET would otherwise fall through to the web UI's "GET /"; other
 	// methods get the mux's own 405.
 	mux.HandleFunc("GET "+e.Prefix+"{stream}", notAllowed("POST, OPTIONS"))
@@ -173,6 +176,7 @@ func (e *Endpoint) post(w http.ResponseWriter, r *http.Request) {
 	h.Set("ETag", peer.ETag())
 	h.Set("Accept-Patch", "application/trickle-ice-sdpfrag")
 	e.linkHeaders(w)
+	extensionLinks(w, loc, peer)
 	w.WriteHeader(http.StatusCreated)
 	_, _ = w.Write([]byte(answer))
 }

@@ -32,6 +32,7 @@ type Peer struct {
 	onConnect  []func()
 	connected  bool
 	done       chan struct{}
+	ext        map[string]extension // by name
 }
 
 // NewPeer wraps pc. connectTimeout closes the peer if it has not connected

@@ -33,6 +33,7 @@ type Session struct {
 	PC       *webrtc.PeerConnection
 	Location string
 	ETag     string
+	Header   http.Header // the 201's, Link headers and all
 	http     *http.Client
 	auth     func(*http.Request) // the offer's credentials, again on PATCH and DELETE
 }
@@ -180,7 +181,7 @@ func Offer(ctx context.Context, endpoint string, pc *webrtc.PeerConnection, o Op
 	if err := pc.SetRemoteDescription(webrtc.SessionDescription{Type: webrtc.SDPTypeAnswer, SDP: answer}); err != nil {
 		return nil, fmt.Errorf("apply answer: %w", err)
 	}
-	return &Session{PC: pc, Location: base.ResolveReference(loc).String(), ETag: res.Header.Get("ETag"), http: hc, auth: auth}, nil
+	return &Session{PC: pc, Location: base.ResolveReference(loc).String(), ETag: res.Header.Get("ETag"), Header: res.Header, http: hc, auth: auth}, nil
 }
 
 // Delete ends the session on the server (DELETE of its Location) and closes
