@@ -5,8 +5,8 @@ import (
 	"net/http"
 )
 
-// A session may offer WHEP extensions (draft-murillo-whep, the layer
-// extension that medooze's whip-whep client and Millicast's players use):
+// A session may offer WHEP extensions (draft-murillo-whep; the layer
+// extension is the one medooze's whip-whep client uses):
 // each is a resource below the session's URL, announced in the 201's Link
 // header with its relation type, and served by the node that holds the
 // session.
