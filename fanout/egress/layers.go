@@ -58,6 +58,16 @@ func NewLayered(g fanout.Group, rid string, p Params) *Leg {
 	if rid != "" {
 		start = g.Layer(rid)
 	}
+	if start == nil {
+		// Not even the lowest layer fits the first estimate: start
+		// paused on it, to resume as choose.go says.
+		ls.paused, start = true, g.Layers[0]
+		for _, t := range g.Layers {
+			if t.Bitrate() < start.Bitrate() {
+				start = t
+			}
+		}
+	}
 	ls.rw = fanout.Continuity{ClockRate: start.Codec().ClockRate}
 	l := New(start, p)
 	l.id = g.ID

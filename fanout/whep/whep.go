@@ -54,6 +54,8 @@ type Params struct {
 	// child past -max-children is refused); release is called once the
 	// session ends.
 	Admit func(ctx context.Context, r *http.Request, stream string) (release func(), err error)
+	// Link, if set, tells a child relay's link from a viewer.
+	Link func(r *http.Request) bool
 }
 
 // Server creates viewer sessions. Lifecycle: New → Create per POST → Close,
@@ -123,7 +125,10 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	var bwe cc.BandwidthEstimator
 	var onBWE func(cc.BandwidthEstimator)
 	for _, g := range selected {
-		if g.Simulcast() && rid == "" {
+		// A child relay's link takes the top layer for its whole subtree:
+		// an estimate that dipped on a busy node would lower every viewer
+		// below it.
+		if g.Simulcast() && rid == "" && (h.p.Link == nil || !h.p.Link(r)) {
 			onBWE = func(e cc.BandwidthEstimator) { bwe = e }
 		}
 	}

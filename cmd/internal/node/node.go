@@ -144,7 +144,8 @@ func (n *Node) open() (err error) {
 		checkChild, ensure = n.relay.CheckChild, n.relay.Ensure
 	}
 	n.kids = upstream.NewChildren(cfg.MaxChildren, n.cluster, checkChild)
-	n.whep = whep.New(whep.Params{Registry: n.reg, Engine: n.engine, ConnectTimeout: cfg.ConnectTimeout, Admit: n.kids.Admit, Ensure: ensure})
+	n.whep = whep.New(whep.Params{Registry: n.reg, Engine: n.engine, ConnectTimeout: cfg.ConnectTimeout, Admit: n.kids.Admit, Ensure: ensure,
+		Link: func(r *http.Request) bool { return r.Header.Get(upstream.NodeHeader) != "" }})
 	// PATCH and DELETE reach a session's node over the control plane from
 	// any node, so a load balancer needs no sticky sessions.
 	remote := &control.Sessions{Conn: n.plane.Conn}
