@@ -95,13 +95,9 @@ func layerRuns(v []whipclient.Arrival) string {
 func shapedSimulcastViewer(t *testing.T, stream string, rate int64) (base string, sh *shaper.Shaper, w *whipclient.Watcher) {
 	t.Helper()
 	n, base := startNode(t)
-	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/"+stream, whipclient.Options{}, bweLayers, 60)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, stream)) == 3 })
+	publishSimulcast(t, base, stream, bweLayers, 60)
 	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
+	var err error
 	if sh, err = shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, rate, 100*time.Millisecond); err != nil {
 		t.Fatal(err)
 	}

@@ -31,12 +31,7 @@ var simulcastLayers = []whipclient.Layer{{RID: "l", FrameSize: 120}, {RID: "m", 
 // viewers on each; an unknown layer is refused with the ones there are.
 func TestSimulcastLayersPinnedAndAutomatic(t *testing.T) {
 	_, base := startNode(t)
-	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/sim", whipclient.Options{}, simulcastLayers, 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "sim")) == 3 })
+	publishSimulcast(t, base, "sim", simulcastLayers, 30)
 
 	watchers := map[string]*whipclient.Watcher{}
 	for _, rid := range []string{"l", "m", "h", ""} {
@@ -98,7 +93,7 @@ func TestSimulcastLayersPinnedAndAutomatic(t *testing.T) {
 		l := layersOf(t, base, "sim")
 		return l["l"] == 1 && l["m"] == 1 && l["h"] == 2
 	})
-	_, err = whipclient.Watch(t.Context(), base+"/whep/sim?layer=x", whipclient.Options{})
+	_, err := whipclient.Watch(t.Context(), base+"/whep/sim?layer=x", whipclient.Options{})
 	var se *whipclient.StatusError
 	if !errors.As(err, &se) || se.Status != http.StatusBadRequest || !strings.Contains(se.Body, "its layers are l, m, h") {
 		t.Fatalf("a viewer of an unknown layer: %v; want 400 naming the layers", err)
@@ -124,6 +119,18 @@ func describeFrames(v []whipclient.Arrival) string {
 		out = append(out, fmt.Sprintf("%s#%d%s seq %d", rid, i, k, a.Seq))
 	}
 	return strings.Join(out, ", ")
+}
+
+// publishSimulcast publishes layers at fps to stream on the node at base
+// until the test ends, and waits until the node has every layer.
+func publishSimulcast(t *testing.T, base, stream string, layers []whipclient.Layer, fps int) {
+	t.Helper()
+	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/"+stream, whipclient.Options{}, layers, fps)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(pub.Close)
+	waitUntil(t, 10*time.Second, "every video layer at the node", func() bool { return len(layersOf(t, base, stream)) == len(layers) })
 }
 
 // layersOf is GET /api/streams' video layers of stream and their
@@ -167,12 +174,7 @@ func layersOf(t *testing.T, base, stream string) map[string]int {
 func TestSimulcastThroughARelay(t *testing.T) {
 	origin, base := startNode(t, "-nats-listen", "127.0.0.1:0")
 	_, relayBase := startRelay(t, origin.NATSURL(), "-whep-redirect=false")
-	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/sim", whipclient.Options{}, simulcastLayers, 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "sim")) == 3 })
+	publishSimulcast(t, base, "sim", simulcastLayers, 30)
 	w, err := whipclient.Watch(t.Context(), relayBase+"/whep/sim", whipclient.Options{KeepPayloads: true})
 	if err != nil {
 		t.Fatal(err)
@@ -226,12 +228,7 @@ func TestBrowserSimulcast(t *testing.T) {
 // that is not JSON is a 400, and DELETE lets it climb back to the top.
 func TestSimulcastLayerExtension(t *testing.T) {
 	_, base := startNode(t)
-	pub, err := whipclient.PublishSimulcast(t.Context(), base+"/whip/ext", whipclient.Options{}, simulcastLayers, 30)
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(pub.Close)
-	waitUntil(t, 10*time.Second, "three video layers", func() bool { return len(layersOf(t, base, "ext")) == 3 })
+	publishSimulcast(t, base, "ext", simulcastLayers, 30)
 	w, err := whipclient.Watch(t.Context(), base+"/whep/ext", whipclient.Options{KeepPayloads: true})
 	if err != nil {
 		t.Fatal(err)
