@@ -20,6 +20,34 @@ type Continuity struct {
 	lastTS    uint32
 	lastWall  time.Time
 	epochSeq  uint16 // the first sequence number sent in this epoch
+	pads      []pad  // this epoch's padding runs, oldest first
+}
+
+// pad is a run of n sequence numbers from `from` taken by padding-only
+// packets; before is the sequence offset of the packets sent before it.
+type pad struct {
+	from, n, before uint16
+}
+
+// maxPads bounds the padding runs remembered for NACKs: a leg pads after
+// frames, so this is seconds of probing. NACKs of packets sent before the
+// oldest run kept are refused, as those of a previous epoch are.
+const maxPads = 512
+
+// Pad takes n sequence numbers after the last one sent for padding-only
+// packets (RFC 3550 §5.1: they are numbered like any other) and returns the
+// first. The source's later packets are numbered after them; NACKs still
+// map back (Source), and a NACK of a padding packet maps to nothing.
+func (r *Continuity) Pad(n uint16) uint16 {
+	first := r.lastSeq + 1
+	if len(r.pads) == maxPads {
+		r.epochSeq = r.pads[0].from + r.pads[0].n
+		r.pads = append(r.pads[:0], r.pads[1:]...)
+	}
+	r.pads = append(r.pads, pad{from: first, n: n, before: r.seqOffset})
+	r.seqOffset += n
+	r.lastSeq += n
+	return first
 }
 
 // MarkNewSource makes the next packet start a new epoch even if the SSRC is
@@ -53,6 +81,7 @@ func (r *Continuity) Rewrite(h *HeaderFields, now time.Time) {
 		r.seqOffset = r.lastSeq + 1 - h.Seq
 		r.tsOffset = r.lastTS + ticks - h.TS
 		r.epochSeq = r.lastSeq + 1
+		r.pads = r.pads[:0]
 	}
 	h.Seq += r.seqOffset
 	h.TS += r.tsOffset
@@ -69,7 +98,8 @@ func (r *Continuity) Rewrite(h *HeaderFields, now time.Time) {
 }
 
 // Forward applies the current epoch's offsets to h without changing any
-// state: a retransmission of a packet already sent.
+// state: a retransmission of a packet already sent, whose sequence number
+// is the one its NACK named (padding since may have moved the offset).
 func (r *Continuity) Forward(h *HeaderFields) {
 	h.Seq += r.seqOffset
 	h.TS += r.tsOffset
@@ -82,7 +112,18 @@ func (r *Continuity) Source(seq uint16) (uint16, bool) {
 	if !r.started || int16(seq-r.epochSeq) < 0 || int16(r.lastSeq-seq) < 0 {
 		return 0, false
 	}
-	return seq - r.seqOffset, true
+	off := r.seqOffset
+	for i := len(r.pads) - 1; i >= 0; i-- {
+		p := r.pads[i]
+		if int16(seq-p.from) >= 0 {
+			if int16(seq-(p.from+p.n)) < 0 {
+				return 0, false // a padding packet: nothing to resend
+			}
+			break
+		}
+		off = p.before
+	}
+	return seq - off, true
 }
 
 // HeaderFields are the three fields the Continuity changes, kept apart from

@@ -16,6 +16,9 @@ import (
 type Section struct {
 	Codec    fanout.Codec
 	PLI, FIR bool
+	// ID, if set, is the track's id: a relay's link names each layer of a
+	// simulcast source as its parent does. Otherwise tracks are numbered.
+	ID string
 }
 
 // ChooseFunc decides a received section's codec. t is the section's
@@ -75,7 +78,9 @@ func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choo
 	ids := TrackIDs{}
 	for _, t := range ls.pc.GetTransceivers() {
 		m := byMid[t.Mid()]
-		if m == nil || t.Direction() != webrtc.RTPTransceiverDirectionRecvonly {
+		// A section answered inactive carries nothing: a link offers more
+		// video sections than a stream without simulcast fills.
+		if m == nil || t.Direction() != webrtc.RTPTransceiverDirectionRecvonly || rtc.Direction(m) == "inactive" {
 			continue
 		}
 		sec, err := choose(t, m)
@@ -83,7 +88,10 @@ func (ls *Legs) Bind(desc *sdp.SessionDescription, pub *fanout.Publication, choo
 			return 0, err
 		}
 		kind := rtc.KindOf(t.Kind())
-		id := ids.Next(kind)
+		id := sec.ID
+		if id == "" {
+			id = ids.Next(kind)
+		}
 		legs := map[string]*Leg{}
 		// A simulcast section (RFC 8853) is a group of tracks, a layer per
 		// RID the sender sends; pion reports each as a remote track of the

@@ -11,8 +11,8 @@ import (
 // after a higher layer has fitted for upAfter (the estimate climbs in
 // steps, and a switch costs a keyframe).
 //
-// A leg sends no probes: while it is on a layer below what its link holds,
-// GCC's estimate grows without being tested, so a step up is the probe. A
+// A leg pads to probe its link (probe.go), but GCC's estimate may still
+// have run ahead of the link, so a step up is a probe too. A
 // step up that has to come down within probation bars that layer for a
 // while, doubling each time (barFirst up to barMost), so a viewer whose
 // link holds the middle layer stays on it instead of switching up and
@@ -66,17 +66,29 @@ type chooser struct {
 	pausedAt time.Time
 	bar      map[int]time.Duration // each failed layer's last bar
 	until    map[int]time.Time     // barred until
+	p        prober
+	padTo    int // bit/s the leg pads up to (probe.go), 0 for none
 }
 
 func newChooser() chooser {
-	return chooser{upTo: none, upInto: none, bar: map[int]time.Duration{}, until: map[int]time.Time{}}
+	return chooser{upTo: none, upInto: none, bar: map[int]time.Duration{}, until: map[int]time.Time{}, p: prober{to: none}}
 }
 
 // choose returns the index of the layer to be on, or paused, given each
 // layer's bitrate (bit/s; 0 when not measured yet), the layer on now (or
-// paused) and the estimate (bit/s). Until the layers are measured, the
-// lowest listed is taken.
+// paused) and the estimate (bit/s), and sets padTo for the layer chosen.
+// Until the layers are measured, the lowest listed is taken.
 func (c *chooser) choose(rates []uint64, cur, est int, now time.Time) int {
+	i := c.pick(rates, cur, est, now)
+	c.padTo = 0
+	if i == cur {
+		c.padTo = c.padding(rates, cur, est, now)
+	}
+	return i
+}
+
+// pick is choose's layer.
+func (c *chooser) pick(rates []uint64, cur, est int, now time.Time) int {
 	rate := func(i int) uint64 {
 		if i == paused {
 			return 0

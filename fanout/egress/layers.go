@@ -22,7 +22,8 @@ import (
 // continuous stream and never a delta frame of a layer it has no keyframe
 // of (from its start, too: it waits for its first layer's keyframe). Then
 // the old subscription ends. A leg whose estimate holds no layer pauses
-// its video, and resumes at a keyframe (choose.go says when).
+// its video, and resumes at a keyframe (choose.go says when); a leg below
+// the top layer pads to find whether its link holds more (probe.go).
 
 // layers is a simulcast leg's state. The subscriptions' goroutines (the
 // current layer's and, during a switch, the next one's) take turns under
@@ -43,6 +44,9 @@ type layers struct {
 	asked   time.Time          // when next's keyframe was last asked for
 	checked time.Time          // when the best layer was last looked at
 	closed  bool
+	padRate int       // bit/s of padding to send (probe.go)
+	padAt   time.Time // when padding was last reckoned
+	padOwed float64   // bytes of padding owed
 
 	sent, octets atomic.Uint64 // across layers, for sender reports
 }
@@ -80,6 +84,7 @@ func NewLayered(g fanout.Group, rid string, p Params) *Leg {
 // layer.
 func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
 	if l.bwe == nil {
+		l.padRate = 0
 		return l.group.Top()
 	}
 	rates := make([]uint64, len(l.group.Layers))
@@ -91,6 +96,10 @@ func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
 		}
 	}
 	i := l.ch.choose(rates, at, l.bwe.GetTargetBitrate(), now)
+	l.padRate = 0
+	if i == at && i != paused {
+		l.padRate = max(0, l.ch.padTo-int(rates[i]))
+	}
 	if i == paused {
 		return nil
 	}
@@ -163,6 +172,9 @@ func (t *Leg) deliverLayer(p *fanout.Packet, src *fanout.Track) error {
 		l.sent.Add(1)
 		l.octets.Add(uint64(len(p.Payload)))
 		l.started = true // pion drops packets before DTLS is up: only now has a keyframe gone out
+		if p.Header.Marker && !l.pinned {
+			t.pad(now)
+		}
 	}
 	t.lastTS.Store(h.TS)
 	t.lastAt.Store(p.Received)
@@ -253,7 +265,7 @@ func (l *layers) resend(t *Leg, n *rtcp.TransportLayerNack) {
 			h := fanout.HeaderFields{SSRC: p.Header.SSRC, Seq: p.Header.SequenceNumber, TS: p.Header.Timestamp}
 			l.rw.Forward(&h)
 			hdr := p.Header
-			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber, hdr.Timestamp = t.ssrc, t.pt, h.Seq, h.TS
+			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber, hdr.Timestamp = t.ssrc, t.pt, seq, h.TS
 			_, err := t.ws.WriteRTP(&hdr, p.Payload)
 			l.mu.Unlock()
 			if err == nil {
@@ -287,7 +299,7 @@ func (t *Leg) Pin(rid string) error {
 		l.resume, l.asked = true, time.Now() // back from a pause: at its next keyframe
 		to.RequestKeyframe()
 	}
-	l.pinned, l.paused = true, false
+	l.pinned, l.paused, l.padRate = true, false, 0
 	if l.next != nil && l.next != to {
 		retire, l.next, l.nextSub = l.nextSub, nil, nil
 	}

@@ -124,11 +124,12 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	// bandwidth estimator, made with the PeerConnection.
 	var bwe cc.BandwidthEstimator
 	var onBWE func(cc.BandwidthEstimator)
+	link := h.p.Link != nil && h.p.Link(r)
 	for _, g := range selected {
-		// A child relay's link takes the top layer for its whole subtree:
-		// an estimate that dipped on a busy node would lower every viewer
-		// below it.
-		if g.Simulcast() && rid == "" && (h.p.Link == nil || !h.p.Link(r)) {
+		// A child relay's link never follows its own estimate: one that
+		// dipped on a busy node would lower every viewer below it. It
+		// takes every layer (link.go), or else the top one.
+		if g.Simulcast() && rid == "" && !link {
 			onBWE = func(e cc.BandwidthEstimator) { bwe = e }
 		}
 	}
@@ -145,14 +146,33 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	prepare := func() error {
 		for _, g := range selected {
 			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP, Bandwidth: bwe}
-			l := egress.New(g.Layers[0], lp)
-			if g.Simulcast() {
-				l = egress.NewLayered(g, rid, lp)
+			var gl []*egress.Leg
+			switch layers := linkLayers(g, receiving(parsed, g.Kind.String())); {
+			case link && layers != nil:
+				for _, t := range layers {
+					gl = append(gl, egress.New(t, lp))
+				}
+			case g.Simulcast():
+				gl = append(gl, egress.NewLayered(g, rid, lp))
+			default:
+				gl = append(gl, egress.New(g.Layers[0], lp))
 			}
-			if _, err := pc.AddTrack(l); err != nil {
-				return fmt.Errorf("add %s track: %w", g.ID, err)
+			for _, l := range gl {
+				legs = append(legs, l)
+				if _, err := pc.AddTrack(l); err != nil {
+					return fmt.Errorf("add %s track: %w", l.ID(), err)
+				}
 			}
-			legs = append(legs, l)
+		}
+		// A section the stream has nothing for is answered inactive, not
+		// sendonly with no track (a link offers more video sections than
+		// a stream without layers fills).
+		for _, tr := range pc.GetTransceivers() {
+			if s := tr.Sender(); s == nil || s.Track() == nil {
+				if err := tr.Stop(); err != nil {
+					return fmt.Errorf("stop an unused transceiver: %w", err)
+				}
+			}
 		}
 		return nil
 	}

@@ -22,6 +22,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/fanout/whep"
 	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
@@ -164,7 +165,13 @@ func (u *Puller) pull(ctx context.Context, url, stream string, pub *fanout.Publi
 		pub.End()
 		return nil, err
 	}
-	for _, k := range []webrtc.RTPCodecType{webrtc.RTPCodecTypeVideo, webrtc.RTPCodecTypeAudio} {
+	// A video section per layer a simulcast source may have: the parent
+	// sends each layer in one, and leaves the rest inactive.
+	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}
+	for range whep.LinkVideoSections {
+		kinds = append(kinds, webrtc.RTPCodecTypeVideo)
+	}
+	for _, k := range kinds {
 		if _, err := pc.AddTransceiverFromKind(k, webrtc.RTPTransceiverInit{Direction: webrtc.RTPTransceiverDirectionRecvonly}); err != nil {
 			_ = pc.Close()
 			pub.End()
@@ -212,8 +219,20 @@ func answeredSection(_ *webrtc.RTPTransceiver, m *sdp.MediaDescription) (ingest.
 		return ingest.Section{}, fmt.Errorf("the parent's %s section names no codec", m.MediaName.Media)
 	}
 	c := codecs[0]
-	return ingest.Section{PLI: c.PLI, FIR: c.FIR, Codec: fanout.Codec{
+	return ingest.Section{PLI: c.PLI, FIR: c.FIR, ID: layerID(m), Codec: fanout.Codec{
 		MimeType: canonicalMime(c.MimeType), ClockRate: c.Clock, Channels: c.Channels, Fmtp: c.Fmtp}}, nil
+}
+
+// layerID is the track id a parent gave a section that carries one layer
+// of a simulcast source (a=msid, RFC 8830: "stream video@h"), "" for any
+// other section, whose track the link numbers as the parent did.
+func layerID(m *sdp.MediaDescription) string {
+	msid, _ := m.Attribute("msid")
+	_, id, _ := strings.Cut(msid, " ")
+	if _, rid := fanout.SplitLayer(id); rid == "" {
+		return ""
+	}
+	return id
 }
 
 // canonicalMime spells a codec as pion does ("video/H264", "audio/opus"), so

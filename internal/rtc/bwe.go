@@ -31,6 +31,8 @@ func addBWE(m *webrtc.MediaEngine, ir *interceptor.Registry, onBWE func(cc.Bandw
 	// Added first, the estimator sees each packet after the extension's
 	// interceptor has numbered it (a chain's last interceptor is called
 	// first): the other way round it never matched feedback to a packet.
+	// The padder, before it, is called after it (padding.go).
+	ir.Add(padderFactory{})
 	ir.Add(f)
 	return webrtc.ConfigureTWCCHeaderExtensionSender(m, ir)
 }

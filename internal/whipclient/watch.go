@@ -18,6 +18,9 @@ type Arrival struct {
 	TS       uint32 // RTP timestamp
 	Keyframe bool   // the packet starts or carries a keyframe
 	Payload  []byte // with Options.KeepPayloads only
+	// Padding is how many padding-only packets (a simulcast leg's probe)
+	// came since the packet before: they take sequence numbers too.
+	Padding int
 }
 
 // Watcher is a WHEP viewer that records when each video packet arrives:
@@ -27,6 +30,7 @@ type Watcher struct {
 
 	mu      sync.Mutex
 	video   []Arrival
+	padding int // padding-only packets
 	tracks  int
 	states  []webrtc.PeerConnectionState
 	readers sync.WaitGroup
@@ -60,12 +64,22 @@ func Watch(ctx context.Context, url string, o Options) (*Watcher, error) {
 		go func() {
 			defer w.readers.Done()
 			mime := tr.Codec().MimeType
+			padding := 0
 			for {
 				p, _, err := tr.ReadRTP()
 				if err != nil {
 					return
 				}
-				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Keyframe: codec.IsKeyframe(mime, p.Payload)}
+				if len(p.Payload) == 0 && p.Padding {
+					// Dropped before the depacketizer, as a browser does.
+					padding++
+					w.mu.Lock()
+					w.padding++
+					w.mu.Unlock()
+					continue
+				}
+				a := Arrival{At: time.Now(), SSRC: p.SSRC, Seq: p.SequenceNumber, TS: p.Timestamp, Keyframe: codec.IsKeyframe(mime, p.Payload), Padding: padding}
+				padding = 0
 				if o.KeepPayloads {
 					a.Payload = p.Payload
 				}
@@ -95,6 +109,14 @@ func (w *Watcher) Video() []Arrival {
 	w.mu.Lock()
 	defer w.mu.Unlock()
 	return append([]Arrival(nil), w.video...)
+}
+
+// Padding is the number of padding-only video packets received (a
+// simulcast leg probing its link sends them).
+func (w *Watcher) Padding() int {
+	w.mu.Lock()
+	defer w.mu.Unlock()
+	return w.padding
 }
 
 // Count is the number of video packets received so far.

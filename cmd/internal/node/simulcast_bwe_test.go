@@ -25,7 +25,38 @@ var bweLayers = []whipclient.Layer{{RID: "l", FrameSize: 120}, {RID: "m", FrameS
 // shaper, one that never climbs stays on the middle one after the lift.
 func TestSimulcastViewerFollowsItsLink(t *testing.T) {
 	base, sh, slow := shapedSimulcastViewer(t, "bwe", 350_000)
-	open, err := whipclient.Watch(t.Context(), base+"/whep/bwe", whipclient.Options{KeepPayloads: true})
+	followsItsLink(t, base+"/whep/bwe", sh, slow)
+}
+
+// The same two relay hops from the publisher: origin → r1 → r2, both
+// viewers on r2. Each link carries every layer (whep/link.go), so r2
+// serves its constrained viewer the middle layer and its open one the
+// top; a link that carried one layer would leave the constrained viewer
+// on the top layer, frozen behind its shaper, or the open one below it.
+func TestSimulcastViewerFollowsItsLinkTwoHopsDown(t *testing.T) {
+	origin, base := startNode(t, "-node-id", "origin", "-nats-listen", "127.0.0.1:0", "-whep-redirect=false")
+	bases := []string{base}
+	var r2 *Node
+	for i := 1; i <= 2; i++ {
+		n, b := startAs(t, RoleRelay, "-node-id", fmt.Sprintf("r%d", i), "-upstream", bases[i-1],
+			"-nats", origin.NATSURL(), "-join", origin.cluster.Addr(), "-whep-redirect=false")
+		bases, r2 = append(bases, b), n
+	}
+	publishSimulcast(t, base, "deep", bweLayers, 60)
+	sh, slow := shapedWatch(t, r2, bases[2], "deep", 350_000)
+	for i, b := range bases[1:] {
+		waitUntil(t, 10*time.Second, fmt.Sprintf("every layer at r%d", i+1), func() bool { return len(layersOf(t, b, "deep")) == len(bweLayers) })
+	}
+	followsItsLink(t, bases[2]+"/whep/deep", sh, slow)
+}
+
+// followsItsLink checks that slow, an automatic viewer whose link sh
+// shapes to 350 kbit/s, settles on the middle layer and climbs back to the
+// top once sh is lifted, while a viewer of url on an open link gets the top
+// layer throughout.
+func followsItsLink(t *testing.T, url string, sh *shaper.Shaper, slow *whipclient.Watcher) {
+	t.Helper()
+	open, err := whipclient.Watch(t.Context(), url, whipclient.Options{KeepPayloads: true})
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +90,12 @@ func TestSimulcastViewerFollowsItsLink(t *testing.T) {
 	sh.SetRate(0)
 	lifted := time.Now()
 	waitUntil(t, 60*time.Second, "the viewer to climb to the top layer once its link is open", func() bool { return lastLayer(slow) == "h" })
-	t.Logf("back on the top layer %.1f s after the limit was lifted", time.Since(lifted).Seconds())
+	t.Logf("back on the top layer %.1f s after the limit was lifted; the viewer got %d padding packets", time.Since(lifted).Seconds(), slow.Padding())
+	// GCC holds an estimate near what the viewer acknowledges: without
+	// padding (probe.go) the climb from the middle layer never comes.
+	if slow.Padding() == 0 {
+		t.Fatal("the shaped viewer climbed with no padding to probe its link")
+	}
 }
 
 // lastLayer is the layer of the newest frame w got, "" before any.
@@ -97,16 +133,25 @@ func shapedSimulcastViewer(t *testing.T, stream string, rate int64) (base string
 	n, base := startNode(t)
 	publishSimulcast(t, base, stream, bweLayers, 60)
 	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
-	var err error
-	if sh, err = shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, rate, 100*time.Millisecond); err != nil {
+	sh, w = shapedWatch(t, n, base, stream, rate)
+	return base, sh, w
+}
+
+// shapedWatch attaches an automatic viewer of stream on node n (at base)
+// whose media from n passes a shaper of rate bit/s with 100 ms of queue.
+func shapedWatch(t *testing.T, n *Node, base, stream string, rate int64) (*shaper.Shaper, *whipclient.Watcher) {
+	t.Helper()
+	sh, err := shaper.New(&net.UDPAddr{IP: net.IPv4(127, 0, 0, 1), Port: n.engine.UDPPort()}, rate, 100*time.Millisecond)
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(sh.Close)
-	if w, err = whipclient.Watch(t.Context(), base+"/whep/"+stream, whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite}); err != nil {
+	w, err := whipclient.Watch(t.Context(), base+"/whep/"+stream, whipclient.Options{KeepPayloads: true, Offer: shaper.HideClient, Answer: sh.Rewrite})
+	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
-	return base, sh, w
+	return sh, w
 }
 
 // only is the one layer of the frames that arrived from `from` on, "" if
@@ -166,10 +211,11 @@ func TestSimulcastVideoPausesBelowTheLowestLayer(t *testing.T) {
 		if v[i].At.Sub(v[i-1].At) >= time.Second && !v[i].Keyframe {
 			t.Fatalf("after a %.1f s pause the video resumed with a delta frame", v[i].At.Sub(v[i-1].At).Seconds())
 		}
-		// The shaper drops packets (small holes); a pause that left the
-		// frames it did not send in the numbering would leave a hole of
-		// hundreds, which the viewer would NACK.
-		if gap := v[i].At.Sub(v[i-1].At); gap >= time.Second && v[i].Seq-v[i-1].Seq > 30 {
+		// The shaper drops packets (small holes), and padding takes
+		// numbers too; a pause that left the frames it did not send in
+		// the numbering would leave a hole of hundreds, which the viewer
+		// would NACK.
+		if gap := v[i].At.Sub(v[i-1].At); gap >= time.Second && int(v[i].Seq-v[i-1].Seq)-v[i].Padding > 30 {
 			t.Fatalf("after a %.1f s pause, seq %d after %d: the pause left a hole in the numbering", gap.Seconds(), v[i].Seq, v[i-1].Seq)
 		}
 	}

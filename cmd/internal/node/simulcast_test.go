@@ -101,10 +101,11 @@ func TestSimulcastLayersPinnedAndAutomatic(t *testing.T) {
 }
 
 // continues reports whether packet b follows a on one stream of SSRC
-// ssrc: the next sequence number, or a few later (a packet lost on a busy
-// machine), never a jump that a layer switch without renumbering makes.
+// ssrc: the next sequence number after any padding between them, or a
+// few later (a packet lost on a busy machine), never a jump that a layer
+// switch without renumbering makes.
 func continues(a, b whipclient.Arrival, ssrc uint32) bool {
-	d := b.Seq - a.Seq
+	d := int(b.Seq-a.Seq) - b.Padding
 	return b.SSRC == ssrc && d >= 1 && d <= 10
 }
 
@@ -168,9 +169,10 @@ func layersOf(t *testing.T, base, stream string) map[string]int {
 	return out
 }
 
-// A relay's link is a viewer of its parent: it carries the top layer (the
-// relay tree carries one layer for now), and a viewer of the relay gets
-// the top layer's frames, byte for byte, on one continuous stream.
+// A relay's link carries every layer, each in a section of its own, so
+// the relay lists the origin's layers in the publisher's order, and an
+// automatic viewer of the relay climbs to the top layer's frames, byte
+// for byte, on one continuous stream.
 func TestSimulcastThroughARelay(t *testing.T) {
 	origin, base := startNode(t, "-nats-listen", "127.0.0.1:0")
 	_, relayBase := startRelay(t, origin.NATSURL(), "-whep-redirect=false")
@@ -180,7 +182,8 @@ func TestSimulcastThroughARelay(t *testing.T) {
 		t.Fatal(err)
 	}
 	t.Cleanup(w.Close)
-	waitUntil(t, 15*time.Second, "the top layer at the relay's viewer", func() bool {
+	waitUntil(t, 10*time.Second, "every layer at the relay", func() bool { return len(layersOf(t, relayBase, "sim")) == len(simulcastLayers) })
+	waitUntil(t, 30*time.Second, "the top layer at the relay's viewer", func() bool {
 		v := w.Video()
 		if len(v) < 30 {
 			return false
