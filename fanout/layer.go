@@ -8,6 +8,11 @@ import "strings"
 // relay, which sees track ids in the SDP of its link, knows the layers of
 // a group as the origin does. A track with no RID is a group of one.
 
+// MaxLinkLayers is how many layers of a simulcast source a relay's link
+// carries, a video section each (fanout/whep/link.go): Chromium sends at
+// most three, OBS four.
+const MaxLinkLayers = 4
+
 // layerSep separates a layer's group from its RID; RIDs and the ids the
 // ingest gives tracks cannot hold it.
 const layerSep = "@"

@@ -20,13 +20,8 @@ import (
 // whether or not a viewer below uses them; README.md gives the figures.
 //
 // A link asks for this by offering more than one video section (a link
-// offers linkVideoSections); a link that offers one, as relays did before
-// layers were carried, gets the top layer in it.
-
-// LinkVideoSections is how many video sections a child relay's link
-// offers: room for the layers of one simulcast source (Chromium sends at
-// most three, OBS four).
-const LinkVideoSections = 4
+// offers fanout.MaxLinkLayers); a link that offers one, as relays did
+// before layers were carried, gets the top layer in it.
 
 // linkLayers is the layers of g a link whose offer has sections sections
 // of g's kind takes as tracks of their own, nil when it takes one picture.

@@ -22,7 +22,6 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/fanout"
-	"github.com/relaymesh/relaymesh/fanout/whep"
 	"github.com/relaymesh/relaymesh/ingest"
 	"github.com/relaymesh/relaymesh/internal/rtc"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
@@ -168,7 +167,7 @@ func (u *Puller) pull(ctx context.Context, url, stream string, pub *fanout.Publi
 	// A video section per layer a simulcast source may have: the parent
 	// sends each layer in one, and leaves the rest inactive.
 	kinds := []webrtc.RTPCodecType{webrtc.RTPCodecTypeAudio}
-	for range whep.LinkVideoSections {
+	for range fanout.MaxLinkLayers {
 		kinds = append(kinds, webrtc.RTPCodecTypeVideo)
 	}
 	for _, k := range kinds {
