@@ -61,6 +61,7 @@ bench: build
 	./$(BIN)/loadtest -drain 5
 	./$(BIN)/loadtest -rebalance 3
 	./$(BIN)/loadtest -redirect 30 -spread 300
+	./$(BIN)/loadtest -simulcast 2
 
 loadtest: build
 	./$(BIN)/loadtest $(ARGS)

@@ -53,6 +53,8 @@ func main() {
 		abuse    = flag.Int("abuse", 0, "instead: the abuse figures, with this many idle connections")
 		redirect = flag.Int("redirect", 0, "instead: WHEP redirects: the time to first frame they add (this many viewers each way), and how -spread viewers spread over 5 relays")
 		spread   = flag.Int("spread", 300, "with -redirect: viewers spread over 5 relays of -max-viewers 80")
+		simul    = flag.Int("simulcast", 0, "instead: simulcast: this many rounds of a viewer's link cut to 600 kbit/s and lifted, CPU per viewer with and without simulcast, and a relay link's cost")
+		simulN   = flag.Int("simulcast-viewers", 30, "with -simulcast: viewers for the CPU figures")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
 	)
 	flag.Parse()
@@ -102,6 +104,11 @@ func main() {
 	case *redirect > 0:
 		runMode("redirect", usage(*redirect > 200 || *spread < 1 || *spread > 400, "-redirect from 1 to 200 viewers, -spread from 1 to 400"), 5*time.Minute,
 			func(ctx context.Context) error { return runRedirect(ctx, *origin, *redirect, *spread) })
+		return
+	case *simul > 0:
+		runMode("simulcast", usage(*simul > 10 || *simulN < 1 || *simulN > 100, "-simulcast from 1 to 10 rounds, -simulcast-viewers from 1 to 100"),
+			time.Duration(*simul)*4*time.Minute+4*time.Minute,
+			func(ctx context.Context) error { return runSimulcast(ctx, *origin, *simul, *simulN) })
 		return
 	case *record:
 		runMode("record", "", 5*time.Minute, func(ctx context.Context) error { return runRecord(ctx, *origin) })

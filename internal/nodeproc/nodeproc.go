@@ -36,6 +36,7 @@ type Proc struct {
 	Name   string
 	Base   string // http://127.0.0.1:PORT
 	Gossip string // 127.0.0.1:PORT, for -join
+	UDP    int    // the WebRTC media port on 127.0.0.1
 	NATS   string // nats://127.0.0.1:PORT when started with NATS exposed
 	PID    int
 	Log    string // the process's stdout and stderr
@@ -61,7 +62,7 @@ func Start(ctx context.Context, bin, name string, o Options) (*Proc, error) {
 	if err != nil {
 		return nil, err
 	}
-	p := &Proc{Name: name, Base: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Gossip: fmt.Sprintf("127.0.0.1:%d", ports[2]), done: make(chan struct{})}
+	p := &Proc{Name: name, Base: fmt.Sprintf("http://127.0.0.1:%d", ports[0]), Gossip: fmt.Sprintf("127.0.0.1:%d", ports[2]), UDP: ports[1], done: make(chan struct{})}
 	// Load tests open hundreds of sessions a second from one address: no
 	// per-client rate limit.
 	args := []string{"-node-id", name, "-http", "127.0.0.1:" + strconv.Itoa(ports[0]), "-webrtc-udp", "127.0.0.1:" + strconv.Itoa(ports[1]),
