@@ -1,6 +1,9 @@
 package whip
 
 import (
+	"strconv"
+	"strings"
+
 	"github.com/pion/sdp/v3"
 	"github.com/pion/webrtc/v4"
 
@@ -28,4 +31,16 @@ func chooseCodec(m *sdp.MediaDescription) (rtc.Offered, webrtc.RTPCodecParameter
 		}
 	}
 	return rtc.Offered{}, webrtc.RTPCodecParameters{}, false
+}
+
+// offeredRTX is the offer's RTX (RFC 4588 §8.6: rtx/CLOCK with apt=PT) for
+// the codec of payload type pt, received along with it.
+func offeredRTX(m *sdp.MediaDescription, pt uint8) (webrtc.RTPCodecParameters, bool) {
+	for _, o := range rtc.OfferedCodecs(m) {
+		if strings.EqualFold(o.MimeType, webrtc.MimeTypeRTX) && codec.FmtpValue(o.Fmtp, "apt", "") == strconv.Itoa(int(pt)) {
+			return webrtc.RTPCodecParameters{PayloadType: webrtc.PayloadType(o.PT), RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeRTX, ClockRate: o.Clock, SDPFmtpLine: o.Fmtp}}, true
+		}
+	}
+	return webrtc.RTPCodecParameters{}, false
 }

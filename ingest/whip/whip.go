@@ -131,7 +131,11 @@ func chooseSection(t *webrtc.RTPTransceiver, m *sdp.MediaDescription) (ingest.Se
 	if !ok {
 		return ingest.Section{}, errs.Errorf(ingest.ErrCodec, "the offer's %s section has no codec this server takes (%s)", m.MediaName.Media, acceptedList(m.MediaName.Media))
 	}
-	if err := t.SetCodecPreferences([]webrtc.RTPCodecParameters{codec}); err != nil {
+	prefs := []webrtc.RTPCodecParameters{codec}
+	if rtx, ok := offeredRTX(m, o.PT); ok {
+		prefs = append(prefs, rtx)
+	}
+	if err := t.SetCodecPreferences(prefs); err != nil {
 		return ingest.Section{}, errs.Errorf(ingest.ErrCodec, "codec %s: %v", codec.MimeType, err)
 	}
 	return ingest.Section{PLI: o.PLI, FIR: o.FIR, Codec: fanout.Codec{

@@ -5,6 +5,7 @@ import (
 
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
+	"github.com/pion/interceptor/pkg/nack"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/codec"
@@ -21,9 +22,12 @@ var videoFeedback = []webrtc.RTCPFeedback{
 // PublisherCodecs are the codec table's publishable codecs as pion
 // registers them, in the table's order of preference, with the feedback the
 // node takes: transport-wide congestion control and REMB so publishers can
-// estimate bandwidth, NACK, PLI and FIR for video. RTX is left out on
-// purpose: publishers then retransmit on the media SSRC, which needs no
-// mapping.
+// estimate bandwidth, NACK, PLI and FIR for video. A publisher that offers
+// RTX (RFC 4588) for its video codec gets it too (publisherAPI): pion binds
+// each repair stream to its media stream (by the SDP's FID group, or by
+// its repaired RID under simulcast, RFC 8852) and hands its packets, the
+// original payload and sequence number restored, to the media track's
+// reader; a publisher that does not retransmits on the media SSRC.
 func PublisherCodecs() []webrtc.RTPCodecParameters {
 	vf := append([]webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}, {Type: webrtc.TypeRTCPFBGoogREMB}}, videoFeedback...)
 	var out []webrtc.RTPCodecParameters
@@ -85,12 +89,26 @@ func (e *Engine) LinkAPI(t Timeouts) (*webrtc.API, error) {
 func (e *Engine) publisherAPI(s webrtc.SettingEngine) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for _, c := range PublisherCodecs() {
-		if err := m.RegisterCodec(c, CodecType(codec.KindOf(c.MimeType))); err != nil {
+		kind := CodecType(codec.KindOf(c.MimeType))
+		if err := m.RegisterCodec(c, kind); err != nil {
 			return nil, fmt.Errorf("register %s: %w", c.MimeType, err)
+		}
+		if kind == webrtc.RTPCodecTypeVideo {
+			rtx := webrtc.RTPCodecParameters{PayloadType: rtxPayloadType(c.PayloadType), RTPCodecCapability: webrtc.RTPCodecCapability{
+				MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", c.PayloadType)}}
+			if err := m.RegisterCodec(rtx, kind); err != nil {
+				return nil, fmt.Errorf("register rtx for %s: %w", c.MimeType, err)
+			}
 		}
 	}
 	ir := &interceptor.Registry{}
-	if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
+	// A packet repaired over RTX reaches the track's reader without passing
+	// the media stream's interceptors, so pion's NACK generator never
+	// learns it came and asks again every 100 ms until the packet leaves
+	// its log (seen: two dozen retransmissions per packet lost). Two NACKs
+	// a packet: one, and one more should the first or its answer be lost.
+	if err := webrtc.RegisterDefaultInterceptorsWithOptions(m, ir,
+		webrtc.WithNackGeneratorOptions(nack.GeneratorMaxNacksPerPacket(maxNACKs))); err != nil {
 		return nil, err
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
@@ -139,4 +157,17 @@ func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.Bandw
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
 		webrtc.WithSettingEngine(e.settings(t))), nil
+}
+
+// maxNACKs is how many times a node asks a publisher for one lost packet.
+const maxNACKs = 2
+
+// rtxPayloadType is the payload type the node offers RTX for the codec of
+// payload type pt under: the next one, as browsers number them, free in
+// the codec table (127's is 125).
+func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
+	if pt == 127 {
+		return 125
+	}
+	return pt + 1
 }

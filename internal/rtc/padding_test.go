@@ -15,10 +15,9 @@ import (
 func TestPadderMakesPaddingOnlyPackets(t *testing.T) {
 	var wire [][]byte
 	next := interceptor.RTPWriterFunc(func(h *rtp.Header, payload []byte, _ interceptor.Attributes) (int, error) {
-		buf := make([]byte, rtp.PacketMarshalSize(h, payload)) //nolint:staticcheck // as pion's SRTP writer marshals
-		n, err := rtp.MarshalPacketTo(buf, h, payload)         //nolint:staticcheck
-		wire = append(wire, buf[:n])
-		return n, err
+		b, err := (&rtp.Packet{Header: *h, Payload: payload}).Marshal()
+		wire = append(wire, b)
+		return len(b), err
 	})
 	w := (&padder{}).BindLocalStream(&interceptor.StreamInfo{}, next)
 	pad := rtp.Header{Version: 2, Padding: true, SequenceNumber: 7, SSRC: 9}

@@ -15,7 +15,8 @@ import (
 	"time"
 )
 
-// Shaper relays between one client and Server, shaping Server → client.
+// Shaper relays between one client and Server, shaping Server → client
+// (and dropping client → server what DropUp says).
 type Shaper struct {
 	Server  *net.UDPAddr
 	Latency time.Duration // queue bound in time at the rate
@@ -23,6 +24,7 @@ type Shaper struct {
 	front, back *net.UDPConn // client side; server side
 	rate        atomic.Int64 // bit/s; 0 for none
 	client      atomic.Pointer[net.UDPAddr]
+	dropUp      atomic.Pointer[func([]byte) bool]
 	Dropped     atomic.Int64
 
 	mu     sync.Mutex
@@ -55,6 +57,16 @@ func New(server *net.UDPAddr, rate int64, latency time.Duration) (*Shaper, error
 
 // Addr is where the client sends.
 func (s *Shaper) Addr() *net.UDPAddr { return s.front.LocalAddr().(*net.UDPAddr) }
+
+// DropUp makes the shaper drop the client → server datagrams drop says
+// to (a lossy uplink); nil drops none.
+func (s *Shaper) DropUp(drop func(datagram []byte) bool) {
+	if drop == nil {
+		s.dropUp.Store(nil)
+		return
+	}
+	s.dropUp.Store(&drop)
+}
 
 // SetRate changes the rate (bit/s; 0 lifts the limit).
 func (s *Shaper) SetRate(bps int64) { s.rate.Store(bps) }
@@ -91,6 +103,9 @@ func (s *Shaper) up() {
 			return
 		}
 		s.client.Store(from)
+		if drop := s.dropUp.Load(); drop != nil && (*drop)(buf[:n]) {
+			continue
+		}
 		_, _ = s.back.WriteToUDP(buf[:n], s.Server)
 	}
 }

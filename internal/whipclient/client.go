@@ -58,6 +58,10 @@ type Options struct {
 	// what it has, so the other side cannot pick a profile it does not
 	// send); otherwise pion's defaults.
 	Codecs []Codec
+	// RTX offers RTX (RFC 4588) with each of Codecs' video codecs, so the
+	// client retransmits on a repair stream of its own, named by the RID
+	// it repairs under simulcast, as browsers do.
+	RTX bool
 	// KeepPayloads makes a Watcher keep each packet's payload (tests that
 	// check what arrived byte for byte).
 	KeepPayloads bool
@@ -79,8 +83,15 @@ type Codec struct {
 func NewAPI(o Options) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	for i, c := range o.Codecs {
-		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.Codec, PayloadType: webrtc.PayloadType(96 + i)}, c.Kind); err != nil {
+		pt := webrtc.PayloadType(96 + 2*i)
+		if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: c.Codec, PayloadType: pt}, c.Kind); err != nil {
 			return nil, err
+		}
+		if o.RTX && c.Kind == webrtc.RTPCodecTypeVideo {
+			rtx := webrtc.RTPCodecCapability{MimeType: webrtc.MimeTypeRTX, ClockRate: 90000, SDPFmtpLine: fmt.Sprintf("apt=%d", pt)}
+			if err := m.RegisterCodec(webrtc.RTPCodecParameters{RTPCodecCapability: rtx, PayloadType: pt + 1}, c.Kind); err != nil {
+				return nil, err
+			}
 		}
 	}
 	if len(o.Codecs) == 0 {
@@ -89,6 +100,10 @@ func NewAPI(o Options) (*webrtc.API, error) {
 		}
 	}
 	ir := &interceptor.Registry{}
+	if o.RTX {
+		// Added first, it is called after the NACK responder (rrid.go).
+		ir.Add(rridStamperFactory{})
+	}
 	if !o.Light {
 		if err := webrtc.RegisterDefaultInterceptors(m, ir); err != nil {
 			return nil, err
