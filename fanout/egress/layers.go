@@ -32,6 +32,7 @@ type layers struct {
 	group  fanout.Group
 	pinned bool      // the viewer chose the layer (?layer=): never switched
 	bwe    Estimator // nil: follow the top layer
+	est    *estimate // bwe, which REMBs feed (remb.go); nil with it
 	ch     chooser
 
 	mu      sync.Mutex
@@ -57,7 +58,11 @@ const followEvery = 500 * time.Millisecond
 // NewLayered makes a leg for a group of simulcast layers: pinned to the
 // layer rid if it is not "", else following the group's best layer.
 func NewLayered(g fanout.Group, rid string, p Params) *Leg {
-	ls := &layers{group: g, pinned: rid != "", bwe: p.Bandwidth, ch: newChooser()}
+	ls := &layers{group: g, pinned: rid != "", ch: newChooser()}
+	if p.Bandwidth != nil {
+		ls.est = &estimate{gcc: p.Bandwidth}
+		ls.bwe = ls.est
+	}
 	start := ls.best(g.Top(), time.Now())
 	if rid != "" {
 		start = g.Layer(rid)

@@ -247,6 +247,10 @@ func (t *Leg) handleRTCP(pkt rtcp.Packet) {
 				return
 			}
 		}
+	case *rtcp.ReceiverEstimatedMaximumBitrate:
+		if t.layers != nil && t.layers.est != nil {
+			t.layers.est.take(p, t.ssrc)
+		}
 	case *rtcp.TransportLayerNack:
 		if p.MediaSSRC == t.ssrc {
 			if t.layers != nil {

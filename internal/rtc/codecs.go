@@ -133,7 +133,8 @@ type ViewerCodec struct {
 // exception: with onBWE set, the leg sends transport-wide sequence numbers
 // (the header extension of draft-holmer-rmcat-transport-wide-cc-extensions)
 // and runs pion's send-side GCC on the viewer's feedback, and onBWE gets
-// the estimator when the PeerConnection is made.
+// the estimator when the PeerConnection is made; it takes REMB as well,
+// from viewers that offer only that.
 func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
 	m := &webrtc.MediaEngine{}
 	ir := &interceptor.Registry{}
@@ -147,7 +148,8 @@ func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.Bandw
 		if c.Kind == webrtc.RTPCodecTypeVideo {
 			c.Codec.RTCPFeedback = videoFeedback
 			if onBWE != nil {
-				c.Codec.RTCPFeedback = append([]webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}}, videoFeedback...)
+				// REMB for viewers that offer nothing else (fanout/egress/remb.go).
+				c.Codec.RTCPFeedback = append([]webrtc.RTCPFeedback{{Type: webrtc.TypeRTCPFBTransportCC}, {Type: webrtc.TypeRTCPFBGoogREMB}}, videoFeedback...)
 			}
 		}
 		p := webrtc.RTPCodecParameters{RTPCodecCapability: c.Codec, PayloadType: webrtc.PayloadType(96 + i)}

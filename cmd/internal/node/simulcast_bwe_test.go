@@ -3,8 +3,12 @@ package node
 import (
 	"fmt"
 	"net"
+	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
+
+	"github.com/pion/rtcp"
 
 	"github.com/relaymesh/relaymesh/internal/shaper"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
@@ -242,4 +246,66 @@ func TestSimulcastVideoPausesBelowTheLowestLayer(t *testing.T) {
 			t.Fatalf("after a %.1f s pause, seq %d after %d: the pause left a hole in the numbering", gap.Seconds(), v[i].Seq, v[i-1].Seq)
 		}
 	}
+}
+
+// A viewer that offers REMB and not transport-wide feedback (as some
+// players' stacks do) gets goog-remb in the answer, and its layer follows
+// the REMB it sends: 100 kbit/s holds only the lowest layer, 3 Mbit/s the
+// top. A leg that ignored REMB would sit where GCC starts with no feedback
+// (300 kbit/s: the middle layer) through both.
+func TestSimulcastViewerFollowsItsREMB(t *testing.T) {
+	_, base := startNode(t)
+	publishSimulcast(t, base, "remb", bweLayers, 60)
+	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
+	noTWCC := func(sdp string) string {
+		var out []string
+		for _, l := range strings.Split(sdp, "\r\n") {
+			if !strings.Contains(l, "transport-cc") && !strings.Contains(l, "transport-wide-cc") {
+				out = append(out, l)
+			}
+		}
+		return strings.Join(out, "\r\n")
+	}
+	var answer string
+	w, err := whipclient.Watch(t.Context(), base+"/whep/remb", whipclient.Options{KeepPayloads: true, Offer: noTWCC,
+		Answer: func(sdp string) string { answer = sdp; return sdp }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(w.Close)
+	if !strings.Contains(answer, "goog-remb") || strings.Contains(answer, "transport-cc") {
+		t.Fatalf("the answer to a REMB-only offer does not take REMB alone:\n%s", answer)
+	}
+	var rate atomic.Int64
+	rate.Store(100_000)
+	stop := make(chan struct{})
+	done := make(chan struct{})
+	t.Cleanup(func() { close(stop); <-done })
+	go func() {
+		defer close(done)
+		tick := time.NewTicker(250 * time.Millisecond)
+		defer tick.Stop()
+		for {
+			select {
+			case <-stop:
+				return
+			case <-tick.C:
+			}
+			if v := w.Video(); len(v) > 0 {
+				_ = w.Session.PC.WriteRTCP([]rtcp.Packet{&rtcp.ReceiverEstimatedMaximumBitrate{Bitrate: float32(rate.Load()), SSRCs: []uint32{v[0].SSRC}}})
+			}
+		}
+	}()
+	settles := func(rid string) {
+		t.Helper()
+		start := time.Now()
+		waitUntil(t, 30*time.Second, "3 s on layer "+rid+" alone", func() bool {
+			from := time.Now().Add(-3 * time.Second)
+			return from.After(start) && only(w.Video(), from) == rid
+		})
+		t.Logf("REMB %d kbit/s: on layer %s alone from %.1f s after it was sent", rate.Load()/1000, rid, time.Since(start).Seconds()-3)
+	}
+	settles("l")
+	rate.Store(3_000_000)
+	settles("h")
 }
