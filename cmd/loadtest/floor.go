@@ -3,6 +3,7 @@ package main
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net"
 	"net/netip"
@@ -16,6 +17,7 @@ import (
 	"github.com/pion/rtp/codecs"
 	"golang.org/x/net/ipv4"
 
+	"github.com/relaymesh/relaymesh/internal/gso"
 	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
@@ -35,7 +37,7 @@ type floorPlan struct {
 	Video [][]int // per frame, its packets' sizes
 	Audio []int
 	For   time.Duration
-	Mode  string // sendto; sendmmsg, one call per frame for all receivers; connected, a connected socket per receiver
+	Mode  string // sendto; sendmmsg, one call per frame for all receivers; connected, a connected socket per receiver; gso, a frame per receiver in one UDP_SEGMENT send (internal/gso)
 }
 
 // srtpOverhead is what SRTP adds to an RTP packet with AES-GCM (RFC 7714:
@@ -96,7 +98,7 @@ func runFloor(ctx context.Context, n int, d time.Duration) error {
 		}()
 	}
 	fmt.Println("receivers  mode       pps/receiver  sender_mcores  mcores/receiver")
-	for _, mode := range []string{"sendto", "sendmmsg", "connected"} {
+	for _, mode := range []string{"sendto", "sendmmsg", "connected", "gso"} {
 		plan.Mode = mode
 		before := got.Load()
 		cpu, err := floorChild(ctx, plan)
@@ -176,9 +178,25 @@ func floorSend(path string) error {
 			connected = append(connected, cc)
 		}
 	}
+	gc := gso.New(c, plan.Mode == "gso")
+	if plan.Mode == "gso" && !gc.GSO() {
+		return errors.New("UDP_SEGMENT is not supported here (Linux 4.18+)")
+	}
+	burst := &gso.Burst{}
 	buf := make([]byte, 1500)
 	var msgs []ipv4.Message
 	send := func(sizes []int) {
+		switch {
+		case plan.Mode == "gso" && len(sizes) > 1:
+			for _, a := range uaddrs {
+				burst.To = a
+				for _, s := range sizes {
+					burst.Add(buf[:s])
+				}
+				_ = gc.Send(burst)
+			}
+			return
+		}
 		switch plan.Mode {
 		case "sendto":
 			for _, a := range addrs {
