@@ -14,16 +14,25 @@ import "time"
 // cannot hold more shows it in GCC's own terms (queuing delay, loss) and
 // the estimate falls; the probe then stops and rests, for probeRestFirst,
 // doubling each time up to barMost, so a link that holds the middle layer
-// is not kept full of padding.
+// is not kept full of padding. So does a probe whose estimate has not
+// climbed by probeGain in the last probeMax: padding that teaches GCC
+// nothing only costs (a loaded node's viewers, whose estimates GCC held
+// back, once padded without end and doubled its CPU per viewer). A probe
+// that climbs is never paused: GCC pulls its estimate back to about what
+// the viewer acknowledges as soon as the padding stops.
 const (
 	// probeRestFirst is the first rest after a probe that failed.
 	probeRestFirst = 8 * time.Second
+	probeMax       = 10 * time.Second
+	probeGain      = 1.2
 )
 
 // prober is the padding state of one automatic leg, kept by its chooser.
 type prober struct {
 	to       int       // the layer probed for; none
 	peak     int       // the highest estimate since the probe began
+	from     int       // the estimate when it last climbed by probeGain
+	began    time.Time // and when
 	on       int       // the layer fits is about
 	fits     time.Time // since when it has fitted with headroom; zero if it does not
 	rest     time.Duration
@@ -61,14 +70,17 @@ func (c *chooser) padding(rates []uint64, cur, est int, now time.Time) int {
 		return 0
 	}
 	if c.p.to != next {
-		c.p.to, c.p.peak = next, est
+		c.p.to, c.p.peak, c.p.from, c.p.began = next, est, est, now
 	}
 	c.p.peak = max(c.p.peak, est)
 	want := int(upHeadroom * float64(rates[next]))
-	if est >= want {
-		c.p.rest = 0 // found: the step up is choose's
+	if float64(est) >= probeGain*float64(c.p.from) {
+		c.p.from, c.p.began = est, now
 	}
-	if float64(est) < fell*float64(c.p.peak) {
+	if est >= want {
+		c.p.rest, c.p.began = 0, now // found: the step up is choose's
+	}
+	if float64(est) < fell*float64(c.p.peak) || now.Sub(c.p.began) > probeMax {
 		c.p.to = none
 		c.p.rest = min(max(2*c.p.rest, probeRestFirst), barMost)
 		c.p.restTill = now.Add(c.p.rest)

@@ -47,3 +47,29 @@ func TestProbePadsTowardsTheNextLayerAndRestsWhenTheLinkIsFull(t *testing.T) {
 		}
 	}
 }
+
+// A probe whose estimate has not climbed by a fifth in 10 s (a loaded
+// node, a link that holds about what is sent) stops and rests, as one that
+// fell does; one that keeps climbing goes on.
+func TestProbeThatTeachesNothingStops(t *testing.T) {
+	rates := []uint64{100_000, 800_000, 2_000_000}
+	t0 := time.Now()
+	ch := newChooser()
+	for i, s := range []struct {
+		at       time.Duration
+		est, pad int
+	}{
+		{0, 300_000, 0},
+		{2 * time.Second, 300_000, 300_000},          // probing
+		{8 * time.Second, 370_000, 370_000},          // up a fifth in 6 s
+		{17 * time.Second, 450_000, 450_000},         // and again in 9 s
+		{26 * time.Second, 500_000, 500_000},         // up less than a fifth in 9 s
+		{27500 * time.Millisecond, 510_000, 0},       // 10.5 s: rest 8 s
+		{35 * time.Second, 510_000, 0},               //
+		{35600 * time.Millisecond, 510_000, 510_000}, // probing again
+	} {
+		if got := ch.choose(rates, 0, s.est, t0.Add(s.at)); got != 0 || ch.padTo != s.pad {
+			t.Fatalf("step %d (estimate %d at %v): layer %d padding to %d, want layer 0 padding to %d", i, s.est, s.at, got, ch.padTo, s.pad)
+		}
+	}
+}
