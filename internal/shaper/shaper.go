@@ -84,9 +84,15 @@ func (s *Shaper) Rewrite(sdp string) string {
 // client's checks come from (a peer-reflexive candidate, RFC 8445 §7.3.1.3),
 // and not directly at the client's own.
 func HideClient(sdp string) string {
+	return DropLines(sdp, func(l string) bool { return strings.HasPrefix(l, "a=candidate:") })
+}
+
+// DropLines takes the lines drop says out of an SDP (a test that makes an
+// offer look like another client's).
+func DropLines(sdp string, drop func(line string) bool) string {
 	var out []string
 	for _, l := range strings.Split(sdp, "\r\n") {
-		if !strings.HasPrefix(l, "a=candidate:") {
+		if !drop(l) {
 			out = append(out, l)
 		}
 	}

@@ -14,9 +14,9 @@ import (
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 )
 
-// bweLayers at 60 frames a second: about 70, 210 and 560 kbit/s with
-// their headers.
-var bweLayers = []whipclient.Layer{{RID: "l", FrameSize: 120}, {RID: "m", FrameSize: 400}, {RID: "h", FrameSize: 1100}}
+// bweLayers are simulcastLayers at 60 frames a second: about 70, 210 and
+// 560 kbit/s with their headers.
+var bweLayers = simulcastLayers
 
 // An automatic viewer on a link shaped to 350 kbit/s (a token bucket with
 // 100 ms of queue, as tbf does) settles on the middle layer, the best that
@@ -258,13 +258,9 @@ func TestSimulcastViewerFollowsItsREMB(t *testing.T) {
 	publishSimulcast(t, base, "remb", bweLayers, 60)
 	time.Sleep(1500 * time.Millisecond) // the layers' bitrates are measured
 	noTWCC := func(sdp string) string {
-		var out []string
-		for _, l := range strings.Split(sdp, "\r\n") {
-			if !strings.Contains(l, "transport-cc") && !strings.Contains(l, "transport-wide-cc") {
-				out = append(out, l)
-			}
-		}
-		return strings.Join(out, "\r\n")
+		return shaper.DropLines(sdp, func(l string) bool {
+			return strings.Contains(l, "transport-cc") || strings.Contains(l, "transport-wide-cc")
+		})
 	}
 	var answer string
 	w, err := whipclient.Watch(t.Context(), base+"/whep/remb", whipclient.Options{KeepPayloads: true, Offer: noTWCC,

@@ -103,11 +103,5 @@ func TestSimulcastPublisherRepairsOverRTX(t *testing.T) {
 // simulcast: the streams are known by their RID, and RTX by its repaired
 // RID (RFC 8852).
 func noSSRCs(sdp string) string {
-	var out []string
-	for _, l := range strings.Split(sdp, "\r\n") {
-		if !strings.HasPrefix(l, "a=ssrc") {
-			out = append(out, l)
-		}
-	}
-	return strings.Join(out, "\r\n")
+	return shaper.DropLines(sdp, func(l string) bool { return strings.HasPrefix(l, "a=ssrc") })
 }
