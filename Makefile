@@ -46,11 +46,17 @@ test: test-deps
 # of a stream's origin (the publisher moving to another) and a publisher's
 # reconnect, kill -9 of an origin whose stream has a backup publisher (and
 # the primary's return), a relay draining with a relay below it, and kill -9s
-# that sink a tree past its depth bound (the time to rebalance).
+# that sink a tree past its depth bound (the time to rebalance). The capacity
+# runs put the origin alone on CPU 0 and the load tool's light viewers on CPU 1,
+# the build of issue 17's base commit (bin/origin-base) beside the new one.
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
+	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./internal/gso/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
 	./$(BIN)/loadtest -floor 300 -duration 15s
+	TAGS="$(TAGS)" ./scripts/base-origin.sh
+	taskset -c 1 ./$(BIN)/loadtest -capacity -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 2M -viewers 100,300,400,500,600,700,800 -duration 15s
+	taskset -c 1 ./$(BIN)/loadtest -capacity -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 600k -viewers 600,1000,1200,1400 -duration 15s
 	./$(BIN)/loadtest -chain 3 -per-depth 10 -duration 15s
 	./$(BIN)/loadtest -failover 5 -below 10
 	./$(BIN)/loadtest -ingest 4 -duration 15s

@@ -14,15 +14,19 @@ type Writer interface {
 }
 
 // Subscriber is one consumer of a Track with its own bounded queue and
-// goroutine. Lifecycle: Track.Subscribe → running → Close (or Track.Close).
+// goroutine, or one of a Session's subscriptions, which share the
+// session's. Lifecycle: Track.Subscribe or Track.SubscribeIn → running →
+// Close (or Track.Close).
 type Subscriber struct {
-	t    *Track
-	w    Writer
-	q    chan *Packet
-	quit chan struct{}
-	done chan struct{}
-	once sync.Once
-	wg   sync.WaitGroup
+	t      *Track
+	w      Writer
+	q      chan *Packet // nil in a session
+	sess   *Session
+	closed atomic.Bool // a session's subscription: its writes stop
+	quit   chan struct{}
+	done   chan struct{}
+	once   sync.Once
+	wg     sync.WaitGroup
 
 	stats SubscriberStats
 }
@@ -36,12 +40,11 @@ type SubscriberStats struct {
 }
 
 func newSubscriber(t *Track, w Writer, queueLen int) *Subscriber {
-	return &Subscriber{
-		t: t, w: w,
-		q:    make(chan *Packet, queueLen),
-		quit: make(chan struct{}),
-		done: make(chan struct{}),
+	s := &Subscriber{t: t, w: w, quit: make(chan struct{}), done: make(chan struct{})}
+	if queueLen > 0 {
+		s.q = make(chan *Packet, queueLen)
 	}
+	return s
 }
 
 // Track is the track this subscriber reads.
@@ -56,6 +59,10 @@ func (s *Subscriber) Done() <-chan struct{} { return s.done }
 
 // offer queues p without blocking; on a full queue the packet is dropped.
 func (s *Subscriber) offer(p *Packet) {
+	if s.sess != nil {
+		s.sess.offer(s, p)
+		return
+	}
 	select {
 	case s.q <- p:
 	default:
@@ -73,21 +80,31 @@ func (s *Subscriber) run() {
 	for {
 		select {
 		case p := <-s.q:
-			if err := s.w.WritePacket(p); err != nil {
-				s.stats.WriteErrors.Add(1)
-				continue
-			}
-			s.stats.Packets.Add(1)
-			s.stats.Bytes.Add(uint64(len(p.Payload)))
+			s.write(p)
 		case <-s.quit:
 			return
 		}
 	}
 }
 
+// write hands p to the Writer and counts it, unless a session's
+// subscription has been closed.
+func (s *Subscriber) write(p *Packet) {
+	if s.closed.Load() {
+		return
+	}
+	if err := s.w.WritePacket(p); err != nil {
+		s.stats.WriteErrors.Add(1)
+		return
+	}
+	s.stats.Packets.Add(1)
+	s.stats.Bytes.Add(uint64(len(p.Payload)))
+}
+
 // Close removes the subscriber from its track and waits for its goroutine.
 // Packets still queued are discarded. Idempotent; safe from any goroutine
-// except the subscriber's own Writer.
+// except the subscriber's own Writer. A session's subscription does not
+// wait: its writes stop, and Session.Close waits for the goroutine.
 func (s *Subscriber) Close() {
 	s.stop()
 	s.t.retire(s)
@@ -95,8 +112,9 @@ func (s *Subscriber) Close() {
 
 func (s *Subscriber) stop() {
 	s.once.Do(func() {
+		s.closed.Store(true)
 		close(s.quit)
-		s.wg.Wait()
+		s.wg.Wait() // nothing to wait for in a session
 		close(s.done)
 	})
 }

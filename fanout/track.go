@@ -257,7 +257,11 @@ func (t *Track) Bitrate() uint64 { return t.bitrate.Load() }
 func (t *Track) Backlog() int {
 	n := 0
 	for _, s := range *t.subs.Load() {
-		n += len(s.q)
+		if s.sess != nil {
+			n += len(s.sess.q) // the other subscriptions' too: an upper bound
+		} else {
+			n += len(s.q)
+		}
 	}
 	return n
 }
@@ -283,7 +287,18 @@ func (t *Track) Subscribers() int { return len(*t.subs.Load()) }
 // with Subscriber.Close or Track.Close. A new video subscriber triggers a
 // (coalesced) keyframe request so its decoder can start.
 func (t *Track) Subscribe(w Writer) (*Subscriber, error) {
-	s := newSubscriber(t, w, t.queueLen)
+	return t.subscribe(newSubscriber(t, w, t.queueLen))
+}
+
+// SubscribeIn adds w as a subscriber whose packets go through sess's
+// queue and goroutine (session.go); otherwise as Subscribe.
+func (t *Track) SubscribeIn(sess *Session, w Writer) (*Subscriber, error) {
+	s := newSubscriber(t, w, 0)
+	s.sess = sess
+	return t.subscribe(s)
+}
+
+func (t *Track) subscribe(s *Subscriber) (*Subscriber, error) {
 	t.mu.Lock()
 	if t.closed {
 		t.mu.Unlock()
@@ -295,7 +310,9 @@ func (t *Track) Subscribe(w Writer) (*Subscriber, error) {
 	next = append(next, s)
 	t.subs.Store(&next)
 	t.mu.Unlock()
-	s.start()
+	if s.sess == nil {
+		s.start()
+	}
 	t.RequestKeyframe()
 	return s, nil
 }

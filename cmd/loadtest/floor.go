@@ -189,7 +189,7 @@ func floorSend(path string) error {
 		switch {
 		case plan.Mode == "gso" && len(sizes) > 1:
 			for _, a := range uaddrs {
-				burst.To = a
+				burst.To = a.AddrPort()
 				for _, s := range sizes {
 					burst.Add(buf[:s])
 				}

@@ -55,6 +55,11 @@ func main() {
 		spread   = flag.Int("spread", 300, "with -redirect: viewers spread over 5 relays of -max-viewers 80")
 		simul    = flag.Int("simulcast", 0, "instead: simulcast: this many rounds of a viewer's link cut to 600 kbit/s and lifted, CPU per viewer with and without simulcast, and a relay link's cost")
 		simulN   = flag.Int("simulcast-viewers", 30, "with -simulcast: viewers for the CPU figures")
+		capacity = flag.Bool("capacity", false, "instead: with light viewers and the origin alone on CPU 0, each of -builds at each of -viewers (ascending), up to the first count below 99.5% delivered")
+		builds   = flag.String("builds", "", "with -capacity: label=path origin binaries to compare, the first the reference (default: new=-origin)")
+		media    = flag.String("media", "2M", "with -capacity: the stream, 2M (720p30) or 600k (360p30)")
+		light    = flag.Bool("light", false, "count packets from their cleartext RTP headers, decrypting one in 16 (light.go), instead of full pion viewers")
+		pin      = flag.Bool("pin", false, "run the origin alone on CPU 0 (taskset); run the tool itself elsewhere, e.g. taskset -c 1")
 		sendPlan = flag.String("floor-send", "", "internal: run as -floor's sender with this plan file")
 	)
 	flag.Parse()
@@ -78,13 +83,20 @@ func main() {
 	var counts []int
 	for _, s := range strings.Split(*viewers, ",") {
 		n, err := strconv.Atoi(strings.TrimSpace(s))
-		if err != nil || n < 1 || n > 1000 {
-			fmt.Fprintf(os.Stderr, "loadtest: -viewers %q: want counts from 1 to 1000\n", s)
+		if err != nil || n < 1 || n > 3000 {
+			fmt.Fprintf(os.Stderr, "loadtest: -viewers %q: want counts from 1 to 3000\n", s)
 			os.Exit(2)
 		}
 		counts = append(counts, n)
 	}
 	switch {
+	case *capacity:
+		bs, err := parseBuilds(*builds, *origin)
+		runMode("capacity", usageErr(err), time.Duration(len(counts))*time.Duration(max(1, len(bs)))*(*duration+*warmup+4*time.Minute),
+			func(ctx context.Context) error {
+				return runCapacity(ctx, bs, counts, *media, runParams{duration: *duration, warmup: *warmup, httpPort: *httpPort, udpPort: *udpPort, extra: strings.Fields(*extra)})
+			})
+		return
 	case *oKill > 0:
 		runMode("origin-kill", usage(*oKill > 20, "-origin-kill from 1 to 20 rounds"), time.Duration(*oKill)*time.Minute,
 			func(ctx context.Context) error { return runOriginKill(ctx, *origin, *oKill) })
@@ -140,7 +152,8 @@ func main() {
 	fmt.Println("viewers  delivery  loss     p50_ms  p99_ms  srv_cpu_mcores  mcores/viewer  srv_rss_MB  MB/viewer  drops")
 	for _, n := range counts {
 		ctx, cancel := context.WithTimeout(context.Background(), *duration+*warmup+3*time.Minute)
-		r, err := run(ctx, runParams{viewers: n, duration: *duration, warmup: *warmup, origin: *origin, httpPort: *httpPort, udpPort: *udpPort, extra: strings.Fields(*extra)})
+		r, err := run(ctx, runParams{viewers: n, duration: *duration, warmup: *warmup, origin: *origin, httpPort: *httpPort, udpPort: *udpPort, extra: strings.Fields(*extra),
+			light: *light, pin: *pin})
 		cancel()
 		if err != nil {
 			fmt.Fprintf(os.Stderr, "loadtest: N=%d: %v\n", n, err)
@@ -149,7 +162,18 @@ func main() {
 		fmt.Printf("%7d  %7.3f%%  %6.3f%%  %6.2f  %6.2f  %14.0f  %13.2f  %10.1f  %9.3f  %d\n",
 			n, r.delivery*100, r.loss*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000,
 			r.cpuMilli, r.cpuMilli/float64(n), r.rssMB, r.rssPerViewerMB, r.drops)
+		if r.integrity != "" {
+			fmt.Println("  light viewers: " + r.integrity)
+		}
 	}
+}
+
+// usageErr is err's text, "" for nil.
+func usageErr(err error) string {
+	if err != nil {
+		return err.Error()
+	}
+	return ""
 }
 
 // usage is msg when bad, else "".

@@ -49,7 +49,12 @@ type publisher struct {
 }
 
 func newPublisher(ctx context.Context, url string) (*publisher, error) {
-	h264, ogg, err := mediatest.Files(mediatest.HD)
+	return newPublisherOf(ctx, url, mediatest.HD)
+}
+
+// newPublisherOf publishes the stream spec describes.
+func newPublisherOf(ctx context.Context, url string, spec mediatest.Spec) (*publisher, error) {
+	h264, ogg, err := mediatest.Files(spec)
 	if err != nil {
 		return nil, err
 	}

@@ -10,6 +10,8 @@ import (
 	"strconv"
 	"syscall"
 	"time"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
 type runParams struct {
@@ -18,6 +20,9 @@ type runParams struct {
 	origin            string
 	httpPort, udpPort int
 	extra             []string
+	light             bool           // light viewers (light.go)
+	pin               bool           // the origin on CPU 0 alone (taskset)
+	media             mediatest.Spec // zero: mediatest.HD
 }
 
 type result struct {
@@ -27,18 +32,28 @@ type result struct {
 	rssMB          float64
 	rssPerViewerMB float64
 	drops          uint64
+	integrity      string // light viewers: what pion decrypted of the samples
+	sampled, good  uint64
+	burst          float64 // mean datagrams per egress burst
 }
 
 // run measures one viewer count against a fresh origin process.
 func run(ctx context.Context, p runParams) (*result, error) {
 	base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
-	cmd, err := startNode(ctx, p.origin, p.httpPort, p.udpPort, append([]string{"-node-id", "loadtest"}, p.extra...)...)
+	start := startNode
+	if p.pin {
+		start = startPinned
+	}
+	cmd, err := start(ctx, p.origin, p.httpPort, p.udpPort, append([]string{"-node-id", "loadtest"}, p.extra...)...)
 	if err != nil {
 		return nil, err
 	}
 	defer stopNode(cmd)
 
-	pub, err := newPublisher(ctx, base+"/whip/load")
+	if p.media.FPS == 0 {
+		p.media = mediatest.HD
+	}
+	pub, err := newPublisherOf(ctx, base+"/whip/load", p.media)
 	if err != nil {
 		return nil, err
 	}
@@ -50,7 +65,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 		return nil, err
 	}
 
-	vs, err := connectViewers(ctx, base+"/whep/load", p.viewers, pub)
+	vs, err := connectViewersAs(ctx, base+"/whep/load", p.viewers, pub, p.light)
 	defer vs.close()
 	if err != nil {
 		return nil, err
@@ -62,6 +77,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 		return nil, err
 	}
 	drops0 := serverDrops(base)
+	bursts0, datagrams0 := metricSum(base, "relaymesh_egress_bursts_total"), metricSum(base, "relaymesh_egress_burst_datagrams_total")
 	t0 := time.Now()
 	pub.window.open()
 	time.Sleep(p.duration)
@@ -69,6 +85,10 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	wall := time.Since(t0)
 	cpu1, _ := cpuSeconds(cmd.Process.Pid)
 	rss, _ := rssBytes(cmd.Process.Pid)
+	var burst float64 // mean datagrams per burst in the window; 0 without -gso (or a build without it)
+	if b := metricSum(base, "relaymesh_egress_bursts_total") - bursts0; b > 0 {
+		burst = float64(metricSum(base, "relaymesh_egress_burst_datagrams_total")-datagrams0) / float64(b)
+	}
 	time.Sleep(time.Second) // the last packets of the window arrive
 
 	sent := pub.window.sent.Load()
@@ -78,7 +98,14 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	got := vs.windowReceived()
 	delivery := float64(got) / float64(sent*uint64(p.viewers))
 	p50, p99 := vs.hist.quantile(0.50), vs.hist.quantile(0.99)
+	var integrity string
+	var sampled, good uint64
+	if vs.light != nil {
+		integrity = lightIntegrity(vs.light)
+		sampled, good = vs.light.integrity()
+	}
 	return &result{
+		integrity: integrity, sampled: sampled, good: good, burst: burst,
 		delivery: delivery, loss: 1 - delivery, p50: p50, p99: p99,
 		cpuMilli:       (cpu1 - cpu0) / wall.Seconds() * 1000,
 		rssMB:          float64(rss) / 1e6,
@@ -87,10 +114,27 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	}, nil
 }
 
+// startPinned is startNode with the node on CPU 0 alone (taskset), so
+// that its CPU is one core's and the load tool's work is elsewhere.
+func startPinned(ctx context.Context, bin string, httpPort, udpPort int, extra ...string) (*exec.Cmd, error) {
+	taskset, err := exec.LookPath("taskset")
+	if err != nil {
+		return nil, errors.New("-pin needs taskset (util-linux)")
+	}
+	return startCmd(ctx, httpPort, taskset, append([]string{"-c", "0", bin}, nodeArgs(httpPort, udpPort, extra...)...))
+}
+
 // startNode runs a node binary on loopback and waits until it is ready.
 func startNode(ctx context.Context, bin string, httpPort, udpPort int, extra ...string) (*exec.Cmd, error) {
-	args := append([]string{"-http", "127.0.0.1:" + strconv.Itoa(httpPort),
+	return startCmd(ctx, httpPort, bin, nodeArgs(httpPort, udpPort, extra...))
+}
+
+func nodeArgs(httpPort, udpPort int, extra ...string) []string {
+	return append([]string{"-http", "127.0.0.1:" + strconv.Itoa(httpPort),
 		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(udpPort), "-gossip", "127.0.0.1:0", "-rtsp", "", "-rtmp", "", "-log-level", "warn", "-max-sessions", "5000"}, extra...)
+}
+
+func startCmd(ctx context.Context, httpPort int, bin string, args []string) (*exec.Cmd, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }

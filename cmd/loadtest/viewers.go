@@ -23,13 +23,24 @@ type viewers struct {
 	received atomic.Uint64  // packets sent in the window and received
 	hist     hist
 	pub      *publisher
+	light    *lightNet // light viewers' sockets (light.go); nil for full ones
 }
 
 func connectViewers(ctx context.Context, url string, n int, pub *publisher) (*viewers, error) {
+	return connectViewersAs(ctx, url, n, pub, false)
+}
+
+// connectViewersAs joins n viewers, light ones (light.go) if light.
+func connectViewersAs(ctx context.Context, url string, n int, pub *publisher, light bool) (*viewers, error) {
 	vs := &viewers{pub: pub}
 	api, err := whipclient.NewAPI(whipclient.Options{Light: true})
 	if err != nil {
 		return vs, err
+	}
+	if light {
+		if vs.light, err = newLightNet(vs, n); err != nil {
+			return vs, err
+		}
 	}
 	sem := make(chan struct{}, 8)
 	errs := make(chan error, n)
@@ -37,6 +48,10 @@ func connectViewers(ctx context.Context, url string, n int, pub *publisher) (*vi
 	for i := 0; i < n; i++ {
 		joins.Add(1)
 		sem <- struct{}{}
+		api := api
+		if light {
+			api = vs.light.api(i)
+		}
 		go func() {
 			defer joins.Done()
 			defer func() { <-sem }()
@@ -76,6 +91,10 @@ func (vs *viewers) joinWith(ctx context.Context, api *webrtc.API, url string, o 
 			k = 1
 		}
 		vs.wg.Add(1)
+		if vs.light != nil {
+			go vs.light.readSample(tr)
+			return
+		}
 		go vs.read(tr, k)
 	})
 	connected := make(chan struct{})
@@ -87,6 +106,9 @@ func (vs *viewers) joinWith(ctx context.Context, api *webrtc.API, url string, o 
 	})
 	if _, err := whipclient.Offer(ctx, url, pc, o); err != nil {
 		return err
+	}
+	if vs.light != nil {
+		vs.light.learn(pc)
 	}
 	select {
 	case <-connected:
@@ -124,6 +146,9 @@ func (vs *viewers) close() {
 	vs.mu.Unlock()
 	for _, pc := range pcs {
 		_ = pc.Close()
+	}
+	if vs.light != nil {
+		vs.light.close()
 	}
 	vs.wg.Wait()
 }

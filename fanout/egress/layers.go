@@ -222,7 +222,7 @@ func (l *layers) follow(t *Leg, now time.Time) (retire *fanout.Subscriber) {
 	if best == t.source() {
 		return retire
 	}
-	sub, err := best.Subscribe(layerWriter{t, best}) // asks for its keyframe
+	sub, err := t.subscribe(best, layerWriter{t, best}) // asks for its keyframe
 	if err != nil {
 		return retire
 	}
@@ -309,7 +309,7 @@ func (t *Leg) Pin(rid string) error {
 		retire, l.next, l.nextSub = l.nextSub, nil, nil
 	}
 	if to != t.source() && l.next == nil && !l.closed {
-		if sub, err := to.Subscribe(layerWriter{t, to}); err == nil { // asks for its keyframe
+		if sub, err := t.subscribe(to, layerWriter{t, to}); err == nil { // asks for its keyframe
 			l.next, l.nextSub, l.asked = to, sub, time.Now()
 		}
 	}

@@ -40,6 +40,7 @@ type Leg struct {
 	kind      webrtc.RTPCodecType
 	reporter  *Reporter
 	writeRTCP func([]rtcp.Packet) error
+	session   *fanout.Session
 
 	// The newest packet written: its RTP timestamp and when the node took it,
 	// for sender reports. Written by the subscriber goroutine only.
@@ -73,6 +74,9 @@ type Params struct {
 	// Bandwidth, if set, is the leg's send-side estimate: a simulcast leg
 	// that is not pinned chooses its layer by it (else the top layer).
 	Bandwidth Estimator
+	// Session, if set, is the writer the leg's subscriptions share with
+	// the other legs of its PeerConnection; else each has its own.
+	Session *fanout.Session
 }
 
 // Estimator is what a leg reads of a bandwidth estimator (pion's
@@ -82,7 +86,7 @@ type Estimator interface{ GetTargetBitrate() int }
 // New makes a TrackLocal that will carry src.
 func New(src *fanout.Track, p Params) *Leg {
 	l := &Leg{id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP,
-		rs: newResender()}
+		session: p.Session, rs: newResender()}
 	l.cur.Store(src)
 	return l
 }
@@ -130,7 +134,7 @@ func (t *Leg) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, err
 	if t.layers != nil {
 		w = layerWriter{t, t.source()}
 	}
-	sub, err := t.source().Subscribe(w)
+	sub, err := t.subscribe(t.source(), w)
 	if err != nil {
 		return webrtc.RTPCodecParameters{}, err
 	}
@@ -141,6 +145,14 @@ func (t *Leg) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, err
 		t.reporter.add(t)
 	}
 	return *chosen, nil
+}
+
+// subscribe subscribes w to src, in the leg's session if it has one.
+func (t *Leg) subscribe(src *fanout.Track, w fanout.Writer) (*fanout.Subscriber, error) {
+	if t.session != nil {
+		return src.SubscribeIn(t.session, w)
+	}
+	return src.Subscribe(w)
 }
 
 // Unbind ends the subscription.

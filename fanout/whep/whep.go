@@ -142,10 +142,23 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 		return "", nil, fmt.Errorf("new peer connection: %w", err)
 	}
 	peer := webrtchttp.NewPeer(pc)
+	// One writer for the viewer's legs, which writes what it drains as
+	// one burst to the viewer's address (fanout/session.go).
+	var batch fanout.Batch
+	if b := h.p.Engine.Batch(pc); b != nil {
+		batch = b
+	}
+	// Its queue holds a subscriber's worth per track it may carry at
+	// once, and one more for a simulcast leg's switch.
+	carried := 1
+	for _, g := range selected {
+		carried += len(g.Layers)
+	}
+	sess := fanout.NewSession(carried*fanout.DefaultQueueLen, batch)
 	legs := make([]*egress.Leg, 0, len(selected))
 	prepare := func() error {
 		for _, g := range selected {
-			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP, Bandwidth: bwe}
+			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP, Bandwidth: bwe, Session: sess}
 			var gl []*egress.Leg
 			switch layers := linkLayers(g, receiving(parsed, g.Kind.String())); {
 			case link && layers != nil:
@@ -182,6 +195,7 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 		for _, l := range legs {
 			l.Close()
 		}
+		sess.Close()
 		return "", nil, err
 	}
 	for _, l := range legs {
@@ -203,6 +217,7 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 		for _, l := range legs {
 			l.Close()
 		}
+		sess.Close()
 		release()
 	}()
 	return answer, peer, nil

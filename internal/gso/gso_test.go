@@ -36,7 +36,7 @@ func datagram(i, size int) []byte {
 // gets each as a datagram of its own, in order, byte for byte.
 func sendAndReceive(t *testing.T, c *Conn, rx *net.UDPConn, sizes []int) {
 	t.Helper()
-	b := &Burst{To: rx.LocalAddr().(*net.UDPAddr)}
+	b := &Burst{To: rx.LocalAddr().(*net.UDPAddr).AddrPort()}
 	for i, s := range sizes {
 		b.Add(datagram(i, s))
 	}
@@ -93,7 +93,7 @@ func TestMixedSizesFallBackInOrder(t *testing.T) {
 // stays off for the socket afterwards.
 func TestAFailedGSOSendLosesNothing(t *testing.T) {
 	c, rx := pair(t, true)
-	c.sendGSO = func(*Conn, []byte, int, *net.UDPAddr) error { return errors.New("EIO: the device cannot segment") }
+	c.sendGSO = func(*Conn, *Burst, []byte, int) error { return errors.New("EIO: the device cannot segment") }
 	sendAndReceive(t, c, rx, []int{1000, 1000, 1000, 400})
 	if c.GSO() || c.Fallbacks.Load() != 1 {
 		t.Fatalf("after a failed GSO send: GSO %v, %d fallbacks", c.GSO(), c.Fallbacks.Load())

@@ -28,6 +28,9 @@ var Small = Spec{Width: 640, Height: 360, FPS: 30, Seconds: 4, VideoBitrate: "80
 // HD is the load tool's 720p30 2 Mbit/s stream.
 var HD = Spec{Width: 1280, Height: 720, FPS: 30, Seconds: 10, VideoBitrate: "2M"}
 
+// SD is the load tool's 360p30 600 kbit/s stream.
+var SD = Spec{Width: 640, Height: 360, FPS: 30, Seconds: 10, VideoBitrate: "600k"}
+
 var mu sync.Mutex
 
 // Files returns the paths of an H.264 Annex-B file and an Ogg Opus file

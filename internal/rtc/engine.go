@@ -13,7 +13,11 @@ import (
 
 	"github.com/pion/ice/v4"
 	"github.com/pion/logging"
+	"github.com/pion/transport/v4"
+	"github.com/pion/transport/v4/stdnet"
 	"github.com/pion/webrtc/v4"
+
+	"github.com/relaymesh/relaymesh/internal/gso"
 )
 
 // Params configures an Engine.
@@ -21,7 +25,11 @@ type Params struct {
 	UDPAddr   string   // the one UDP port, e.g. ":8189"
 	TCPAddr   string   // ICE-TCP passive candidates; empty disables
 	PublicIPs []string // advertised as host candidates (NAT 1:1)
-	Logger    *slog.Logger
+	// GSO batches each viewer's writes into bursts sent with UDP
+	// segmentation offload (PeerBatch); off, or on a kernel without it,
+	// every packet is its own send.
+	GSO    bool
+	Logger *slog.Logger
 }
 
 // Engine owns the node's media sockets and hands out WebRTC APIs that share
@@ -30,6 +38,7 @@ type Engine struct {
 	udpMux   ice.UDPMux
 	tcpMux   ice.TCPMux
 	udpConn  net.PacketConn // set when bound to one address
+	batcher  *gso.Batcher   // nil: no batching
 	tcpLn    net.Listener
 	udpPort  int
 	networks []webrtc.NetworkType
@@ -58,6 +67,15 @@ func New(p Params) (*Engine, error) {
 		return nil, fmt.Errorf("webrtc udp port %q: %w", portStr, err)
 	}
 	e.networks = []webrtc.NetworkType{webrtc.NetworkTypeUDP4}
+	if p.GSO {
+		if err := gsoSupported(); err != nil {
+			e.log.Warn("UDP GSO is not available; every media packet is its own send", "err", err)
+		} else {
+			e.batcher = gso.NewBatcher(true, func(err error) {
+				e.log.Warn("a media socket turned GSO off after a failed send; its bursts go out with sendmmsg", "err", err)
+			})
+		}
+	}
 	ip := net.ParseIP(host)
 	if host == "" || (ip != nil && ip.IsUnspecified()) {
 		if port == 0 {
@@ -65,16 +83,27 @@ func New(p Params) (*Engine, error) {
 		}
 		// An unspecified address means every interface: one socket per
 		// local address, all on the same port, so candidates are exact.
-		mux, err := ice.NewMultiUDPMuxFromPort(port, ice.UDPMuxFromPortWithLoopback(),
-			ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4))
+		opts := []ice.UDPMuxFromPortOption{ice.UDPMuxFromPortWithLoopback(), ice.UDPMuxFromPortWithNetworks(ice.NetworkTypeUDP4)}
+		if e.batcher != nil {
+			n, err := stdnet.NewNet()
+			if err != nil {
+				return nil, fmt.Errorf("webrtc udp %s: %w", p.UDPAddr, err)
+			}
+			opts = append(opts, ice.UDPMuxFromPortWithNet(batchingNet{n, e.batcher}))
+		}
+		mux, err := ice.NewMultiUDPMuxFromPort(port, opts...)
 		if err != nil {
 			return nil, fmt.Errorf("listen webrtc udp %s: %w", p.UDPAddr, err)
 		}
 		e.udpMux, e.udpPort = mux, port
 	} else {
-		conn, err := net.ListenPacket("udp4", p.UDPAddr)
+		udp, err := net.ListenPacket("udp4", p.UDPAddr)
 		if err != nil {
 			return nil, fmt.Errorf("listen webrtc udp %s: %w", p.UDPAddr, err)
+		}
+		conn := udp
+		if e.batcher != nil {
+			conn = e.batcher.Wrap(udp.(*net.UDPConn))
 		}
 		e.udpConn = conn
 		e.udpPort = conn.LocalAddr().(*net.UDPAddr).Port
@@ -91,6 +120,47 @@ func New(p Params) (*Engine, error) {
 		e.networks = append(e.networks, webrtc.NetworkTypeTCP4)
 	}
 	return e, nil
+}
+
+// gsoSupported probes the kernel with a throwaway IPv4 socket: the media
+// sockets are IPv4 ones.
+func gsoSupported() error {
+	c, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	if !gso.Supported(c) {
+		return errors.New("the kernel refuses UDP_SEGMENT (Linux 4.18 and later have it)")
+	}
+	return nil
+}
+
+// batchingNet is the network an unspecified address's UDP mux listens
+// on: its sockets are the Batcher's.
+type batchingNet struct {
+	transport.Net
+	b *gso.Batcher
+}
+
+func (n batchingNet) ListenUDP(network string, laddr *net.UDPAddr) (transport.UDPConn, error) {
+	c, err := net.ListenUDP(network, laddr)
+	if err != nil {
+		return nil, err
+	}
+	return n.b.Wrap(c), nil
+}
+
+// Batching reports whether viewers' writes are batched into GSO bursts.
+func (e *Engine) Batching() bool { return e.batcher != nil }
+
+// BatchStats counts the bursts sent and the datagrams they carried (zero
+// without batching).
+func (e *Engine) BatchStats() (bursts, datagrams int64) {
+	if e.batcher == nil {
+		return 0, 0
+	}
+	return e.batcher.Bursts.Load(), e.batcher.Datagrams.Load()
 }
 
 // UDPPort is the port the media socket is bound to.

@@ -29,6 +29,7 @@ type Config struct {
 	AdminHTTP        string
 	WebRTCUDP        string
 	WebRTCTCP        string
+	GSO              bool
 	PublicIP         string
 	STUN             string
 	NodeID           string
@@ -82,6 +83,7 @@ func (c *Config) Flags(fs *flag.FlagSet) {
 	fs.StringVar(&c.AdminHTTP, "admin-http", "", "serve admin actions, /metrics and pprof on this `address` only (a port a NetworkPolicy can keep inside the cluster); empty: on -http")
 	fs.StringVar(&c.WebRTCUDP, "webrtc-udp", ":8189", "the one UDP `address` carrying all ICE/DTLS/SRTP traffic")
 	fs.StringVar(&c.WebRTCTCP, "webrtc-tcp", "", "TCP `address` for ICE-TCP passive candidates (off when empty)")
+	fs.BoolVar(&c.GSO, "gso", true, "batch each viewer's burst of packets into one UDP GSO send where the kernel supports it (Linux 4.18+); false forces one send per packet")
 	fs.StringVar(&c.PublicIP, "public-ip", "", "comma-separated `IPs` to advertise as host candidates (NAT 1:1, Kubernetes node IP)")
 	fs.StringVar(&c.STUN, "stun", "", "comma-separated STUN `servers` (host:port) asked at start for this node's public address, advertised like -public-ip (behind 1:1 NAT); -public-ip wins")
 	fs.StringVar(&c.NodeID, "node-id", host, "unique node `name` in the cluster")

@@ -13,10 +13,18 @@ import (
 )
 
 // Twenty WHEP viewers each receive every video frame and audio packet the
-// publisher sent, in order.
+// publisher sent, in order, over the batching writer (-gso) and without it.
+// SRTP authenticates each packet, so every one that arrives arrived byte
+// for byte.
 func TestTwentyViewersReceiveEveryFrameInOrder(t *testing.T) {
+	for _, gso := range []bool{true, false} {
+		t.Run(fmt.Sprintf("gso=%v", gso), func(t *testing.T) { twentyViewers(t, gso) })
+	}
+}
+
+func twentyViewers(t *testing.T, gso bool) {
 	video, audio := testMedia(t)
-	n, base := startNode(t)
+	n, base := startNode(t, fmt.Sprintf("-gso=%v", gso))
 	hc := newHTTPClient(t)
 	pub, err := publish(t, hc, base, "cam", whipclient.Options{})
 	if err != nil {
@@ -65,6 +73,16 @@ func TestTwentyViewersReceiveEveryFrameInOrder(t *testing.T) {
 			t.Fatalf("viewer %d saw %d complete frames, want %d", i, m, frames)
 		}
 	}
+	// The packets went the way -gso says: in bursts of several (a frame
+	// the publisher sends at once), or one send each.
+	bursts, datagrams := n.engine.BatchStats()
+	switch {
+	case gso && (bursts == 0 || float64(datagrams)/float64(bursts) < 1.5):
+		t.Fatalf("-gso: %d bursts of %d datagrams; want frames sent as bursts", bursts, datagrams)
+	case !gso && (bursts != 0 || n.engine.Batching()):
+		t.Fatalf("-gso=false: %d bursts sent", bursts)
+	}
+	t.Logf("%d bursts, %.1f datagrams each", bursts, float64(datagrams)/float64(max(bursts, 1)))
 }
 
 // A viewer stays connected while the publisher leaves (with DELETE) and

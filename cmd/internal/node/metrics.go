@@ -17,6 +17,7 @@ type collector struct {
 	packetsIn, bytesIn, packetsOut, bytesOut                *prometheus.Desc
 	dropped, nacksServed, nacksMissed, nacksRefused, kfSent *prometheus.Desc
 	recActive, recBytes, recErrors                          *prometheus.Desc
+	bursts, burstDatagrams                                  *prometheus.Desc
 }
 
 func newMetrics(n *Node) *prometheus.Registry {
@@ -25,21 +26,23 @@ func newMetrics(n *Node) *prometheus.Registry {
 		return prometheus.NewDesc("relaymesh_"+name, help, l, prometheus.Labels{"node": n.cfg.NodeID})
 	}
 	c := &collector{n: n,
-		publishers:   d("publishers", "WHIP publisher sessions on this node.", nil),
-		viewers:      d("viewers", "WHEP viewer sessions on this node.", nil),
-		streams:      d("streams", "Streams on this node, live or waiting for their publisher.", nil),
-		packetsIn:    d("packets_in_total", "RTP packets received from publishers.", labels),
-		bytesIn:      d("bytes_in_total", "RTP payload bytes received from publishers.", labels),
-		packetsOut:   d("packets_out_total", "RTP packets sent to subscribers.", labels),
-		bytesOut:     d("bytes_out_total", "RTP payload bytes sent to subscribers.", labels),
-		dropped:      d("dropped_packets_total", "Packets dropped because a subscriber could not keep up.", labels),
-		nacksServed:  d("nacks_served_total", "Retransmissions served from the shared packet cache.", labels),
-		nacksMissed:  d("nacks_missed_total", "NACKed packets the cache no longer held.", labels),
-		nacksRefused: d("nacks_refused_total", "NACKed packets not resent: asked again within 100 ms, or past the viewer's retransmission budget.", labels),
-		kfSent:       d("keyframe_requests_upstream_total", "Keyframe requests sent to the publisher after coalescing.", labels),
-		recActive:    d("recordings_active", "Recordings being written on this node.", nil),
-		recBytes:     d("recording_bytes_total", "Bytes of recording segments written.", nil),
-		recErrors:    d("recording_errors_total", "Recordings stopped by an error (a full disk, say); the live stream is not affected.", nil),
+		publishers:     d("publishers", "WHIP publisher sessions on this node.", nil),
+		viewers:        d("viewers", "WHEP viewer sessions on this node.", nil),
+		streams:        d("streams", "Streams on this node, live or waiting for their publisher.", nil),
+		packetsIn:      d("packets_in_total", "RTP packets received from publishers.", labels),
+		bytesIn:        d("bytes_in_total", "RTP payload bytes received from publishers.", labels),
+		packetsOut:     d("packets_out_total", "RTP packets sent to subscribers.", labels),
+		bytesOut:       d("bytes_out_total", "RTP payload bytes sent to subscribers.", labels),
+		dropped:        d("dropped_packets_total", "Packets dropped because a subscriber could not keep up.", labels),
+		nacksServed:    d("nacks_served_total", "Retransmissions served from the shared packet cache.", labels),
+		nacksMissed:    d("nacks_missed_total", "NACKed packets the cache no longer held.", labels),
+		nacksRefused:   d("nacks_refused_total", "NACKed packets not resent: asked again within 100 ms, or past the viewer's retransmission budget.", labels),
+		kfSent:         d("keyframe_requests_upstream_total", "Keyframe requests sent to the publisher after coalescing.", labels),
+		recActive:      d("recordings_active", "Recordings being written on this node.", nil),
+		recBytes:       d("recording_bytes_total", "Bytes of recording segments written.", nil),
+		recErrors:      d("recording_errors_total", "Recordings stopped by an error (a full disk, say); the live stream is not affected.", nil),
+		bursts:         d("egress_bursts_total", "Bursts of datagrams sent to one viewer in one GSO send or sendmmsg (-gso).", nil),
+		burstDatagrams: d("egress_burst_datagrams_total", "Datagrams those bursts carried; divided by the bursts, the mean burst.", nil),
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -67,6 +70,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 		cnt(c.recBytes, st.Bytes.Load())
 		cnt(c.recErrors, st.Errors.Load())
 	}
+	bursts, datagrams := c.n.engine.BatchStats()
+	cnt(c.bursts, uint64(bursts))
+	cnt(c.burstDatagrams, uint64(datagrams))
 	streams := c.n.reg.Streams()
 	g(c.streams, float64(len(streams)))
 	for _, s := range streams {

@@ -113,7 +113,7 @@ func (n *Node) open() (err error) {
 	n.slots = newSlots(cfg.MaxSessions, cfg.SessionRate, 2*int(cfg.SessionRate+0.5), cfg.HalfOpen)
 	n.reg = fanout.NewRegistry(fanout.RegistryParams{Linger: cfg.ReconnectGrace, KeyframeInterval: cfg.KeyframeInterval,
 		OnStreamEnd: n.release, OnChange: n.registryChanged})
-	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: n.publicIPs(), Logger: log}); err != nil {
+	if n.engine, err = rtc.New(rtc.Params{UDPAddr: cfg.WebRTCUDP, TCPAddr: cfg.WebRTCTCP, PublicIPs: n.publicIPs(), GSO: cfg.GSO, Logger: log}); err != nil {
 		return listenError(err, "-webrtc-udp or -webrtc-tcp", cfg.WebRTCUDP)
 	}
 	if n.plane, err = control.Open(control.Params{URL: cfg.NATS, Listen: cfg.NATSListen, Name: cfg.NodeID, Token: cfg.Auth.NATSToken,

@@ -1,0 +1,109 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
+)
+
+// build is an origin binary under a label ("new", "base").
+type build struct{ label, path string }
+
+// parseBuilds reads -builds: label=path pairs, comma-separated.
+func parseBuilds(s, origin string) ([]build, error) {
+	if s == "" {
+		return []build{{"new", origin}}, nil
+	}
+	var out []build
+	for _, f := range strings.Split(s, ",") {
+		label, path, ok := strings.Cut(strings.TrimSpace(f), "=")
+		if !ok || label == "" || path == "" {
+			return nil, fmt.Errorf("-builds %q: want label=path pairs, e.g. new=bin/origin,base=bin/origin-base", s)
+		}
+		out = append(out, build{label, path})
+	}
+	return out, nil
+}
+
+// capacityLimit is the delivery a viewer count must keep to count as
+// carried.
+const capacityLimit = 0.995
+
+// runCapacity measures each build at each viewer count with light viewers
+// and the origin alone on CPU 0, the builds' runs of one count back to
+// back so that the machine's drift touches both alike. A build that falls
+// below capacityLimit is not run at larger counts. It prints a line per
+// run, the largest count each build carried, and the CPU per viewer of
+// each build against the first at the counts both ran.
+func runCapacity(ctx context.Context, builds []build, counts []int, media string, p runParams) error {
+	switch media {
+	case "2M":
+		p.media = mediatest.HD
+	case "600k":
+		p.media = mediatest.SD
+	default:
+		return fmt.Errorf("-media %q: want 2M or 600k", media)
+	}
+	p.light, p.pin = true, true
+	perViewer := map[string]map[int]float64{}
+	carried := map[string]int{}
+	failed := map[string]bool{}
+	for _, n := range counts {
+		for _, b := range builds {
+			if failed[b.label] {
+				continue
+			}
+			q := p
+			q.viewers, q.origin = n, b.path
+			rctx, cancel := context.WithTimeout(ctx, p.duration+p.warmup+time.Duration(n)*50*time.Millisecond+2*time.Minute)
+			r, err := run(rctx, q)
+			cancel()
+			if err != nil {
+				return fmt.Errorf("%s at %d viewers: %w", b.label, n, err)
+			}
+			if r.sampled == 0 || float64(r.good) < 0.99*float64(r.sampled) {
+				return fmt.Errorf("%s at %d viewers: pion decrypted %d of %d sampled packets: the stream is corrupt", b.label, n, r.good, r.sampled)
+			}
+			fmt.Printf("capacity build=%s media=%s viewers=%d delivered=%.3f%% p50_ms=%.2f p99_ms=%.2f srv_mcores=%.0f mcores/viewer=%.3f MB/viewer=%.3f drops=%d burst=%.1f decrypted=%d/%d\n",
+				b.label, media, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.good, r.sampled)
+			if perViewer[b.label] == nil {
+				perViewer[b.label] = map[int]float64{}
+			}
+			perViewer[b.label][n] = r.cpuMilli / float64(n)
+			if r.delivery >= capacityLimit {
+				carried[b.label] = n
+			} else {
+				failed[b.label] = true
+			}
+		}
+	}
+	for _, b := range builds {
+		if carried[b.label] == 0 {
+			fmt.Printf("capacity build=%s media=%s: no count carried with >= %.1f%% delivered\n", b.label, media, capacityLimit*100)
+			continue
+		}
+		more := ""
+		if !failed[b.label] {
+			more = " (every count tried; it may carry more)"
+		}
+		fmt.Printf("capacity build=%s media=%s: largest count carried with >= %.1f%% delivered on one core: %d%s\n", b.label, media, capacityLimit*100, carried[b.label], more)
+	}
+	ref := builds[0].label
+	for _, b := range builds[1:] {
+		for _, n := range counts {
+			x, okX := perViewer[ref][n]
+			y, okY := perViewer[b.label][n]
+			if okX && okY && y > 0 {
+				fmt.Printf("capacity media=%s viewers=%d: %s spends %.2f of %s's CPU per viewer\n", media, n, ref, x/y, b.label)
+			}
+		}
+	}
+	if len(carried) == 0 {
+		return errors.New("no build carried any count")
+	}
+	return nil
+}
