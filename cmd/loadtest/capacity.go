@@ -49,6 +49,9 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 		return fmt.Errorf("-media %q: want 2M or 600k", media)
 	}
 	p.light, p.pin = true, true
+	// One client address joins them all: the per-address limits on new
+	// and half-open sessions are not what is measured.
+	p.extra = append(p.extra, "-session-rate", "1000", "-half-open", "1000")
 	perViewer := map[string]map[int]float64{}
 	carried := map[string]int{}
 	failed := map[string]bool{}
@@ -63,18 +66,24 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 			r, err := run(rctx, q)
 			cancel()
 			if err != nil {
-				return fmt.Errorf("%s at %d viewers: %w", b.label, n, err)
+				// A node too busy to finish its viewers' handshakes in
+				// time does not carry them either.
+				fmt.Printf("capacity build=%s media=%s viewers=%d: not carried: %v\n", b.label, media, n, err)
+				failed[b.label] = true
+				continue
 			}
-			if r.sampled == 0 || float64(r.good) < 0.99*float64(r.sampled) {
+			if r.sampled == 0 || float64(r.good) < 0.9*float64(r.sampled) {
 				return fmt.Errorf("%s at %d viewers: pion decrypted %d of %d sampled packets: the stream is corrupt", b.label, n, r.good, r.sampled)
 			}
-			fmt.Printf("capacity build=%s media=%s viewers=%d delivered=%.3f%% p50_ms=%.2f p99_ms=%.2f srv_mcores=%.0f mcores/viewer=%.3f MB/viewer=%.3f drops=%d burst=%.1f decrypted=%d/%d\n",
-				b.label, media, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.good, r.sampled)
+			fmt.Printf("capacity build=%s media=%s viewers=%d delivered=%.3f%% p50_ms=%.2f p99_ms=%.2f srv_mcores=%.0f mcores/viewer=%.3f user=%.3f sys=%.3f MB/viewer=%.3f drops=%d burst=%.1f decrypted=%d/%d\n",
+				b.label, media, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.userMilli/float64(n), (r.cpuMilli-r.userMilli)/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.good, r.sampled)
 			if perViewer[b.label] == nil {
 				perViewer[b.label] = map[int]float64{}
 			}
 			perViewer[b.label][n] = r.cpuMilli / float64(n)
-			if r.delivery >= capacityLimit {
+			// A sample pion could not decrypt (or, on a saturated node, whose
+			// packet came too late for its reader) is not delivered either.
+			if r.delivery >= capacityLimit && float64(r.good) >= 0.995*float64(r.sampled) {
 				carried[b.label] = n
 			} else {
 				failed[b.label] = true

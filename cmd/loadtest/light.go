@@ -23,12 +23,16 @@ import (
 // decrypts and authenticates it, so a corrupt stream still shows. Full
 // viewers cost the load machine about as much CPU as the server spends on
 // them, which hid everything past ~300 viewers on two cores; these read
-// up to 64 datagrams per system call and nothing else.
+// up to readBatch datagrams per system call and nothing else.
 const sampleEvery = 16
 
-// viewersPerSocket is how many light viewers share one UDP socket (and
-// one pion ICE mux, whose ufrags tell them apart).
-const viewersPerSocket = 64
+// viewersPerSocket is how many light viewers share one UDP socket and
+// pion ICE mux: one, since a mux tells its peers apart by their remote
+// address once connected, and every viewer's is the server's one port.
+const viewersPerSocket = 1
+
+// readBatch is how many datagrams one read takes: a frame's burst.
+const readBatch = 16
 
 // lightNet is the light viewers' sockets and counts.
 type lightNet struct {
@@ -49,7 +53,7 @@ func newLightNet(vs *viewers, n int) (*lightNet, error) {
 			return nil, err
 		}
 		bigReceiveBuffer(udp)
-		c := &lightConn{UDPConn: udp, batch: ipv4.NewPacketConn(udp), ln: ln, msgs: make([]ipv4.Message, 64)}
+		c := &lightConn{UDPConn: udp, batch: ipv4.NewPacketConn(udp), ln: ln, msgs: make([]ipv4.Message, readBatch)}
 		for i := range c.msgs {
 			c.msgs[i].Buffers = [][]byte{make([]byte, 1500)}
 		}
@@ -69,13 +73,13 @@ func newLightNet(vs *viewers, n int) (*lightNet, error) {
 	return ln, nil
 }
 
-// bigReceiveBuffer asks for 8 MB of socket receive buffer (past
+// bigReceiveBuffer asks for 1 MB of socket receive buffer (past
 // rmem_max when root may), so a burst is not lost to the tool's queue.
 func bigReceiveBuffer(c *net.UDPConn) {
-	_ = c.SetReadBuffer(8 << 20)
+	_ = c.SetReadBuffer(1 << 20)
 	if raw, err := c.SyscallConn(); err == nil {
 		_ = raw.Control(func(fd uintptr) {
-			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 8<<20)
+			_ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_RCVBUFFORCE, 1<<20)
 		})
 	}
 }

@@ -29,6 +29,7 @@ type result struct {
 	delivery, loss float64
 	p50, p99       time.Duration
 	cpuMilli       float64
+	userMilli      float64 // of cpuMilli, in user space
 	rssMB          float64
 	rssPerViewerMB float64
 	drops          uint64
@@ -72,7 +73,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	}
 	time.Sleep(p.warmup)
 
-	cpu0, err := cpuSeconds(cmd.Process.Pid)
+	user0, sys0, err := cpuSplit(cmd.Process.Pid)
 	if err != nil {
 		return nil, err
 	}
@@ -83,7 +84,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	time.Sleep(p.duration)
 	pub.window.shut()
 	wall := time.Since(t0)
-	cpu1, _ := cpuSeconds(cmd.Process.Pid)
+	user1, sys1, _ := cpuSplit(cmd.Process.Pid)
 	rss, _ := rssBytes(cmd.Process.Pid)
 	var burst float64 // mean datagrams per burst in the window; 0 without -gso (or a build without it)
 	if b := metricSum(base, "relaymesh_egress_bursts_total") - bursts0; b > 0 {
@@ -107,7 +108,8 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	return &result{
 		integrity: integrity, sampled: sampled, good: good, burst: burst,
 		delivery: delivery, loss: 1 - delivery, p50: p50, p99: p99,
-		cpuMilli:       (cpu1 - cpu0) / wall.Seconds() * 1000,
+		cpuMilli:       (user1 + sys1 - user0 - sys0) / wall.Seconds() * 1000,
+		userMilli:      (user1 - user0) / wall.Seconds() * 1000,
 		rssMB:          float64(rss) / 1e6,
 		rssPerViewerMB: float64(rss-baseRSS) / 1e6 / float64(p.viewers),
 		drops:          serverDrops(base) - drops0,
