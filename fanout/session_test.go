@@ -99,7 +99,9 @@ func TestSessionDropsWhenFull(t *testing.T) {
 	}
 	close(release)
 	waitFor(t, "the queued packets", func() bool { return int(s.Stats().Packets.Load())+int(s.Stats().Dropped.Load()) == 20 })
-	if s.Stats().Dropped.Load() < 15 {
+	// Held at most: the batch being written (what was queued when it was
+	// taken, up to 4) and a full queue behind it.
+	if s.Stats().Dropped.Load() < 20-2*4 {
 		t.Fatalf("%d dropped of 20 with a queue of 4", s.Stats().Dropped.Load())
 	}
 }

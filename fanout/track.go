@@ -258,7 +258,7 @@ func (t *Track) Backlog() int {
 	n := 0
 	for _, s := range *t.subs.Load() {
 		if s.sess != nil {
-			n += len(s.sess.q) // the other subscriptions' too: an upper bound
+			n += s.sess.pending() // the other subscriptions' too: an upper bound
 		} else {
 			n += len(s.q)
 		}
