@@ -38,9 +38,9 @@ type Session struct {
 
 	// The queue is a slice under a mutex, not a channel: the hub appends
 	// and wakes the goroutine only when the queue was empty, and the
-	// goroutine takes everything queued in one swap. A channel costs a
-	// lock and often a wake-up per packet per viewer, which at hundreds
-	// of viewers was a sixth of the node's CPU.
+	// goroutine takes everything queued in one swap. A channel cost a
+	// lock and often a wake-up per packet per viewer: 5-8% more of the
+	// node's CPU at 100 and 300 viewers (loadtest -capacity).
 	mu    sync.Mutex
 	q     []entry
 	spare []entry // the goroutine's: the slice the last batch was in
