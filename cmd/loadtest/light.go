@@ -2,7 +2,6 @@ package main
 
 import (
 	"encoding/binary"
-	"fmt"
 	"net"
 	"sync/atomic"
 	"time"
@@ -26,15 +25,12 @@ import (
 // up to readBatch datagrams per system call and nothing else.
 const sampleEvery = 16
 
-// viewersPerSocket is how many light viewers share one UDP socket and
-// pion ICE mux: one, since a mux tells its peers apart by their remote
-// address once connected, and every viewer's is the server's one port.
-const viewersPerSocket = 1
-
 // readBatch is how many datagrams one read takes: a frame's burst.
 const readBatch = 16
 
-// lightNet is the light viewers' sockets and counts.
+// lightNet is the light viewers' sockets and counts: a socket and a pion
+// ICE mux each, since a mux tells its peers apart by their remote address
+// once connected, and every viewer's is the server's one port.
 type lightNet struct {
 	vs      *viewers
 	conns   []*lightConn
@@ -46,7 +42,7 @@ type lightNet struct {
 
 func newLightNet(vs *viewers, n int) (*lightNet, error) {
 	ln := &lightNet{vs: vs}
-	for range (n + viewersPerSocket - 1) / viewersPerSocket {
+	for range n {
 		udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 		if err != nil {
 			ln.close()
@@ -85,7 +81,7 @@ func bigReceiveBuffer(c *net.UDPConn) {
 }
 
 // api is the i-th viewer's API: its socket's.
-func (ln *lightNet) api(i int) *webrtc.API { return ln.apis[i/viewersPerSocket] }
+func (ln *lightNet) api(i int) *webrtc.API { return ln.apis[i] }
 
 // learn records the payload types a negotiated viewer receives.
 func (ln *lightNet) learn(pc *webrtc.PeerConnection) {
@@ -110,11 +106,6 @@ func (ln *lightNet) readSample(tr *webrtc.TrackRemote) {
 		}
 		ln.decrypt.Add(1)
 	}
-}
-
-// integrity is the share of the sampled packets pion decrypted.
-func (ln *lightNet) integrity() (sampled, decrypted uint64) {
-	return ln.sampled.Load(), ln.decrypt.Load()
 }
 
 func (ln *lightNet) close() {
@@ -183,10 +174,4 @@ func (c *lightConn) count(d []byte) {
 		vs.received.Add(1)
 		vs.hist.add(time.Duration(c.at - sent))
 	}
-}
-
-// lightIntegrity is the line a run prints about its samples.
-func lightIntegrity(ln *lightNet) string {
-	s, d := ln.integrity()
-	return fmt.Sprintf("sampled %d packets (1 in %d) for pion to decrypt: %d decrypted", s, sampleEvery, d)
 }

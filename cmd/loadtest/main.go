@@ -162,8 +162,8 @@ func main() {
 		fmt.Printf("%7d  %7.3f%%  %6.3f%%  %6.2f  %6.2f  %14.0f  %13.2f  %10.1f  %9.3f  %d\n",
 			n, r.delivery*100, r.loss*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000,
 			r.cpuMilli, r.cpuMilli/float64(n), r.rssMB, r.rssPerViewerMB, r.drops)
-		if r.integrity != "" {
-			fmt.Println("  light viewers: " + r.integrity)
+		if *light {
+			fmt.Printf("  light viewers: sampled %d packets (1 in %d) for pion to decrypt: %d decrypted\n", r.sampled, sampleEvery, r.good)
 		}
 	}
 }
