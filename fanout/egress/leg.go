@@ -41,6 +41,7 @@ type Leg struct {
 	reporter  *Reporter
 	writeRTCP func([]rtcp.Packet) error
 	session   *fanout.Session
+	out       *rtc.Egress
 
 	// The newest packet written: its RTP timestamp and when the node took it,
 	// for sender reports. Written by the subscriber goroutine only.
@@ -77,6 +78,9 @@ type Params struct {
 	// Session, if set, is the writer the leg's subscriptions share with
 	// the other legs of its PeerConnection; else each has its own.
 	Session *fanout.Session
+	// Egress, if set, is the PeerConnection's: every leg of it must write
+	// through it, since once it takes over it alone encrypts the session.
+	Egress *rtc.Egress
 }
 
 // Estimator is what a leg reads of a bandwidth estimator (pion's
@@ -86,7 +90,7 @@ type Estimator interface{ GetTargetBitrate() int }
 // New makes a TrackLocal that will carry src.
 func New(src *fanout.Track, p Params) *Leg {
 	l := &Leg{id: src.ID(), streamID: p.StreamID, kind: rtc.CodecType(src.Kind()), reporter: p.Reporter, writeRTCP: p.WriteRTCP,
-		session: p.Session, rs: newResender()}
+		session: p.Session, out: p.Egress, rs: newResender()}
 	l.cur.Store(src)
 	return l
 }
@@ -129,7 +133,7 @@ func (t *Leg) Bind(ctx webrtc.TrackLocalContext) (webrtc.RTPCodecParameters, err
 	if t.sub != nil {
 		return *chosen, nil
 	}
-	t.ssrc, t.pt, t.ws = uint32(ctx.SSRC()), uint8(chosen.PayloadType), ctx.WriteStream()
+	t.ssrc, t.pt, t.ws = uint32(ctx.SSRC()), uint8(chosen.PayloadType), t.out.Writer(ctx.WriteStream())
 	var w fanout.Writer = t
 	if t.layers != nil {
 		w = layerWriter{t, t.source()}

@@ -133,7 +133,7 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 			onBWE = func(e cc.BandwidthEstimator) { bwe = e }
 		}
 	}
-	api, err := h.p.Engine.ViewerAPI(viewerTimeouts, codecs, onBWE)
+	api, eg, err := h.p.Engine.ViewerAPI(viewerTimeouts, codecs, onBWE, parsed)
 	if err != nil {
 		return "", nil, err
 	}
@@ -145,8 +145,11 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	// One writer for the viewer's legs, which writes what it drains as
 	// one burst to the viewer's address (fanout/session.go).
 	var batch fanout.Batch
-	if b := h.p.Engine.Batch(pc); b != nil {
-		batch = b
+	pb := h.p.Engine.Batch(pc, eg)
+	if pb != nil {
+		batch = pb
+	} else {
+		eg = nil // nothing would open its bursts or follow the ICE pair
 	}
 	// Its queue holds a subscriber's worth per track it may carry at
 	// once, and one more for a simulcast leg's switch.
@@ -158,7 +161,7 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	legs := make([]*egress.Leg, 0, len(selected))
 	prepare := func() error {
 		for _, g := range selected {
-			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP, Bandwidth: bwe, Session: sess}
+			lp := egress.Params{StreamID: stream, Reporter: h.reporter, WriteRTCP: pc.WriteRTCP, Bandwidth: bwe, Session: sess, Egress: eg}
 			var gl []*egress.Leg
 			switch layers := linkLayers(g, receiving(parsed, g.Kind.String())); {
 			case link && layers != nil:
@@ -196,6 +199,9 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 			l.Close()
 		}
 		sess.Close()
+		if pb != nil {
+			pb.Close()
+		}
 		return "", nil, err
 	}
 	for _, l := range legs {
@@ -218,6 +224,9 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 			l.Close()
 		}
 		sess.Close()
+		if pb != nil {
+			pb.Close()
+		}
 		release()
 	}()
 	return answer, peer, nil

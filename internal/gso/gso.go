@@ -14,6 +14,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"slices"
 	"sync/atomic"
 	"unsafe"
 
@@ -102,6 +103,24 @@ func (b *Burst) Add(p []byte) {
 	b.buf = append(b.buf, p...)
 	b.ends = append(b.ends, len(b.buf))
 }
+
+// Room returns space for a datagram of up to n bytes at the end of the
+// burst, for the caller to write in place (an SRTP packet encrypted where
+// it lies); Commit(k) then adds its first k bytes as the next datagram.
+func (b *Burst) Room(n int) []byte {
+	b.buf = slices.Grow(b.buf, n)
+	return b.buf[len(b.buf) : len(b.buf)+n]
+}
+
+// Commit adds the first k bytes of the last Room as a datagram.
+func (b *Burst) Commit(k int) {
+	b.buf = b.buf[:len(b.buf)+k]
+	b.ends = append(b.ends, len(b.buf))
+}
+
+// Full says whether a datagram of n bytes would take the burst past what
+// one send carries (64 segments, 64 KB).
+func (b *Burst) Full(n int) bool { return b.Len() >= maxSegments || b.Size()+n > maxGSOBytes }
 
 // Len is the number of datagrams held; Size their bytes.
 func (b *Burst) Len() int  { return len(b.ends) }

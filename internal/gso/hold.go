@@ -19,10 +19,13 @@ type Batcher struct {
 	gso        bool
 	onFallback func(error)
 
-	mu    sync.RWMutex
-	holds map[netip.AddrPort]*Hold
-	open  atomic.Int32 // len(holds), read without mu
-	pool  sync.Pool
+	mu      sync.RWMutex
+	holds   map[netip.AddrPort]*Hold
+	open    atomic.Int32 // len(holds), read without mu
+	pool    sync.Pool
+	conns   []*Conn // the wrapped sockets, under mu
+	routes  map[netip.AddrPort]*Route
+	watched atomic.Int32 // len(routes), read without mu
 
 	// Bursts and Datagrams count what Release sent; SendErrors the
 	// bursts the kernel refused in part.
@@ -33,7 +36,7 @@ type Batcher struct {
 // kernel takes it; onFallback, if set, hears of a socket that turned it
 // off after a failed send.
 func NewBatcher(gso bool, onFallback func(error)) *Batcher {
-	return &Batcher{gso: gso, onFallback: onFallback, holds: map[netip.AddrPort]*Hold{}}
+	return &Batcher{gso: gso, onFallback: onFallback, holds: map[netip.AddrPort]*Hold{}, routes: map[netip.AddrPort]*Route{}}
 }
 
 // PacketConn is a socket wrapped by a Batcher: a net.PacketConn (and the
@@ -48,6 +51,9 @@ type PacketConn struct {
 func (b *Batcher) Wrap(conn *net.UDPConn) *PacketConn {
 	c := New(conn, b.gso)
 	c.onFallback = b.onFallback
+	b.mu.Lock()
+	b.conns = append(b.conns, c)
+	b.mu.Unlock()
 	return &PacketConn{Conn: c, b: b}
 }
 
@@ -70,8 +76,13 @@ func (p *PacketConn) WriteToUDPAddrPort(buf []byte, to netip.AddrPort) (int, err
 
 // ReadFromAddrPort is the socket's ReadFromUDPAddrPort, under the name
 // pion's UDP mux looks for.
+// Reads also teach watched routes their socket (route.go).
 func (p *PacketConn) ReadFromAddrPort(buf []byte) (int, netip.AddrPort, error) {
-	return p.ReadFromUDPAddrPort(buf)
+	n, from, err := p.ReadFromUDPAddrPort(buf)
+	if err == nil {
+		p.b.heard(from, p.Conn)
+	}
+	return n, from, err
 }
 
 // WriteToAddrPort sends buf to to, or keeps a copy in to's hold.
@@ -136,7 +147,7 @@ func (h *Hold) add(conn *Conn, buf []byte, key netip.AddrPort) bool {
 	if !h.open || h.key != key {
 		return false
 	}
-	if h.burst.Len() > 0 && (h.conn != conn || h.burst.Len() >= maxSegments || h.burst.Size()+len(buf) > maxGSOBytes) {
+	if h.burst.Len() > 0 && (h.conn != conn || h.burst.Full(len(buf))) {
 		h.flush()
 	}
 	h.conn = conn
@@ -145,16 +156,19 @@ func (h *Hold) add(conn *Conn, buf []byte, key netip.AddrPort) bool {
 }
 
 // flush sends what is held. Under mu.
-func (h *Hold) flush() {
-	n := h.burst.Len()
+func (h *Hold) flush() { h.b.Send(h.conn, &h.burst) }
+
+// Send sends burst from c, as Release does, and counts it.
+func (b *Batcher) Send(c *Conn, burst *Burst) {
+	n := burst.Len()
 	if n == 0 {
 		return
 	}
-	if err := h.conn.Send(&h.burst); err != nil {
-		h.b.SendErrors.Add(1)
+	if err := c.Send(burst); err != nil {
+		b.SendErrors.Add(1)
 	}
-	h.b.Bursts.Add(1)
-	h.b.Datagrams.Add(int64(n))
+	b.Bursts.Add(1)
+	b.Datagrams.Add(int64(n))
 }
 
 // Release ends the caller's share of the hold; the last one sends what it

@@ -9,29 +9,48 @@ import (
 	"github.com/relaymesh/relaymesh/internal/gso"
 )
 
-// PeerBatch brackets a viewer's writes (fanout.Batch): between Begin and
-// End the datagrams written to the peer's selected address over the
-// shared UDP socket are held and go out as one burst (internal/gso). A
-// peer on ICE-TCP, or not connected yet, has no address held: its writes
-// go as before.
+// PeerBatch brackets a viewer's writes (fanout.Batch): what is written
+// between Begin and End goes out as one burst (internal/gso). Once the
+// viewer's Egress has taken over, the packets are encrypted straight into
+// its burst; until then, and for a session pion sends itself, the
+// datagrams pion writes to the peer's selected address over the shared
+// UDP socket are held. A peer on ICE-TCP, or not connected yet, has no
+// address held: its writes go as before.
 type PeerBatch struct {
-	b    *gso.Batcher
-	to   atomic.Pointer[netip.AddrPort]
-	hold *gso.Hold // the session goroutine's
+	b      *gso.Batcher
+	eg     *Egress // nil: pion sends
+	to     atomic.Pointer[netip.AddrPort]
+	hold   *gso.Hold // the session goroutine's
+	direct bool      // the session goroutine's: this batch is eg's
 }
 
 // Batch returns pc's PeerBatch, nil when the engine does not batch
-// (-gso=false, or a kernel without UDP_SEGMENT).
-func (e *Engine) Batch(pc *webrtc.PeerConnection) *PeerBatch {
+// (-gso=false, or a kernel without UDP_SEGMENT). eg is the Egress
+// ViewerAPI made with pc's API, or nil.
+func (e *Engine) Batch(pc *webrtc.PeerConnection, eg *Egress) *PeerBatch {
 	if e.batcher == nil {
 		return nil
 	}
-	pb := &PeerBatch{b: e.batcher}
-	// The ICE transport is the PeerConnection's from its creation; the
-	// selected pair changes at connection and at ICE restarts.
-	pc.SCTP().Transport().ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
-		pb.to.Store(udpRemote(p))
+	pb := &PeerBatch{b: e.batcher, eg: eg}
+	// The ICE and DTLS transports are the PeerConnection's from its
+	// creation; the selected pair changes at connection and at ICE
+	// restarts.
+	dtlsT := pc.SCTP().Transport()
+	dtlsT.ICETransport().OnSelectedCandidatePairChange(func(p *webrtc.ICECandidatePair) {
+		to := udpRemote(p)
+		pb.to.Store(to)
+		if eg != nil {
+			eg.follow(to)
+		}
 	})
+	if eg != nil {
+		// Called as DTLS connects, just before pion starts its SRTP.
+		dtlsT.OnStateChange(func(s webrtc.DTLSTransportState) {
+			if s == webrtc.DTLSTransportStateConnected {
+				eg.connected()
+			}
+		})
+	}
 	return pb
 }
 
@@ -49,17 +68,34 @@ func udpRemote(p *webrtc.ICECandidatePair) *netip.AddrPort {
 	return &a
 }
 
-// Begin holds the peer's address.
+// Begin opens the burst.
 func (p *PeerBatch) Begin() {
+	if p.eg.Egressing() {
+		p.eg.begin()
+		p.direct = true
+		return
+	}
 	if to := p.to.Load(); to != nil {
 		p.hold = p.b.Hold(*to)
 	}
 }
 
-// End sends what was held.
+// End sends it.
 func (p *PeerBatch) End() {
+	if p.direct {
+		p.eg.end()
+		p.direct = false
+		return
+	}
 	if p.hold != nil {
 		p.hold.Release()
 		p.hold = nil
+	}
+}
+
+// Close ends what p watches; the PeerConnection has closed.
+func (p *PeerBatch) Close() {
+	if p.eg != nil {
+		p.eg.close()
 	}
 }

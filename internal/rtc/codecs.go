@@ -3,6 +3,8 @@ package rtc
 import (
 	"fmt"
 
+	"github.com/pion/sdp/v3"
+
 	"github.com/pion/interceptor"
 	"github.com/pion/interceptor/pkg/cc"
 	"github.com/pion/interceptor/pkg/nack"
@@ -135,12 +137,17 @@ type ViewerCodec struct {
 // and runs pion's send-side GCC on the viewer's feedback, and onBWE gets
 // the estimator when the PeerConnection is made; it takes REMB as well,
 // from viewers that offer only that.
-func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.BandwidthEstimator)) (*webrtc.API, error) {
+//
+// When the engine batches, the leg has no interceptors and offer lets the
+// node be the DTLS server, its RTP is sent by the Egress returned
+// (egress.go), which the legs' writers and Engine.Batch take; else Egress
+// is nil and pion sends it.
+func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.BandwidthEstimator), offer *sdp.SessionDescription) (*webrtc.API, *Egress, error) {
 	m := &webrtc.MediaEngine{}
 	ir := &interceptor.Registry{}
 	if onBWE != nil {
 		if err := addBWE(m, ir, onBWE); err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 	}
 	for i, c := range codecs {
@@ -154,11 +161,19 @@ func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.Bandw
 		}
 		p := webrtc.RTPCodecParameters{RTPCodecCapability: c.Codec, PayloadType: webrtc.PayloadType(96 + i)}
 		if err := m.RegisterCodec(p, c.Kind); err != nil {
-			return nil, fmt.Errorf("register %s: %w", c.Codec.MimeType, err)
+			return nil, nil, fmt.Errorf("register %s: %w", c.Codec.MimeType, err)
 		}
 	}
+	s := e.settings(t)
+	var eg *Egress
+	// The interceptors of a leg that has them see its packets on pion's
+	// path, which Egress would skip.
+	if setup := offerSetup(offer); e.batcher != nil && onBWE == nil && setup != "passive" {
+		eg = &Egress{b: e.batcher, log: e.log, own: &e.egressOwn, pion: &e.egressPion}
+		eg.keys.wire(&s, setup == "actpass" || setup == "")
+	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),
-		webrtc.WithSettingEngine(e.settings(t))), nil
+		webrtc.WithSettingEngine(s)), eg, nil
 }
 
 // maxNACKs is how many times a node asks a publisher for one lost packet.
@@ -172,4 +187,21 @@ func rtxPayloadType(pt webrtc.PayloadType) webrtc.PayloadType {
 		return 125
 	}
 	return pt + 1
+}
+
+// offerSetup is the offer's a=setup (RFC 4145 §4), "" when it has none.
+// BUNDLE makes it one for every section (RFC 8843 §7.1.3).
+func offerSetup(offer *sdp.SessionDescription) string {
+	if offer == nil {
+		return ""
+	}
+	if v, ok := offer.Attribute("setup"); ok {
+		return v
+	}
+	for _, m := range offer.MediaDescriptions {
+		if v, ok := m.Attribute("setup"); ok {
+			return v
+		}
+	}
+	return ""
 }

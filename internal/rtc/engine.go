@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/pion/ice/v4"
@@ -35,15 +36,18 @@ type Params struct {
 // Engine owns the node's media sockets and hands out WebRTC APIs that share
 // them. Lifecycle: New → APIs in use → Close (after every PeerConnection).
 type Engine struct {
-	udpMux   ice.UDPMux
-	tcpMux   ice.TCPMux
-	udpConn  net.PacketConn // set when bound to one address
-	batcher  *gso.Batcher   // nil: no batching
-	tcpLn    net.Listener
-	udpPort  int
-	networks []webrtc.NetworkType
-	public   []string
-	log      *slog.Logger
+	udpMux  ice.UDPMux
+	tcpMux  ice.TCPMux
+	udpConn net.PacketConn // set when bound to one address
+	batcher *gso.Batcher   // nil: no batching
+	// Viewer sessions whose Egress took over at DTLS connection, and
+	// those left to pion then.
+	egressOwn, egressPion atomic.Int64
+	tcpLn                 net.Listener
+	udpPort               int
+	networks              []webrtc.NetworkType
+	public                []string
+	log                   *slog.Logger
 }
 
 // New opens the media sockets.
@@ -162,6 +166,10 @@ func (e *Engine) BatchStats() (bursts, datagrams int64) {
 	}
 	return e.batcher.Bursts.Load(), e.batcher.Datagrams.Load()
 }
+
+// EgressStats counts the viewer sessions whose RTP the node sent itself
+// (Egress) and those it left to pion, as DTLS connected.
+func (e *Engine) EgressStats() (own, pion int64) { return e.egressOwn.Load(), e.egressPion.Load() }
 
 // UDPPort is the port the media socket is bound to.
 func (e *Engine) UDPPort() int { return e.udpPort }

@@ -82,6 +82,15 @@ func twentyViewers(t *testing.T, gso bool) {
 	case !gso && (bursts != 0 || n.engine.Batching()):
 		t.Fatalf("-gso=false: %d bursts sent", bursts)
 	}
+	// Under -gso every viewer's RTP was encrypted and sent by the node's
+	// own egress (internal/rtc/egress.go), none by pion's path.
+	own, pion := n.engine.EgressStats()
+	switch {
+	case gso && (own != int64(len(viewers)) || pion != 0):
+		t.Fatalf("-gso: %d sessions sent by the node's egress and %d by pion; want all %d by the node", own, pion, len(viewers))
+	case !gso && own+pion != 0:
+		t.Fatalf("-gso=false: %d sessions counted by the node's egress", own+pion)
+	}
 	t.Logf("%d bursts, %.1f datagrams each", bursts, float64(datagrams)/float64(max(bursts, 1)))
 }
 

@@ -17,7 +17,7 @@ type collector struct {
 	packetsIn, bytesIn, packetsOut, bytesOut                *prometheus.Desc
 	dropped, nacksServed, nacksMissed, nacksRefused, kfSent *prometheus.Desc
 	recActive, recBytes, recErrors                          *prometheus.Desc
-	bursts, burstDatagrams                                  *prometheus.Desc
+	bursts, burstDatagrams, egressSessions                  *prometheus.Desc
 }
 
 func newMetrics(n *Node) *prometheus.Registry {
@@ -43,6 +43,7 @@ func newMetrics(n *Node) *prometheus.Registry {
 		recErrors:      d("recording_errors_total", "Recordings stopped by an error (a full disk, say); the live stream is not affected.", nil),
 		bursts:         d("egress_bursts_total", "Bursts of datagrams sent to one viewer in one GSO send or sendmmsg (-gso).", nil),
 		burstDatagrams: d("egress_burst_datagrams_total", "Datagrams those bursts carried; divided by the bursts, the mean burst.", nil),
+		egressSessions: d("egress_sessions_total", "Viewer sessions, counted as DTLS connects (-gso), whose RTP the node encrypts and sends itself (sender=\"node\") or leaves to pion (sender=\"pion\": the viewer made the node the DTLS client, or was not heard on a UDP socket).", []string{"sender"}),
 	}
 	reg := prometheus.NewRegistry()
 	reg.MustRegister(c, collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
@@ -72,6 +73,9 @@ func (c *collector) Collect(ch chan<- prometheus.Metric) {
 	}
 	bursts, datagrams := c.n.engine.BatchStats()
 	cnt(c.bursts, uint64(bursts))
+	own, pion := c.n.engine.EgressStats()
+	cnt(c.egressSessions, uint64(own), "node")
+	cnt(c.egressSessions, uint64(pion), "pion")
 	cnt(c.burstDatagrams, uint64(datagrams))
 	streams := c.n.reg.Streams()
 	g(c.streams, float64(len(streams)))
