@@ -63,6 +63,9 @@ func (r *Route) Close() {
 	}
 }
 
+// Watched is how many addresses are watched.
+func (b *Batcher) Watched() int { return int(b.watched.Load()) }
+
 // heard records that from was heard on c, if someone watches it. It costs
 // one atomic load when no address is watched, and a read-locked map
 // lookup when some are: a viewer's reads are few (RTCP, STUN).
