@@ -75,8 +75,8 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 			if r.sampled == 0 || float64(r.good) < 0.9*float64(r.sampled) {
 				return fmt.Errorf("%s at %d viewers: pion decrypted %d of %d sampled packets: the stream is corrupt", b.label, n, r.good, r.sampled)
 			}
-			fmt.Printf("capacity build=%s media=%s viewers=%d delivered=%.3f%% p50_ms=%.2f p99_ms=%.2f srv_mcores=%.0f mcores/viewer=%.3f user=%.3f sys=%.3f MB/viewer=%.3f drops=%d burst=%.1f decrypted=%d/%d\n",
-				b.label, media, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.userMilli/float64(n), (r.cpuMilli-r.userMilli)/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.good, r.sampled)
+			fmt.Printf("capacity build=%s media=%s viewers=%d delivered=%.3f%% p50_ms=%.2f p99_ms=%.2f srv_mcores=%.0f mcores/viewer=%.3f user=%.3f sys=%.3f MB/viewer=%.3f drops=%d burst=%.1f egress=%d/%d decrypted=%d/%d\n",
+				b.label, media, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.userMilli/float64(n), (r.cpuMilli-r.userMilli)/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.egressOwn, n, r.good, r.sampled)
 			if perViewer[b.label] == nil {
 				perViewer[b.label] = map[int]float64{}
 			}

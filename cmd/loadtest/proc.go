@@ -54,8 +54,9 @@ func rssBytes(pid int) (uint64, error) {
 // serverDrops reads relaymesh_dropped_packets_total from /metrics.
 func serverDrops(base string) uint64 { return metricSum(base, "relaymesh_dropped_packets_total") }
 
-// metricSum is the sum of a metric's series on a node's /metrics.
-func metricSum(base, name string) uint64 {
+// metricSum is the sum of a metric's series on a node's /metrics, of
+// those whose labels include every one of labels (`sender="node"`).
+func metricSum(base, name string, labels ...string) uint64 {
 	res, err := http.Get(base + "/metrics")
 	if err != nil {
 		return 0
@@ -66,9 +67,21 @@ func metricSum(base, name string) uint64 {
 	for sc.Scan() {
 		line := sc.Text()
 		if strings.HasPrefix(line, name+"{") || strings.HasPrefix(line, name+" ") {
+			if !hasAll(line, labels) {
+				continue
+			}
 			v, _ := strconv.ParseFloat(line[strings.LastIndexByte(line, ' ')+1:], 64)
 			total += uint64(v)
 		}
 	}
 	return total
+}
+
+func hasAll(line string, labels []string) bool {
+	for _, l := range labels {
+		if !strings.Contains(line, l) {
+			return false
+		}
+	}
+	return true
 }

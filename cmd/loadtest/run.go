@@ -35,6 +35,7 @@ type result struct {
 	drops          uint64
 	sampled, good  uint64  // light viewers: packets handed to pion to decrypt, and those it decrypted
 	burst          float64 // mean datagrams per egress burst
+	egressOwn      uint64  // viewer sessions the node's own SRTP egress sent (0 on a build without it)
 }
 
 // run measures one viewer count against a fresh origin process.
@@ -104,7 +105,8 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	}
 	return &result{
 		sampled: sampled, good: good, burst: burst,
-		delivery: delivery, loss: 1 - delivery, p50: p50, p99: p99,
+		egressOwn: metricSum(base, "relaymesh_egress_sessions_total", `sender="node"`),
+		delivery:  delivery, loss: 1 - delivery, p50: p50, p99: p99,
 		cpuMilli:       (user1 + sys1 - user0 - sys0) / wall.Seconds() * 1000,
 		userMilli:      (user1 - user0) / wall.Seconds() * 1000,
 		rssMB:          float64(rss) / 1e6,
