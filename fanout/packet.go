@@ -16,6 +16,10 @@ type Packet struct {
 	// Track.Write: the wall-clock side of the RTP/NTP mapping that sender
 	// reports give receivers (RFC 3550 §6.4.1).
 	Received int64
+	// ends is whether the packet closes what its source sent at once (a
+	// video frame, an audio packet), set by Track.Write: a Session wakes
+	// its writer then, so a frame goes out as one burst.
+	ends bool
 }
 
 // Kind tells audio from video; Codec says what a track carries. Both are

@@ -43,10 +43,15 @@ type Session struct {
 	// node's CPU at 100 and 300 viewers (loadtest -capacity).
 	mu    sync.Mutex
 	q     []entry
+	woken bool    // a wake-up was sent for what q holds; under mu
 	spare []entry // the goroutine's: the slice the last batch was in
 
 	batches, packets atomic.Uint64
 }
+
+// wakeAt is how many queued packets wake the writer even before a frame
+// ends (or a full queue, if smaller): what one GSO send carries.
+const wakeAt = 64
 
 // entry is a queued packet and the subscription it is for.
 type entry struct {
@@ -81,9 +86,17 @@ func (s *Session) offer(sub *Subscriber, p *Packet) {
 		return
 	}
 	s.q = append(s.q, entry{sub, p})
-	first := len(s.q) == 1
+	// The writer is woken at the end of what the source sent at once (a
+	// frame's last packet; any audio packet), not at its first packet: a
+	// woken writer drains at once, so on a busy core it took a frame in
+	// pieces, a send each. A frame is not decodable before its last
+	// packet anyway. A queue past wakeAt wakes it whatever came.
+	wake := !s.woken && (p.ends || len(s.q) >= min(wakeAt, s.max))
+	if wake {
+		s.woken = true
+	}
 	s.mu.Unlock()
-	if first {
+	if wake {
 		select {
 		case s.wake <- struct{}{}:
 		default: // a wake-up is pending already
@@ -116,6 +129,7 @@ func (s *Session) drain() bool {
 	s.mu.Lock()
 	batch := s.q
 	s.q = s.spare[:0]
+	s.woken = false
 	s.mu.Unlock()
 	if len(batch) == 0 {
 		s.spare = batch

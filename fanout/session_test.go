@@ -4,6 +4,7 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
+	"time"
 )
 
 // bracket is a Batch that checks Begin and End alternate and counts them.
@@ -60,7 +61,7 @@ func TestSessionCarriesSeveralTracksInBatches(t *testing.T) {
 	const frames, perFrame = 50, 8
 	for f := range frames {
 		for i := range perFrame {
-			video.Write(pkt(1, uint16(f*perFrame+i), uint32(f)))
+			video.Write(framePkt(1, uint16(f*perFrame+i), uint32(f), i, perFrame))
 		}
 		audio.Write(pkt(2, uint16(f), uint32(f)))
 	}
@@ -73,8 +74,10 @@ func TestSessionCarriesSeveralTracksInBatches(t *testing.T) {
 	if vw.outside.Load()+aw.outside.Load() != 0 || b.wrong.Load() != 0 {
 		t.Fatalf("%d writes outside a batch, %d unbalanced Begin/End", vw.outside.Load()+aw.outside.Load(), b.wrong.Load())
 	}
-	if sess.Packets() != frames*(perFrame+1) || sess.Batches() >= sess.Packets()/2 {
-		t.Fatalf("%d packets in %d batches: want %d in batches of more than two", sess.Packets(), sess.Batches(), frames*(perFrame+1))
+	// Woken at a frame's end and at each audio packet, the writer takes
+	// each frame whole.
+	if sess.Packets() != frames*(perFrame+1) || sess.Batches() > 2*frames {
+		t.Fatalf("%d packets in %d batches: want %d in at most %d", sess.Packets(), sess.Batches(), frames*(perFrame+1), 2*frames)
 	}
 	if got := vs.Stats().Packets.Load(); got != frames*perFrame {
 		t.Fatalf("the video subscription counts %d packets, want %d", got, frames*perFrame)
@@ -150,3 +153,55 @@ func TestSessionSubscriptionClosedFromTheSessionGoroutine(t *testing.T) {
 type writerFunc func(*Packet) error
 
 func (f writerFunc) WritePacket(p *Packet) error { return f(p) }
+
+// The writer is woken at the end of a frame, not before: a frame's
+// packets wait for its last (marked) one and go as one batch. A frame
+// whose marker never comes is closed by the next frame's first packet; a
+// queue of wakeAt packets wakes the writer whatever came.
+func TestSessionWakesAtTheEndOfAFrame(t *testing.T) {
+	tr := videoTrack(0)
+	defer tr.Close()
+	sess := NewSession(4*wakeAt, nil)
+	defer sess.Close()
+	w := &collector{}
+	if _, err := tr.SubscribeIn(sess, w); err != nil {
+		t.Fatal(err)
+	}
+	const n = 8
+	seq := uint16(0)
+	write := func(ts uint32, i int) {
+		tr.Write(framePkt(1, seq, ts, i, n))
+		seq++
+	}
+	quiet := func(what string, want int) {
+		t.Helper()
+		time.Sleep(50 * time.Millisecond)
+		if got := len(w.packets()); got != want {
+			t.Fatalf("%s: %d packets written, want %d", what, got, want)
+		}
+	}
+
+	for i := range n - 1 {
+		write(1, i)
+	}
+	quiet("a frame without its last packet", 0)
+	write(1, n-1)
+	waitFor(t, "the frame", func() bool { return len(w.packets()) == n })
+	if sess.Batches() != 1 {
+		t.Fatalf("a frame went in %d batches, want 1", sess.Batches())
+	}
+
+	for i := range n - 1 { // its marked packet is lost
+		write(2, i)
+	}
+	quiet("a frame whose last packet was lost", n)
+	write(3, 0) // the next frame begins
+	waitFor(t, "the frame that lost its last packet", func() bool { return len(w.packets()) == 2*n })
+
+	for range wakeAt - 1 { // a source that marks nothing and never moves its timestamp
+		write(3, 0)
+	}
+	quiet("a queue one short of wakeAt", 2*n)
+	write(3, 0)
+	waitFor(t, "a queue of wakeAt packets", func() bool { return len(w.packets()) == 2*n+wakeAt })
+}

@@ -65,14 +65,17 @@ type Track struct {
 	closed bool
 	done   chan struct{}
 
-	cache    packetCache
-	isKey    func([]byte) bool // nil for audio
-	kf       coalescer
-	source   atomic.Pointer[KeyframeRequester]
-	rw       Continuity // Write's goroutine only
-	newSrc   atomic.Bool
-	stats    TrackStats
-	keyframe atomic.Int64 // unix nanos of the last keyframe written
+	cache  packetCache
+	isKey  func([]byte) bool // nil for audio
+	kf     coalescer
+	source atomic.Pointer[KeyframeRequester]
+	rw     Continuity // Write's goroutine only
+	// The previous packet delivered, for frameEnds; under wmu.
+	lastTS     uint32
+	lastMarked bool
+	newSrc     atomic.Bool
+	stats      TrackStats
+	keyframe   atomic.Int64 // unix nanos of the last keyframe written
 
 	// Bitrate over the last full second; window fields are Write's only.
 	bitrate     atomic.Uint64
@@ -109,7 +112,8 @@ func NewTrack(p TrackParams) *Track {
 	if p.QueueLen <= 0 {
 		p.QueueLen = DefaultQueueLen
 	}
-	t := &Track{id: p.ID, kind: p.Kind, codec: p.Codec, queueLen: p.QueueLen, done: make(chan struct{})}
+	t := &Track{id: p.ID, kind: p.Kind, codec: p.Codec, queueLen: p.QueueLen, done: make(chan struct{}),
+		lastMarked: true} // no frame open before the first packet
 	if p.Kind == KindVideo {
 		t.isKey = codec.KeyframeFunc(p.Codec.MimeType)
 	}
@@ -203,6 +207,7 @@ func (t *Track) deliver(p *Packet, from *Track) {
 		t.keyframe.Store(now.UnixNano())
 		t.kf.keyframeSeen(now)
 	}
+	p.ends = t.frameEnds(p)
 	t.cache.put(p)
 	t.stats.PacketsIn.Add(1)
 	t.stats.BytesIn.Add(uint64(len(p.Payload)))
@@ -217,6 +222,17 @@ func (t *Track) deliver(p *Packet, from *Track) {
 	for _, s := range *t.subs.Load() {
 		s.offer(p)
 	}
+}
+
+// frameEnds says whether p closes a burst of the source: every audio
+// packet, and a video frame's last, which carries the marker (RFC 6184
+// §5.1, RFC 7741 §4.1, RFC 9628 §4.1). A video packet with a new
+// timestamp after a frame whose marker never came (lost, or a source that
+// sets none) closes it too, late by one frame at worst. Under wmu.
+func (t *Track) frameEnds(p *Packet) bool {
+	ends := t.kind != KindVideo || p.Header.Marker || (p.Header.Timestamp != t.lastTS && !t.lastMarked)
+	t.lastTS, t.lastMarked = p.Header.Timestamp, p.Header.Marker
+	return ends
 }
 
 // Lookup returns the cached packet with sequence number seq (as subscribers

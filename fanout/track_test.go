@@ -44,8 +44,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
+// pkt is a one-packet frame (its marker set).
 func pkt(ssrc uint32, seq uint16, ts uint32) *Packet {
-	return &Packet{Header: rtp.Header{Version: 2, SSRC: ssrc, SequenceNumber: seq, Timestamp: ts}, Payload: []byte{1, 2, 3}}
+	return &Packet{Header: rtp.Header{Version: 2, SSRC: ssrc, SequenceNumber: seq, Timestamp: ts, Marker: true}, Payload: []byte{1, 2, 3}}
+}
+
+// framePkt is packet i of an n-packet frame: the last has the marker.
+func framePkt(ssrc uint32, seq uint16, ts uint32, i, n int) *Packet {
+	p := pkt(ssrc, seq, ts)
+	p.Header.Marker = i == n-1
+	return p
 }
 
 func videoTrack(interval time.Duration) *Track {
