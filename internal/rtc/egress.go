@@ -82,7 +82,7 @@ func (e *Egress) connected() {
 }
 
 // follow points e at the selected pair's remote address, nil for none
-// (ICE-TCP).
+// (ICE-TCP). After close it only lets go of what it watched.
 func (e *Egress) follow(to *netip.AddrPort) {
 	var r *gso.Route
 	if to != nil {
@@ -90,18 +90,21 @@ func (e *Egress) follow(to *netip.AddrPort) {
 	}
 	e.mu.Lock()
 	old := e.route
-	if old != nil && r != nil {
-		// Until the new address is heard, the socket that reached the
-		// old one (an ICE restart keeps the node's candidates).
-		r.Seed(old.Conn())
-	}
 	if e.closed {
-		old, r = r, nil // a pair change that came after close
+		e.route = nil // closing, or a pair change that came after close
+	} else {
+		if old != nil && r != nil {
+			// Until the new address is heard, the socket that reached
+			// the old one (an ICE restart keeps the node's candidates).
+			r.Seed(old.Conn())
+		}
+		e.route, r = r, nil
 	}
-	e.route = r
 	e.mu.Unlock()
-	if old != nil {
-		old.Close()
+	for _, x := range []*gso.Route{old, r} {
+		if x != nil {
+			x.Close()
+		}
 	}
 }
 
@@ -109,12 +112,8 @@ func (e *Egress) follow(to *netip.AddrPort) {
 func (e *Egress) close() {
 	e.mu.Lock()
 	e.closed = true
-	old := e.route
-	e.route = nil
 	e.mu.Unlock()
-	if old != nil {
-		old.Close()
-	}
+	e.follow(nil)
 }
 
 // begin opens a burst; end sends it.
