@@ -1,6 +1,7 @@
 package egress
 
 import (
+	"math"
 	"sort"
 	"time"
 )
@@ -99,11 +100,20 @@ func (c *chooser) pick(rates []uint64, cur, est int, now time.Time) int {
 	for i := range order {
 		order[i] = i
 	}
-	sort.SliceStable(order, func(a, b int) bool { return rates[order[a]] < rates[order[b]] })
+	// Layers not measured yet sort last: they never fit, and the lowest
+	// is the lowest measured (a leg once took a layer the publisher had
+	// only just started, above what its link held).
+	measured := func(i int) uint64 {
+		if rates[i] == 0 {
+			return math.MaxUint64
+		}
+		return rates[i]
+	}
+	sort.SliceStable(order, func(a, b int) bool { return measured(order[a]) < measured(order[b]) })
 	lowest := order[0]
 	if rates[lowest] == 0 {
 		c.upTo = none
-		return lowest // nothing can be told yet
+		return lowest // nothing can be told yet: the first listed
 	}
 	want := paused
 	for _, i := range order {

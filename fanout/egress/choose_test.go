@@ -104,9 +104,19 @@ func TestChooserStepsDownAtOnceAndUpAfterAStableFit(t *testing.T) {
 		}
 	}
 
-	// Layers not measured yet never fit: the lowest listed is taken.
+	// Layers not measured yet never fit: the lowest listed is taken while
+	// none is measured, and a layer not measured yet is never taken while
+	// another is.
 	ch = newChooser()
 	if got := ch.choose([]uint64{0, 0, 0}, 2, 5_000_000, t0); got != 0 {
 		t.Fatalf("unmeasured layers: %d, want 0", got)
+	}
+	ch = newChooser()
+	if got := ch.choose([]uint64{57_000, 192_000, 0}, 0, 330_000, t0); got != 0 {
+		t.Fatalf("l and m measured, h not, on l with 330 kbit/s: %d, want 0 (m after it has fitted for 2 s)", got)
+	}
+	ch = newChooser()
+	if got := ch.choose([]uint64{0, 192_000, 528_000}, 2, 100_000, t0); got != paused {
+		t.Fatalf("l not measured, m and h are, 100 kbit/s: %d, want paused", got)
 	}
 }

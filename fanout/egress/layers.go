@@ -31,9 +31,9 @@ import (
 type layers struct {
 	group  fanout.Group
 	pinned bool      // the viewer chose the layer (?layer=): never switched
-	bwe    Estimator // nil: follow the top layer
-	est    *estimate // bwe, which REMBs feed (remb.go); nil with it
+	est    *estimate // the bandwidth estimate, which REMBs feed (remb.go); nil: follow the top layer
 	ch     chooser
+	bound  bound // on GCC's estimate (bound.go)
 
 	mu      sync.Mutex
 	rw      fanout.Continuity
@@ -50,6 +50,7 @@ type layers struct {
 	padOwed float64   // bytes of padding owed
 
 	sent, octets atomic.Uint64 // across layers, for sender reports
+	wire         uint64        // bytes sent on the wire, padding and repairs too (bound.go)
 }
 
 // followEvery is how often an automatic leg looks for a better layer.
@@ -58,10 +59,9 @@ const followEvery = 500 * time.Millisecond
 // NewLayered makes a leg for a group of simulcast layers: pinned to the
 // layer rid if it is not "", else following the group's best layer.
 func NewLayered(g fanout.Group, rid string, p Params) *Leg {
-	ls := &layers{group: g, pinned: rid != "", ch: newChooser()}
+	ls := &layers{group: g, pinned: rid != "", ch: newChooser(), bound: newBound()}
 	if p.Bandwidth != nil {
 		ls.est = &estimate{gcc: p.Bandwidth}
-		ls.bwe = ls.est
 	}
 	start := ls.best(g.Top(), time.Now())
 	if rid != "" {
@@ -88,7 +88,7 @@ func NewLayered(g fanout.Group, rid string, p Params) *Leg {
 // its video: by its bandwidth estimate when it has one, else the top
 // layer.
 func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
-	if l.bwe == nil {
+	if l.est == nil {
 		l.padRate = 0
 		return l.group.Top()
 	}
@@ -100,7 +100,7 @@ func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
 			at = i
 		}
 	}
-	i := l.ch.choose(rates, at, l.bwe.GetTargetBitrate(), now)
+	i := l.ch.choose(rates, at, l.estimate(now), now)
 	l.padRate = 0
 	if i == at && i != paused {
 		l.padRate = max(0, l.ch.padTo-int(rates[i]))
@@ -109,6 +109,15 @@ func (l *layers) best(cur *fanout.Track, now time.Time) *fanout.Track {
 		return nil
 	}
 	return l.group.Layers[i]
+}
+
+// estimate is the leg's estimate at now: the viewer's REMB while fresh,
+// else GCC's within its bound (bound.go).
+func (l *layers) estimate(now time.Time) int {
+	if remb, ok := l.est.fresh(); ok {
+		return remb
+	}
+	return l.bound.apply(l.est.gcc.GetTargetBitrate(), l.wire, now)
 }
 
 // Layered reports whether the leg carries a simulcast source's layers.
@@ -176,6 +185,7 @@ func (t *Leg) deliverLayer(p *fanout.Packet, src *fanout.Track) error {
 	if n > 0 {
 		l.sent.Add(1)
 		l.octets.Add(uint64(len(p.Payload)))
+		l.wire += uint64(n)
 		l.started = true // pion drops packets before DTLS is up: only now has a keyframe gone out
 		if p.Header.Marker && !l.pinned {
 			t.pad(now)
@@ -271,7 +281,8 @@ func (l *layers) resend(t *Leg, n *rtcp.TransportLayerNack) {
 			l.rw.Forward(&h)
 			hdr := p.Header
 			hdr.SSRC, hdr.PayloadType, hdr.SequenceNumber, hdr.Timestamp = t.ssrc, t.pt, seq, h.TS
-			_, err := t.ws.WriteRTP(&hdr, p.Payload)
+			n, err := t.ws.WriteRTP(&hdr, p.Payload)
+			l.wire += uint64(n)
 			l.mu.Unlock()
 			if err == nil {
 				stats.NACKsServed.Add(1)

@@ -42,7 +42,9 @@ func (t *Leg) pad(now time.Time) {
 	first := l.rw.Pad(uint16(n))
 	for i := range n {
 		hdr.SequenceNumber = first + uint16(i)
-		if _, err := t.ws.WriteRTP(&hdr, rtc.PaddingPayload); err != nil {
+		n, err := t.ws.WriteRTP(&hdr, rtc.PaddingPayload)
+		l.wire += uint64(n)
+		if err != nil {
 			return
 		}
 		l.sent.Add(1) // a sender report counts them; its octets do not (RFC 3550 §6.4.1)

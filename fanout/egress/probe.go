@@ -2,10 +2,10 @@ package egress
 
 import "time"
 
-// GCC does not raise its estimate far above what the viewer acknowledges
-// (pion's delay- and loss-based controllers cap it near 1.5 times the
-// received rate, as libwebrtc's do): a leg on the lowest layer, sending
-// 60 kbit/s, never learns that its link holds the middle one. So while a
+// A leg does not believe GCC's estimate far above what it sends (1.5
+// times, bound.go, as libwebrtc's controllers hold theirs): a leg on the
+// lowest layer, sending 60 kbit/s, never learns that its link holds the
+// middle one. So while a
 // higher layer is not yet known to fit, the leg pads (RTP padding-only
 // packets on its SSRC after a frame's last packet, as libwebrtc does when
 // RTX is not negotiated) up to its estimate, capped at what the next layer

@@ -19,19 +19,21 @@ import (
 // more often, and at once when their estimate falls.
 const rembFresh = 3 * time.Second
 
-// estimate is a leg's bandwidth estimate: REMB while fresh, else gcc.
+// estimate is a leg's bandwidth estimate: REMB while fresh, else gcc
+// (within its bound: layers.estimate).
 type estimate struct {
 	gcc  Estimator
 	remb atomic.Int64 // bit/s
 	at   atomic.Int64 // when the last REMB came, Unix nanoseconds
 }
 
-// GetTargetBitrate is the estimate in bit/s.
-func (e *estimate) GetTargetBitrate() int {
+// fresh is the viewer's latest REMB in bit/s, if one came in the last
+// rembFresh.
+func (e *estimate) fresh() (int, bool) {
 	if at := e.at.Load(); at != 0 && time.Since(time.Unix(0, at)) < rembFresh {
-		return int(e.remb.Load())
+		return int(e.remb.Load()), true
 	}
-	return e.gcc.GetTargetBitrate()
+	return 0, false
 }
 
 // take takes a viewer's REMB if it is about ssrc.
