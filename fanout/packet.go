@@ -20,6 +20,9 @@ type Packet struct {
 	// video frame, an audio packet), set by Track.Write: a Session wakes
 	// its writer then, so a frame goes out as one burst.
 	ends bool
+	// audio is whether the packet is audio, set by Track.Write: in a
+	// Session that lets it ride, it may wait for a video frame.
+	audio bool
 }
 
 // Kind tells audio from video; Codec says what a track carries. Both are

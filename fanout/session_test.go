@@ -9,8 +9,15 @@ import (
 
 // bracket is a Batch that checks Begin and End alternate and counts them.
 type bracket struct {
-	open          atomic.Bool
-	begins, wrong atomic.Int32
+	open                atomic.Bool
+	begins, wrong, into atomic.Int32
+}
+
+// BeginInto makes bracket a SendsAt: it counts the batches begun into a
+// worker's Sender.
+func (b *bracket) BeginInto(Sender) {
+	b.into.Add(1)
+	b.Begin()
 }
 
 func (b *bracket) Begin() {

@@ -207,7 +207,7 @@ func (t *Track) deliver(p *Packet, from *Track) {
 		t.keyframe.Store(now.UnixNano())
 		t.kf.keyframeSeen(now)
 	}
-	p.ends = t.frameEnds(p)
+	p.ends, p.audio = t.frameEnds(p), t.kind == KindAudio
 	t.cache.put(p)
 	t.stats.PacketsIn.Add(1)
 	t.stats.BytesIn.Add(uint64(len(p.Payload)))

@@ -9,6 +9,7 @@ import (
 	"errors"
 	"fmt"
 	"net/http"
+	"runtime"
 	"strings"
 	"sync"
 	"time"
@@ -63,7 +64,8 @@ type Params struct {
 type Server struct {
 	p        Params
 	reporter *egress.Reporter
-	wg       sync.WaitGroup // session watchers
+	writers  *fanout.Writers // the sessions' writers, one a core (fanout/writers.go)
+	wg       sync.WaitGroup  // session watchers
 }
 
 // New makes a Server; it starts the sender-report goroutine.
@@ -71,13 +73,20 @@ func New(p Params) *Server {
 	if p.ConnectTimeout <= 0 {
 		p.ConnectTimeout = 15 * time.Second
 	}
-	return &Server{p: p, reporter: egress.NewReporter(time.Second)}
+	// Each writer sends its turn's bursts in one go (internal/gso's Outbox)
+	// when the engine batches.
+	var sender func() fanout.Sender
+	if p.Engine != nil && p.Engine.Outbox() != nil {
+		sender = func() fanout.Sender { return p.Engine.Outbox() }
+	}
+	return &Server{p: p, reporter: egress.NewReporter(time.Second), writers: fanout.NewWriters(runtime.GOMAXPROCS(0), sender)}
 }
 
 // Close waits for the sessions' watchers and stops the reporter.
 func (h *Server) Close() {
 	h.wg.Wait()
 	h.reporter.Close()
+	h.writers.Close()
 }
 
 // Create is the webrtchttp.CreateFunc for POST /whep/{stream}.
@@ -157,7 +166,21 @@ func (h *Server) Create(ctx context.Context, r *http.Request, stream, offer stri
 	for _, g := range selected {
 		carried += len(g.Layers)
 	}
-	sess := fanout.NewSession(carried*fanout.DefaultQueueLen, batch)
+	// A session the node's egress sends goes to the shared writers
+	// (fanout/writers.go): its writes never wait on the viewer (UDP). One
+	// pion may send over ICE-TCP keeps a goroutine of its own, which a
+	// viewer's full TCP window may hold up without holding up the others.
+	// A viewer's audio rides with its video frames (fanout/session.go); a
+	// relay link's does not, or each hop would add the wait.
+	var sess *fanout.Session
+	if eg != nil && h.p.Engine.TCPAddr() == nil {
+		sess = fanout.NewSessionIn(h.writers, carried*fanout.DefaultQueueLen, batch)
+		if !link {
+			sess.Ride()
+		}
+	} else {
+		sess = fanout.NewSession(carried*fanout.DefaultQueueLen, batch)
+	}
 	legs := make([]*egress.Leg, 0, len(selected))
 	prepare := func() error {
 		for _, g := range selected {

@@ -1,11 +1,13 @@
 // Package gso sends bursts of UDP datagrams to one address in as few
-// system calls as the kernel allows: a run of equal-sized datagrams (the
-// last may be shorter) goes out in one sendmsg with UDP generic
-// segmentation offload (UDP_SEGMENT, Linux 4.18+), which walks the stack
-// once per run instead of once per datagram; what does not fit GSO's rules
-// goes out in one sendmmsg. quic-go sends the same way for the same
-// reason. A failed GSO send is sent again without it and turns GSO off for
-// the socket, so no datagram is lost to a kernel or device that refuses it.
+// system calls as the kernel allows: a burst goes out in one sendmmsg, in
+// which each run of equal-sized datagrams (the last may be shorter) is one
+// message with UDP generic segmentation offload (UDP_SEGMENT, Linux
+// 4.18+), so the stack is walked once per run instead of once per
+// datagram, and each datagram outside a run is a message of its own.
+// quic-go segments its sends the same way for the same reason. A GSO
+// message the kernel refuses is sent again as its datagrams and turns GSO
+// off for the socket, so no datagram is lost to a kernel or device that
+// refuses it.
 package gso
 
 import (
@@ -35,24 +37,25 @@ const (
 // several cores send at once.
 type Conn struct {
 	*net.UDPConn
-	batch interface {
-		WriteBatch([]ipv4.Message, int) (int, error)
-	}
-	gso atomic.Bool
-	v6  bool // an IPv6 (or dual-stack) socket
+	batch batchWriter // sendmmsg; a test's may refuse GSO
+	gso   atomic.Bool
+	v6    bool // an IPv6 (or dual-stack) socket
 
 	// Counters of system calls, for tests and metrics.
 	GSOSends, BatchSends, Fallbacks atomic.Int64
-	// sendGSO sends one run with UDP_SEGMENT; a test replaces it to fail.
-	sendGSO func(c *Conn, b *Burst, run []byte, segment int) error
 	// onFallback, if set, is called once when a failed send turns GSO off.
 	onFallback func(error)
+}
+
+// batchWriter sends messages with sendmmsg: ipv4's or ipv6's PacketConn.
+type batchWriter interface {
+	WriteBatch([]ipv4.Message, int) (int, error)
 }
 
 // New wraps conn. gso asks for segmentation offload: it is used only if
 // the kernel takes UDP_SEGMENT on the socket (Supported).
 func New(conn *net.UDPConn, gso bool) *Conn {
-	c := &Conn{UDPConn: conn, sendGSO: writeGSO}
+	c := &Conn{UDPConn: conn}
 	// sendmmsg's addresses are in the socket's family: an IPv6 socket
 	// ([::], dual-stack included) takes IPv4 ones mapped.
 	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP != nil && a.IP.To4() == nil {
@@ -92,10 +95,12 @@ type Burst struct {
 	buf  []byte
 	ends []int
 
-	msgs []ipv4.Message // sendmmsg scratch
-	oob  []byte         // the UDP_SEGMENT control message
-	addr net.UDPAddr    // To, for sendmmsg
-	ip   [16]byte
+	msgs     []ipv4.Message // sendmmsg scratch
+	runs     [][2]int       // each message's first datagram and count
+	oob      []byte         // the messages' UDP_SEGMENT control messages
+	tailRuns [][2]int       // split's scratch
+	addr     net.UDPAddr    // To, for sendmmsg
+	ip       [16]byte
 }
 
 // Add appends a copy of datagram p.
@@ -151,67 +156,61 @@ func (b *Burst) udpAddr() *net.UDPAddr {
 	return &b.addr
 }
 
-// queue adds datagrams i to i+n to the sendmmsg batch, reusing the
-// scratch's slots.
+// queue adds datagrams i to i+n to the sendmmsg batch, one message each,
+// reusing the scratch's slots.
 func (b *Burst) queue(i, n int) {
-	to := b.udpAddr()
 	for k := i; k < i+n; k++ {
-		if len(b.msgs) < cap(b.msgs) {
-			b.msgs = b.msgs[:len(b.msgs)+1]
-		} else {
-			b.msgs = append(b.msgs, ipv4.Message{})
-		}
-		m := &b.msgs[len(b.msgs)-1]
-		if cap(m.Buffers) == 0 {
-			m.Buffers = make([][]byte, 1)
-		}
-		m.Buffers = m.Buffers[:1]
-		m.Buffers[0], m.Addr = b.datagram(k), to
+		b.message(k, 1, nil)
 	}
 }
 
-// Send sends b's datagrams to b.To, in order, and resets b. Runs of two or
-// more equal-sized datagrams (the last may be shorter) go out with GSO when
-// it is on; the others, and every run when it is off, with sendmmsg.
+// message adds datagrams i to i+n as one message: a GSO run of segments
+// of the first's size when oob (its UDP_SEGMENT control message) is set.
+func (b *Burst) message(i, n int, oob []byte) {
+	if len(b.msgs) < cap(b.msgs) {
+		b.msgs = b.msgs[:len(b.msgs)+1]
+	} else {
+		b.msgs = append(b.msgs, ipv4.Message{})
+	}
+	m := &b.msgs[len(b.msgs)-1]
+	if cap(m.Buffers) == 0 {
+		m.Buffers = make([][]byte, 1)
+	}
+	start := 0
+	if i > 0 {
+		start = b.ends[i-1]
+	}
+	m.Buffers = m.Buffers[:1]
+	m.Buffers[0], m.OOB, m.Addr = b.buf[start:b.ends[i+n-1]], oob, b.udpAddr()
+	b.runs = append(b.runs[:len(b.msgs)-1], [2]int{i, n})
+}
+
+// Send sends b's datagrams to b.To, in order, and resets b: all of them in
+// one sendmmsg, each run of two or more equal-sized datagrams (the last
+// may be shorter) as one message with UDP_SEGMENT when GSO is on, every
+// other datagram as a message of its own. A video frame and the audio
+// packet beside it are one system call.
 func (c *Conn) Send(b *Burst) error {
 	defer b.Reset()
-	b.msgs = b.msgs[:0]
+	c.prepare(b)
+	return c.flushBatch(b)
+}
+
+// prepare makes b's messages, as Send sends them.
+func (c *Conn) prepare(b *Burst) {
+	b.msgs, b.oob = b.msgs[:0], b.oob[:0]
 	if !c.v6 {
 		b.To = netip.AddrPortFrom(b.To.Addr().Unmap(), b.To.Port()) // a udp4 socket takes no mapped address
-	}
-	var firstErr error
-	keep := func(err error) {
-		if err != nil && firstErr == nil {
-			firstErr = err
-		}
 	}
 	for i := 0; i < b.Len(); {
 		n := run(b, i)
 		if n < 2 || !c.gso.Load() {
 			b.queue(i, n)
-			i += n
-			continue
-		}
-		keep(c.flushBatch(b))
-		start := 0
-		if i > 0 {
-			start = b.ends[i-1]
-		}
-		seg := len(b.datagram(i))
-		if err := c.sendGSO(c, b, b.buf[start:b.ends[i+n-1]], seg); err != nil {
-			// Sent again one by one; GSO stays off for this socket.
-			if c.gso.Swap(false) && c.onFallback != nil {
-				c.onFallback(err)
-			}
-			c.Fallbacks.Add(1)
-			b.queue(i, n)
 		} else {
-			c.GSOSends.Add(1)
+			b.message(i, n, b.segment(len(b.datagram(i))))
 		}
 		i += n
 	}
-	keep(c.flushBatch(b))
-	return firstErr
 }
 
 // run is how many datagrams from i on one GSO send can carry: equal in
@@ -233,33 +232,61 @@ func run(b *Burst, i int) int {
 	return n
 }
 
-// flushBatch sends the datagrams queued for sendmmsg.
+// segment is a UDP_SEGMENT control message for segments of size bytes, in
+// the burst's scratch (a burst's runs each get their own).
+func (b *Burst) segment(size int) []byte {
+	space := unix.CmsgSpace(2)
+	if len(b.oob)+space > cap(b.oob) {
+		b.oob = make([]byte, 0, max(2*cap(b.oob), 8*space)) // the messages queued so far keep the old one
+	}
+	oob := b.oob[len(b.oob) : len(b.oob)+space]
+	b.oob = b.oob[:len(b.oob)+space]
+	// The control message is in the host's byte order (cmsg(3)).
+	h := (*unix.Cmsghdr)(unsafe.Pointer(&oob[0]))
+	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
+	h.SetLen(unix.CmsgLen(2))
+	binary.NativeEndian.PutUint16(oob[unix.CmsgLen(0):], uint16(size))
+	return oob
+}
+
+// flushBatch sends the queued messages. A GSO message the kernel refuses
+// (a device that cannot segment) is sent again as its datagrams, one
+// message each, and turns GSO off for the socket: nothing is lost.
 func (c *Conn) flushBatch(b *Burst) error {
-	defer func() { b.msgs = b.msgs[:0] }()
+	defer func() { b.msgs, b.oob = b.msgs[:0], b.oob[:0] }()
 	for sent := 0; sent < len(b.msgs); {
 		n, err := c.batch.WriteBatch(b.msgs[sent:], 0)
 		c.BatchSends.Add(1)
+		for _, m := range b.msgs[sent : sent+max(n, 0)] {
+			if m.OOB != nil {
+				c.GSOSends.Add(1)
+			}
+		}
+		sent += max(n, 0)
+		if err != nil && sent < len(b.msgs) && b.msgs[sent].OOB != nil {
+			if c.gso.Swap(false) && c.onFallback != nil {
+				c.onFallback(err)
+			}
+			c.Fallbacks.Add(1)
+			b.split(sent)
+			continue
+		}
 		if err != nil {
 			return fmt.Errorf("sendmmsg: %w", err)
 		}
 		if n == 0 {
 			return errors.New("sendmmsg sent nothing")
 		}
-		sent += n
 	}
 	return nil
 }
 
-// writeGSO sends run, segments of segment bytes, with one sendmsg.
-func writeGSO(c *Conn, b *Burst, run []byte, segment int) error {
-	if b.oob == nil {
-		b.oob = make([]byte, unix.CmsgSpace(2))
+// split turns the messages from k on, k a GSO run, into a message per
+// datagram: GSO is off for the socket from now on.
+func (b *Burst) split(k int) {
+	b.tailRuns = append(b.tailRuns[:0], b.runs[k:len(b.msgs)]...)
+	b.msgs = b.msgs[:k]
+	for _, r := range b.tailRuns {
+		b.queue(r[0], r[1])
 	}
-	// The control message is in the host's byte order (cmsg(3)).
-	h := (*unix.Cmsghdr)(unsafe.Pointer(&b.oob[0]))
-	h.Level, h.Type = unix.IPPROTO_UDP, unix.UDP_SEGMENT
-	h.SetLen(unix.CmsgLen(2))
-	binary.NativeEndian.PutUint16(b.oob[unix.CmsgLen(0):], uint16(segment))
-	_, _, err := c.WriteMsgUDPAddrPort(run, b.oob, b.To)
-	return err
 }

@@ -7,6 +7,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"golang.org/x/net/ipv4"
 )
 
 // pair is a sender Conn and a plain receiving socket on loopback.
@@ -60,21 +62,22 @@ func sendAndReceive(t *testing.T, c *Conn, rx *net.UDPConn, sizes []int) {
 }
 
 // A burst of equal datagrams, the last shorter, as a video frame's SRTP
-// packets are, goes out in one GSO send and arrives as its datagrams.
+// packets are, goes out as one GSO message of one sendmmsg and arrives as
+// its datagrams.
 func TestABurstGoesOutInOneGSOSend(t *testing.T) {
 	c, rx := pair(t, true)
 	if !c.GSO() {
 		t.Fatal("UDP_SEGMENT is not supported on this loopback socket (Linux 4.18+ has it)")
 	}
 	sendAndReceive(t, c, rx, []int{1200, 1200, 1200, 1200, 1200, 1200, 1200, 700})
-	if g, m := c.GSOSends.Load(), c.BatchSends.Load(); g != 1 || m != 0 {
-		t.Fatalf("%d GSO sends and %d sendmmsg calls, want 1 and 0", g, m)
+	if g, m := c.GSOSends.Load(), c.BatchSends.Load(); g != 1 || m != 1 {
+		t.Fatalf("%d GSO messages and %d sendmmsg calls, want 1 and 1", g, m)
 	}
 }
 
-// Mixed sizes split into runs: each run of two or more goes with GSO,
-// single datagrams with sendmmsg, all in order; a run stops at 64
-// segments.
+// Mixed sizes split into runs: each run of two or more is a GSO message,
+// each single datagram a message of its own, all in order and in one
+// sendmmsg; a run stops at 64 segments.
 func TestMixedSizesFallBackInOrder(t *testing.T) {
 	c, rx := pair(t, true)
 	sizes := []int{1200, 1200, 500, 300, 1200, 80, 1200, 1200, 1200, 1300}
@@ -83,18 +86,38 @@ func TestMixedSizesFallBackInOrder(t *testing.T) {
 	}
 	sendAndReceive(t, c, rx, sizes)
 	// Runs: [1200 1200 500] [300] [1200 80] [1200 1200 1200] [1300 100]
-	// [100 ×64] [100 ×5]: six with GSO, the 300 alone with sendmmsg.
+	// [100 ×64] [100 ×5]: six GSO messages and the 300 alone, one call.
 	if g, m := c.GSOSends.Load(), c.BatchSends.Load(); g != 6 || m != 1 {
-		t.Fatalf("%d GSO sends and %d sendmmsg calls, want 6 and 1", g, m)
+		t.Fatalf("%d GSO messages and %d sendmmsg calls, want 6 and 1", g, m)
 	}
 }
 
-// A GSO send that fails is sent again without GSO, nothing lost, and GSO
-// stays off for the socket afterwards.
+// refuseGSO is a sendmmsg that fails at the first GSO message, as
+// sendmmsg(2) does: the messages before it are sent and counted, the
+// call after them fails.
+type refuseGSO struct {
+	batchWriter
+	err error
+}
+
+func (r refuseGSO) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+	for i, m := range ms {
+		if m.OOB != nil {
+			if i == 0 {
+				return 0, r.err
+			}
+			return r.batchWriter.WriteBatch(ms[:i], flags)
+		}
+	}
+	return r.batchWriter.WriteBatch(ms, flags)
+}
+
+// A GSO message that fails is sent again as its datagrams, nothing lost,
+// the GSO runs after it too, and GSO stays off for the socket afterwards.
 func TestAFailedGSOSendLosesNothing(t *testing.T) {
 	c, rx := pair(t, true)
-	c.sendGSO = func(*Conn, *Burst, []byte, int) error { return errors.New("EIO: the device cannot segment") }
-	sendAndReceive(t, c, rx, []int{1000, 1000, 1000, 400})
+	c.batch = refuseGSO{c.batch, errors.New("EIO: the device cannot segment")}
+	sendAndReceive(t, c, rx, []int{300, 1000, 1000, 1000, 400, 200, 900, 900})
 	if c.GSO() || c.Fallbacks.Load() != 1 {
 		t.Fatalf("after a failed GSO send: GSO %v, %d fallbacks", c.GSO(), c.Fallbacks.Load())
 	}

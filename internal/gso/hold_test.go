@@ -146,7 +146,7 @@ func TestHoldFallbackIsReported(t *testing.T) {
 	var reported []error
 	b := NewBatcher(true, func(err error) { reported = append(reported, err) })
 	pc := b.Wrap(c.UDPConn)
-	pc.sendGSO = func(*Conn, *Burst, []byte, int) error { return net.ErrClosed }
+	pc.batch = refuseGSO{pc.batch, net.ErrClosed}
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	for round := range 2 {
 		h := b.Hold(to)

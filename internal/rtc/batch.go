@@ -71,7 +71,7 @@ func udpRemote(p *webrtc.ICECandidatePair) *netip.AddrPort {
 // Begin opens the burst.
 func (p *PeerBatch) Begin() {
 	if p.eg.Egressing() {
-		p.eg.begin()
+		p.eg.beginInto(nil)
 		p.direct = true
 		return
 	}
@@ -91,6 +91,27 @@ func (p *PeerBatch) End() {
 		p.hold.Release()
 		p.hold = nil
 	}
+}
+
+// BeginInto is Begin, with what the Egress sends of the burst put into
+// out, a worker's gso.Outbox (fanout.Writers), to go with the other
+// viewers' bursts in one system call at the worker's Flush.
+func (p *PeerBatch) BeginInto(out interface{ Flush() }) {
+	if o, ok := out.(*gso.Outbox); ok && p.eg.Egressing() {
+		p.eg.beginInto(o)
+		p.direct = true
+		return
+	}
+	p.Begin()
+}
+
+// Outbox is a new gso.Outbox of the engine's sockets for one writer
+// goroutine, nil when the engine does not batch.
+func (e *Engine) Outbox() *gso.Outbox {
+	if e.batcher == nil {
+		return nil
+	}
+	return e.batcher.Outbox()
 }
 
 // Close ends what p watches; the PeerConnection has closed.

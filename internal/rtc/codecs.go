@@ -11,6 +11,7 @@ import (
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/codec"
+	"github.com/relaymesh/relaymesh/internal/gso"
 )
 
 // feedback every video codec is registered with: NACK and both keyframe
@@ -169,7 +170,7 @@ func (e *Engine) ViewerAPI(t Timeouts, codecs []ViewerCodec, onBWE func(cc.Bandw
 	// The interceptors of a leg that has them see its packets on pion's
 	// path, which Egress would skip.
 	if setup := offerSetup(offer); e.batcher != nil && onBWE == nil && setup != "passive" {
-		eg = &Egress{b: e.batcher, log: e.log, own: &e.egressOwn, pion: &e.egressPion}
+		eg = &Egress{burst: &gso.Burst{}, b: e.batcher, log: e.log, own: &e.egressOwn, pion: &e.egressPion}
 		eg.keys.wire(&s, setup == "actpass" || setup == "")
 	}
 	return webrtc.NewAPI(webrtc.WithMediaEngine(m), webrtc.WithInterceptorRegistry(ir),

@@ -41,8 +41,9 @@ type Egress struct {
 	mu      sync.Mutex
 	ctx     *srtp.Context
 	route   *gso.Route // the selected pair's remote address
-	burst   gso.Burst
+	burst   *gso.Burst
 	open    bool
+	out     *gso.Outbox // the open burst's, if a worker's (fanout.Writers); nil: sent at once
 	scratch []byte
 	hdr     rtp.Header
 	lost    bool // a write found no UDP pair; logged once
@@ -116,24 +117,40 @@ func (e *Egress) close() {
 	e.follow(nil)
 }
 
-// begin opens a burst; end sends it.
-func (e *Egress) begin() {
+// beginInto opens a burst, to be put into o (nil: sent) when full and
+// at end.
+func (e *Egress) beginInto(o *gso.Outbox) {
 	e.mu.Lock()
-	e.open = true
+	e.open, e.out = true, o
 	e.mu.Unlock()
 }
 
 func (e *Egress) end() {
 	e.mu.Lock()
 	e.flush()
-	e.open = false
+	e.open, e.out = false, nil
 	e.mu.Unlock()
 }
 
-// flush sends the open burst. Under mu.
+// flush sends the burst, or puts it into the worker's Outbox it was
+// begun into. Under mu.
 func (e *Egress) flush() {
+	c := e.aim()
+	switch {
+	case c == nil:
+	case e.out != nil:
+		e.burst = e.out.Take(c, e.burst)
+	default:
+		e.b.Send(c, e.burst)
+	}
+}
+
+// aim addresses the burst to the viewer and returns the socket it is
+// heard on; with none (no burst, or the pair is not UDP) the burst is
+// dropped and aim returns nil. Under mu.
+func (e *Egress) aim() *gso.Conn {
 	if e.burst.Len() == 0 {
-		return
+		return nil
 	}
 	var c *gso.Conn
 	if e.route != nil {
@@ -141,10 +158,10 @@ func (e *Egress) flush() {
 	}
 	if c == nil {
 		e.burst.Reset()
-		return
+		return nil
 	}
 	e.burst.To = e.route.Addr()
-	e.b.Send(c, &e.burst)
+	return c
 }
 
 // Writer is what a leg writes its RTP to: e once it has taken over, w

@@ -34,7 +34,7 @@ func BenchmarkEgressFrame(b *testing.B) {
 	if err != nil {
 		b.Fatal(err)
 	}
-	e := &Egress{b: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), ctx: ctx}
+	e := &Egress{burst: &gso.Burst{}, b: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), ctx: ctx}
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	e.follow(&to)
 	defer e.close()
@@ -45,7 +45,7 @@ func BenchmarkEgressFrame(b *testing.B) {
 	b.ReportAllocs()
 	b.SetBytes(8 * 1200)
 	for b.Loop() {
-		e.begin()
+		e.beginInto(nil)
 		for range 8 {
 			h.SequenceNumber++
 			if _, err := w.WriteRTP(&h, payload); err != nil {

@@ -41,7 +41,7 @@ func testEgress(t *testing.T) (*Egress, *net.UDPConn, *srtp.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Egress{b: b, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), ctx: enc}
+	e := &Egress{burst: &gso.Burst{}, b: b, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), ctx: enc}
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	e.follow(&to)
 	e.ready.Store(true)
@@ -87,7 +87,7 @@ func TestEgressWrites(t *testing.T) {
 	}
 	first := h.SequenceNumber + 1
 	const burst = 70 // past 64 segments and 64 KB
-	e.begin()
+	e.beginInto(nil)
 	for range burst {
 		write()
 	}
