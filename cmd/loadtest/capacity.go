@@ -49,6 +49,11 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 		return fmt.Errorf("-media %q: want 2M or 600k", media)
 	}
 	p.light, p.pin = true, true
+	via := "loopback"
+	if p.net != nil {
+		via = "veth"
+	}
+	label := media + " net=" + via // what every line says was measured
 	// One client address joins them all: the per-address limits on new
 	// and half-open sessions are not what is measured.
 	p.extra = append(p.extra, "-session-rate", "1000", "-half-open", "1000")
@@ -68,7 +73,7 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 			if err != nil {
 				// A node too busy to finish its viewers' handshakes in
 				// time does not carry them either.
-				fmt.Printf("capacity build=%s media=%s viewers=%d: not carried: %v\n", b.label, media, n, err)
+				fmt.Printf("capacity build=%s media=%s viewers=%d: not carried: %v\n", b.label, label, n, err)
 				failed[b.label] = true
 				continue
 			}
@@ -76,7 +81,7 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 				return fmt.Errorf("%s at %d viewers: pion decrypted %d of %d sampled packets: the stream is corrupt", b.label, n, r.good, r.sampled)
 			}
 			fmt.Printf("capacity build=%s media=%s viewers=%d delivered=%.3f%% p50_ms=%.2f p99_ms=%.2f srv_mcores=%.0f mcores/viewer=%.3f user=%.3f sys=%.3f MB/viewer=%.3f drops=%d burst=%.1f egress=%d/%d decrypted=%d/%d\n",
-				b.label, media, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.userMilli/float64(n), (r.cpuMilli-r.userMilli)/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.egressOwn, n, r.good, r.sampled)
+				b.label, label, n, r.delivery*100, r.p50.Seconds()*1000, r.p99.Seconds()*1000, r.cpuMilli, r.cpuMilli/float64(n), r.userMilli/float64(n), (r.cpuMilli-r.userMilli)/float64(n), r.rssPerViewerMB, r.drops, r.burst, r.egressOwn, n, r.good, r.sampled)
 			if perViewer[b.label] == nil {
 				perViewer[b.label] = map[int]float64{}
 			}
@@ -92,14 +97,14 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 	}
 	for _, b := range builds {
 		if carried[b.label] == 0 {
-			fmt.Printf("capacity build=%s media=%s: no count carried with >= %.1f%% delivered\n", b.label, media, capacityLimit*100)
+			fmt.Printf("capacity build=%s media=%s: no count carried with >= %.1f%% delivered\n", b.label, label, capacityLimit*100)
 			continue
 		}
 		more := ""
 		if !failed[b.label] {
 			more = " (every count tried; it may carry more)"
 		}
-		fmt.Printf("capacity build=%s media=%s: largest count carried with >= %.1f%% delivered on one core: %d%s\n", b.label, media, capacityLimit*100, carried[b.label], more)
+		fmt.Printf("capacity build=%s media=%s: largest count carried with >= %.1f%% delivered on one core: %d%s\n", b.label, label, capacityLimit*100, carried[b.label], more)
 	}
 	ref := builds[0].label
 	for _, b := range builds[1:] {
@@ -107,7 +112,7 @@ func runCapacity(ctx context.Context, builds []build, counts []int, media string
 			x, okX := perViewer[ref][n]
 			y, okY := perViewer[b.label][n]
 			if okX && okY && y > 0 {
-				fmt.Printf("capacity media=%s viewers=%d: %s spends %.2f of %s's CPU per viewer\n", media, n, ref, x/y, b.label)
+				fmt.Printf("capacity media=%s viewers=%d: %s spends %.2f of %s's CPU per viewer\n", label, n, ref, x/y, b.label)
 			}
 		}
 	}

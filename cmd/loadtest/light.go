@@ -40,10 +40,10 @@ type lightNet struct {
 	decrypt atomic.Uint64     // of those, the ones pion decrypted
 }
 
-func newLightNet(vs *viewers, n int) (*lightNet, error) {
+func newLightNet(vs *viewers, n int, local net.IP) (*lightNet, error) {
 	ln := &lightNet{vs: vs}
 	for range n {
-		udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
+		udp, err := net.ListenUDP("udp4", &net.UDPAddr{IP: local})
 		if err != nil {
 			ln.close()
 			return nil, err

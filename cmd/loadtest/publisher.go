@@ -52,8 +52,14 @@ func newPublisher(ctx context.Context, url string) (*publisher, error) {
 	return newPublisherOf(ctx, url, mediatest.HD)
 }
 
-// newPublisherOf publishes the stream spec describes.
+// newPublisherOf publishes the stream spec describes, over loopback.
 func newPublisherOf(ctx context.Context, url string, spec mediatest.Spec) (*publisher, error) {
+	return newPublisherOn(ctx, url, spec, nil)
+}
+
+// newPublisherOn publishes the stream spec describes with the
+// SettingEngine se (nil: whipclient's, for loopback).
+func newPublisherOn(ctx context.Context, url string, spec mediatest.Spec, se *webrtc.SettingEngine) (*publisher, error) {
 	h264, ogg, err := mediatest.Files(spec)
 	if err != nil {
 		return nil, err
@@ -69,7 +75,7 @@ func newPublisherOf(ctx context.Context, url string, spec mediatest.Spec) (*publ
 	for i, au := range p.aus {
 		p.idr[i] = hasIDR(au)
 	}
-	api, err := whipclient.NewAPI(whipclient.Options{})
+	api, err := whipclient.NewAPI(whipclient.Options{Settings: se})
 	if err != nil {
 		return nil, err
 	}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net"
 	"net/http"
 	"os"
 	"os/exec"
@@ -11,6 +12,7 @@ import (
 	"syscall"
 	"time"
 
+	"github.com/pion/webrtc/v4"
 	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
@@ -22,6 +24,7 @@ type runParams struct {
 	extra             []string
 	light             bool           // light viewers (light.go)
 	pin               bool           // the origin on CPU 0 alone (taskset)
+	net               *benchNet      // nil: loopback; else the origin behind a veth pair (netns.go)
 	media             mediatest.Spec // zero: mediatest.HD
 }
 
@@ -40,12 +43,8 @@ type result struct {
 
 // run measures one viewer count against a fresh origin process.
 func run(ctx context.Context, p runParams) (*result, error) {
-	base := fmt.Sprintf("http://127.0.0.1:%d", p.httpPort)
-	start := startNode
-	if p.pin {
-		start = startPinned
-	}
-	cmd, err := start(ctx, p.origin, p.httpPort, p.udpPort, append([]string{"-node-id", "loadtest"}, p.extra...)...)
+	base := "http://" + net.JoinHostPort(p.host(), strconv.Itoa(p.httpPort))
+	cmd, err := startOrigin(ctx, p, base, append([]string{"-node-id", "loadtest"}, p.extra...)...)
 	if err != nil {
 		return nil, err
 	}
@@ -54,7 +53,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	if p.media.FPS == 0 {
 		p.media = mediatest.HD
 	}
-	pub, err := newPublisherOf(ctx, base+"/whip/load", p.media)
+	pub, err := newPublisherOn(ctx, base+"/whip/load", p.media, p.settings())
 	if err != nil {
 		return nil, err
 	}
@@ -66,7 +65,7 @@ func run(ctx context.Context, p runParams) (*result, error) {
 		return nil, err
 	}
 
-	vs, err := connectViewersAs(ctx, base+"/whep/load", p.viewers, pub, p.light)
+	vs, err := connectViewersAs(ctx, base+"/whep/load", p.viewers, pub, p.light, p.local())
 	defer vs.close()
 	if err != nil {
 		return nil, err
@@ -115,27 +114,59 @@ func run(ctx context.Context, p runParams) (*result, error) {
 	}, nil
 }
 
-// startPinned is startNode with the node on CPU 0 alone (taskset), so
-// that its CPU is one core's and the load tool's work is elsewhere.
-func startPinned(ctx context.Context, bin string, httpPort, udpPort int, extra ...string) (*exec.Cmd, error) {
-	taskset, err := exec.LookPath("taskset")
-	if err != nil {
-		return nil, errors.New("-pin needs taskset (util-linux)")
+// host is the origin's address: loopback, or its end of the -veth pair.
+func (p runParams) host() string {
+	if p.net != nil {
+		return p.net.node.String()
 	}
-	return startCmd(ctx, httpPort, taskset, append([]string{"-c", "0", bin}, nodeArgs(httpPort, udpPort, extra...)...))
+	return "127.0.0.1"
+}
+
+// local is the tool's address: loopback, or its end of the -veth pair.
+func (p runParams) local() net.IP {
+	if p.net != nil {
+		return p.net.local
+	}
+	return net.IPv4(127, 0, 0, 1)
+}
+
+// settings is the publisher's SettingEngine: nil (whipclient's loopback
+// one), or the tool's end of the -veth pair.
+func (p runParams) settings() *webrtc.SettingEngine {
+	if p.net != nil {
+		return p.net.settings()
+	}
+	return nil
+}
+
+// startOrigin runs p's origin and waits until it is ready: alone on CPU 0
+// (taskset) if p.pin, in the -veth namespace if p.net.
+func startOrigin(ctx context.Context, p runParams, base string, extra ...string) (*exec.Cmd, error) {
+	bin, args := p.origin, nodeArgs(p.host(), p.httpPort, p.udpPort, extra...)
+	if p.pin {
+		taskset, err := exec.LookPath("taskset")
+		if err != nil {
+			return nil, errors.New("-pin needs taskset (util-linux)")
+		}
+		bin, args = taskset, append([]string{"-c", "0", bin}, args...)
+	}
+	if p.net != nil {
+		bin, args = p.net.exec(bin, args)
+	}
+	return startCmd(ctx, base, bin, args)
 }
 
 // startNode runs a node binary on loopback and waits until it is ready.
 func startNode(ctx context.Context, bin string, httpPort, udpPort int, extra ...string) (*exec.Cmd, error) {
-	return startCmd(ctx, httpPort, bin, nodeArgs(httpPort, udpPort, extra...))
+	return startCmd(ctx, fmt.Sprintf("http://127.0.0.1:%d", httpPort), bin, nodeArgs("127.0.0.1", httpPort, udpPort, extra...))
 }
 
-func nodeArgs(httpPort, udpPort int, extra ...string) []string {
-	return append([]string{"-http", "127.0.0.1:" + strconv.Itoa(httpPort),
-		"-webrtc-udp", "127.0.0.1:" + strconv.Itoa(udpPort), "-gossip", "127.0.0.1:0", "-rtsp", "", "-rtmp", "", "-log-level", "warn", "-max-sessions", "5000"}, extra...)
+func nodeArgs(host string, httpPort, udpPort int, extra ...string) []string {
+	return append([]string{"-http", net.JoinHostPort(host, strconv.Itoa(httpPort)),
+		"-webrtc-udp", net.JoinHostPort(host, strconv.Itoa(udpPort)), "-gossip", "127.0.0.1:0", "-rtsp", "", "-rtmp", "", "-log-level", "warn", "-max-sessions", "5000"}, extra...)
 }
 
-func startCmd(ctx context.Context, httpPort int, bin string, args []string) (*exec.Cmd, error) {
+func startCmd(ctx context.Context, base, bin string, args []string) (*exec.Cmd, error) {
 	cmd := exec.CommandContext(ctx, bin, args...)
 	cmd.Stdout, cmd.Stderr = nil, os.Stderr
 	cmd.Cancel = func() error { return cmd.Process.Signal(syscall.SIGTERM) }
@@ -143,7 +174,7 @@ func startCmd(ctx context.Context, httpPort int, bin string, args []string) (*ex
 	if err := cmd.Start(); err != nil {
 		return nil, fmt.Errorf("start %s: %w (run make build first)", bin, err)
 	}
-	if err := waitReady(ctx, fmt.Sprintf("http://127.0.0.1:%d", httpPort)); err != nil {
+	if err := waitReady(ctx, base); err != nil {
 		stopNode(cmd)
 		return nil, err
 	}

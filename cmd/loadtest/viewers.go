@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/binary"
 	"fmt"
+	"net"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -27,18 +28,19 @@ type viewers struct {
 }
 
 func connectViewers(ctx context.Context, url string, n int, pub *publisher) (*viewers, error) {
-	return connectViewersAs(ctx, url, n, pub, false)
+	return connectViewersAs(ctx, url, n, pub, false, nil)
 }
 
-// connectViewersAs joins n viewers, light ones (light.go) if light.
-func connectViewersAs(ctx context.Context, url string, n int, pub *publisher, light bool) (*viewers, error) {
+// connectViewersAs joins n viewers, light ones (light.go) on the address
+// local if light, else full ones on loopback.
+func connectViewersAs(ctx context.Context, url string, n int, pub *publisher, light bool, local net.IP) (*viewers, error) {
 	vs := &viewers{pub: pub}
 	api, err := whipclient.NewAPI(whipclient.Options{Light: true})
 	if err != nil {
 		return vs, err
 	}
 	if light {
-		if vs.light, err = newLightNet(vs, n); err != nil {
+		if vs.light, err = newLightNet(vs, n, local); err != nil {
 			return vs, err
 		}
 	}
