@@ -58,9 +58,9 @@ bench: build
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
 	./$(BIN)/loadtest -floor 300 -duration 15s
 	TAGS="$(TAGS)" ./scripts/base-origin.sh
-	taskset -c 1 ./$(BIN)/loadtest -capacity -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 2M -viewers 100,300,500,600,700 -duration 15s
+	taskset -c 1 ./$(BIN)/loadtest -capacity -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 2M -viewers 100,300,600,700 -duration 15s
 	taskset -c 1 ./$(BIN)/loadtest -capacity -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 600k -viewers 100,300,600,900,1000 -duration 15s
-	taskset -c 1 ./$(BIN)/loadtest -capacity -veth -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 2M -viewers 100,300,500,600,700 -duration 15s
+	taskset -c 1 ./$(BIN)/loadtest -capacity -veth -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 2M -viewers 100,300,600,700 -duration 15s
 	taskset -c 1 ./$(BIN)/loadtest -capacity -veth -builds new=$(BIN)/origin,base=$(BIN)/origin-base -media 600k -viewers 100,300,600,900,1000 -duration 15s
 	./$(BIN)/loadtest -chain 3 -per-depth 10 -duration 15s
 	./$(BIN)/loadtest -failover 5 -below 10
