@@ -127,22 +127,7 @@ func TestWritersSessionCloseWaitsForItsWrite(t *testing.T) {
 // after rideWhile packets; a session that does not ride sends each. (The
 // time bound is TestARidingPacketWaitsNoLongerThanRideMax's.)
 func TestSessionLetsAudioRideWithTheNextFrame(t *testing.T) {
-	video, audio := videoTrack(0), audioTrack()
-	defer video.Close()
-	defer audio.Close()
-	w := NewWriters(1, nil)
-	defer w.Close()
-	w.rideMax = time.Hour
-	sess := NewSessionIn(w, 0, nil)
-	defer sess.Close()
-	sess.Ride()
-	vw, aw := &collector{}, &collector{}
-	if _, err := video.SubscribeIn(sess, vw); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := audio.SubscribeIn(sess, aw); err != nil {
-		t.Fatal(err)
-	}
+	video, audio, w, sess, vw, aw := ridingSession(t, time.Hour)
 	quiet := func(what string, v, a int) {
 		t.Helper()
 		time.Sleep(50 * time.Millisecond)
@@ -183,21 +168,7 @@ func TestSessionLetsAudioRideWithTheNextFrame(t *testing.T) {
 // together, as at a publisher's stall) goes out once it has waited
 // rideMax: the pool's watch wakes its writer.
 func TestARidingPacketWaitsNoLongerThanRideMax(t *testing.T) {
-	video, audio := videoTrack(0), audioTrack()
-	defer video.Close()
-	defer audio.Close()
-	w := NewWriters(1, nil)
-	defer w.Close()
-	sess := NewSessionIn(w, 0, nil)
-	defer sess.Close()
-	sess.Ride()
-	vw, aw := &collector{}, &collector{}
-	if _, err := video.SubscribeIn(sess, vw); err != nil {
-		t.Fatal(err)
-	}
-	if _, err := audio.SubscribeIn(sess, aw); err != nil {
-		t.Fatal(err)
-	}
+	video, audio, _, sess, vw, aw := ridingSession(t, rideMax)
 	video.Write(framePkt(1, 0, 0, 0, 1))
 	waitFor(t, "the frame", func() bool { return len(vw.packets()) == 1 })
 	batches := sess.Batches()
@@ -206,4 +177,26 @@ func TestARidingPacketWaitsNoLongerThanRideMax(t *testing.T) {
 	if sess.Batches() != batches+1 {
 		t.Fatalf("%d batches for the lone audio packet, want 1", sess.Batches()-batches)
 	}
+}
+
+// ridingSession is a pool of one writer whose packets ride at most
+// rideFor, and a session in it that lets audio ride, subscribed to a video
+// and an audio track; all close with the test, the pool last.
+func ridingSession(t *testing.T, rideFor time.Duration) (video, audio *Track, w *Writers, sess *Session, vw, aw *collector) {
+	t.Helper()
+	video, audio = videoTrack(0), audioTrack()
+	w = NewWriters(1, nil)
+	t.Cleanup(w.Close) // after the session's, which is registered later
+	w.rideMax = rideFor
+	sess = NewSessionIn(w, 0, nil)
+	sess.Ride()
+	t.Cleanup(func() { sess.Close(); video.Close(); audio.Close() })
+	vw, aw = &collector{}, &collector{}
+	if _, err := video.SubscribeIn(sess, vw); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := audio.SubscribeIn(sess, aw); err != nil {
+		t.Fatal(err)
+	}
+	return video, audio, w, sess, vw, aw
 }

@@ -22,9 +22,11 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"github.com/sirupsen/logrus"
@@ -201,9 +203,13 @@ func runMode(name, usageErr string, timeout time.Duration, f func(context.Contex
 		fmt.Fprintln(os.Stderr, "loadtest: "+usageErr)
 		os.Exit(2)
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), timeout)
+	// An interrupt ends the run the way its timeout does, so what it set
+	// up (node processes, -veth's namespace) is taken down.
+	sig, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	ctx, cancel := context.WithTimeout(sig, timeout)
 	err := f(ctx)
 	cancel()
+	stop()
 	if err != nil {
 		fmt.Fprintf(os.Stderr, "loadtest: %s: %v\n", name, err)
 		os.Exit(1)

@@ -255,30 +255,51 @@ func (b *Burst) segment(size int) []byte {
 func (c *Conn) flushBatch(b *Burst) error {
 	defer func() { b.msgs, b.oob = b.msgs[:0], b.oob[:0] }()
 	for sent := 0; sent < len(b.msgs); {
-		n, err := c.batch.WriteBatch(b.msgs[sent:], 0)
+		n, err := c.write(b.msgs[sent:])
+		sent += n
+		if err == nil {
+			continue
+		}
+		if !refusedGSO(b.msgs, sent) {
+			return err
+		}
+		if c.gso.Swap(false) && c.onFallback != nil {
+			c.onFallback(err)
+		}
+		c.Fallbacks.Add(1)
+		b.split(sent)
+	}
+	return nil
+}
+
+// write sends msgs with sendmmsg until all are sent or a call fails, and
+// counts the calls and the GSO messages sent. It returns how many were.
+func (c *Conn) write(msgs []ipv4.Message) (int, error) {
+	sent := 0
+	for sent < len(msgs) {
+		n, err := c.batch.WriteBatch(msgs[sent:], 0)
 		c.BatchSends.Add(1)
-		for _, m := range b.msgs[sent : sent+max(n, 0)] {
+		n = max(n, 0)
+		for _, m := range msgs[sent : sent+n] {
 			if m.OOB != nil {
 				c.GSOSends.Add(1)
 			}
 		}
-		sent += max(n, 0)
-		if err != nil && sent < len(b.msgs) && b.msgs[sent].OOB != nil {
-			if c.gso.Swap(false) && c.onFallback != nil {
-				c.onFallback(err)
-			}
-			c.Fallbacks.Add(1)
-			b.split(sent)
-			continue
+		sent += n
+		if err == nil && n == 0 {
+			err = errors.New("sent nothing")
 		}
 		if err != nil {
-			return fmt.Errorf("sendmmsg: %w", err)
-		}
-		if n == 0 {
-			return errors.New("sendmmsg sent nothing")
+			return sent, fmt.Errorf("sendmmsg: %w", err)
 		}
 	}
-	return nil
+	return sent, nil
+}
+
+// refusedGSO reports whether a send that failed after sent messages failed
+// at a GSO one.
+func refusedGSO(msgs []ipv4.Message, sent int) bool {
+	return sent < len(msgs) && msgs[sent].OOB != nil
 }
 
 // split turns the messages from k on, k a GSO run, into a message per

@@ -1,9 +1,6 @@
 package gso
 
 import (
-	"errors"
-	"fmt"
-
 	"golang.org/x/net/ipv4"
 )
 
@@ -86,28 +83,11 @@ const maxBatch = 1024
 // message leaves the rest to each burst's own flushBatch, which sends it
 // again without GSO and turns GSO off for the socket.
 func (o *Outbox) send(c *Conn, items []outItem) error {
-	sent := 0
-	for sent < len(o.msgs) {
-		n, err := c.batch.WriteBatch(o.msgs[sent:], 0)
-		c.BatchSends.Add(1)
-		for _, m := range o.msgs[sent : sent+max(n, 0)] {
-			if m.OOB != nil {
-				c.GSOSends.Add(1)
-			}
-		}
-		sent += max(n, 0)
-		if err == nil && n == 0 {
-			err = errors.New("sendmmsg sent nothing")
-		}
-		if err == nil {
-			continue
-		}
-		if sent < len(o.msgs) && o.msgs[sent].OOB != nil {
-			return o.rest(c, items, sent)
-		}
-		return fmt.Errorf("sendmmsg: %w", err)
+	sent, err := c.write(o.msgs)
+	if err != nil && refusedGSO(o.msgs, sent) {
+		return o.rest(c, items, sent)
 	}
-	return nil
+	return err
 }
 
 // rest sends the messages from the sent-th on, burst by burst: the
