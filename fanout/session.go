@@ -246,13 +246,16 @@ func (s *Session) drain(out Sender) bool {
 // session does not. Idempotent.
 func (s *Session) Close() {
 	s.once.Do(func() {
-		s.quit.Store(true)
 		if s.pool != nil {
 			s.pool.ride(s, false)
-			s.run.Lock() // a worker's drain under way ends first
+			// Under run: a worker's drain under way ends first, and
+			// none starts after.
+			s.run.Lock()
+			s.quit.Store(true)
 			s.run.Unlock()
 			return
 		}
+		s.quit.Store(true)
 		select {
 		case s.wake <- struct{}{}:
 		default: // a wake-up is pending: the goroutine sees quit after it

@@ -86,7 +86,7 @@ func TestOutboxFailedGSOLosesNothing(t *testing.T) {
 	b := &Burst{To: peers[0].LocalAddr().(*net.UDPAddr).AddrPort()}
 	b.Add(datagram(0, 500))
 	want[0] = [][]byte{datagram(0, 500)}
-	b = o.Take(c, b)
+	o.Take(c, b)
 	rest := takeEach(o, c, peers[1:], []int{1000, 1000, 400})
 	want[1], want[2] = rest[0], rest[1]
 	c.batch = refuseGSO{c.batch, errors.New("EIO: the device cannot segment")}
