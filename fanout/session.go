@@ -44,8 +44,8 @@ type Session struct {
 	run    sync.Mutex
 
 	// The queue is a slice under a mutex, not a channel: the hub appends
-	// and wakes the goroutine only when the queue was empty, and the
-	// goroutine takes everything queued in one swap. A channel cost a
+	// and wakes the writer once per frame (offer), and the writer takes
+	// everything queued in one swap. A channel cost a
 	// lock and often a wake-up per packet per viewer: 5-8% more of the
 	// node's CPU at 100 and 300 viewers (loadtest -capacity).
 	mu    sync.Mutex
