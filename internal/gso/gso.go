@@ -21,7 +21,6 @@ import (
 	"unsafe"
 
 	"golang.org/x/net/ipv4"
-	"golang.org/x/net/ipv6"
 	"golang.org/x/sys/unix"
 )
 
@@ -47,7 +46,8 @@ type Conn struct {
 	onFallback func(error)
 }
 
-// batchWriter sends messages with sendmmsg: ipv4's or ipv6's PacketConn.
+// batchWriter sends messages with sendmmsg: rawBatch; a test's may
+// refuse GSO.
 type batchWriter interface {
 	WriteBatch([]ipv4.Message, int) (int, error)
 }
@@ -58,11 +58,9 @@ func New(conn *net.UDPConn, gso bool) *Conn {
 	c := &Conn{UDPConn: conn}
 	// sendmmsg's addresses are in the socket's family: an IPv6 socket
 	// ([::], dual-stack included) takes IPv4 ones mapped.
-	if a, ok := conn.LocalAddr().(*net.UDPAddr); ok && a.IP != nil && a.IP.To4() == nil {
-		c.batch, c.v6 = ipv6.NewPacketConn(conn), true
-	} else {
-		c.batch = ipv4.NewPacketConn(conn)
-	}
+	a, ok := conn.LocalAddr().(*net.UDPAddr)
+	c.v6 = ok && a.IP != nil && a.IP.To4() == nil
+	c.batch = newRawBatch(conn, c.v6)
 	c.gso.Store(gso && Supported(conn))
 	return c
 }

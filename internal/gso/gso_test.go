@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"net/netip"
 	"testing"
 	"time"
 
@@ -154,4 +155,29 @@ func TestDualStackSocket(t *testing.T) {
 	if c.GSOSends.Load() != 1 || c.BatchSends.Load() != 1 {
 		t.Fatalf("%d GSO sends, %d sendmmsg calls; want 1 and 1", c.GSOSends.Load(), c.BatchSends.Load())
 	}
+}
+
+// An IPv6 address on an IPv4 socket is an error for the burst, not a
+// crash, and the socket sends on afterwards; an IPv6 receiver on a
+// dual-stack socket gets its datagrams.
+func TestAddressFamilies(t *testing.T) {
+	c, rx := pair(t, true)
+	b := &Burst{To: netip.MustParseAddrPort("[::1]:9")}
+	b.Add(datagram(0, 100))
+	if err := c.Send(b); err == nil {
+		t.Fatal("an IPv6 address sent from an IPv4 socket; want an error")
+	}
+	sendAndReceive(t, c, rx, []int{1200, 1200, 50})
+
+	rx6, err := net.ListenUDP("udp6", &net.UDPAddr{IP: net.IPv6loopback})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer rx6.Close()
+	tx, err := net.ListenUDP("udp", &net.UDPAddr{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer tx.Close()
+	sendAndReceive(t, New(tx, true), rx6, []int{1000, 1000, 1000, 20})
 }

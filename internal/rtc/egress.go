@@ -8,7 +8,6 @@ import (
 	"sync/atomic"
 
 	"github.com/pion/rtp"
-	"github.com/pion/srtp/v3"
 	"github.com/pion/webrtc/v4"
 
 	"github.com/relaymesh/relaymesh/internal/gso"
@@ -34,18 +33,17 @@ type Egress struct {
 	keys  srtpKeys
 	b     *gso.Batcher
 	log   *slog.Logger
-	ready atomic.Bool // set once, when DTLS connects and ctx is made
+	ready atomic.Bool // set once, when DTLS connects and sealer is made
 	// The engine's counts of sessions taken over and left to pion.
 	own, pion *atomic.Int64
 
 	mu      sync.Mutex
-	ctx     *srtp.Context
+	sealer  sealer     // the session's one SRTP context (seal.go)
 	route   *gso.Route // the selected pair's remote address
 	burst   *gso.Burst
 	open    bool
 	out     *gso.Outbox // the open burst's, if a worker's (fanout.Writers); nil: sent at once
 	scratch []byte
-	hdr     rtp.Header
 	lost    bool // a write found no UDP pair; logged once
 	closed  bool
 }
@@ -57,10 +55,10 @@ const overhead = 16
 // Egressing reports whether e sends the session's RTP itself.
 func (e *Egress) Egressing() bool { return e != nil && e.ready.Load() }
 
-// connected makes the SRTP context; pion calls it as DTLS connects, before
+// connected makes the SRTP sealer; pion calls it as DTLS connects, before
 // it starts its own SRTP.
 func (e *Egress) connected() {
-	ctx, profile, err := e.keys.context()
+	seal, profile, err := e.keys.sealer()
 	if err != nil {
 		e.pion.Add(1)
 		e.log.Debug("viewer egress left to pion", "err", err)
@@ -69,7 +67,7 @@ func (e *Egress) connected() {
 	e.mu.Lock()
 	heard := e.route != nil && e.route.Conn() != nil
 	if heard {
-		e.ctx = ctx
+		e.sealer = seal
 	}
 	e.mu.Unlock()
 	if !heard {
@@ -218,7 +216,7 @@ func (e *Egress) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 		if e.burst.Full(n + overhead) {
 			e.flush()
 		}
-		out, err := e.seal(e.burst.Room(n+overhead), h, payload)
+		out, err := e.sealer.seal(e.burst.Room(n+overhead), h, payload)
 		if err != nil {
 			return 0, err
 		}
@@ -228,31 +226,11 @@ func (e *Egress) writeRTP(h *rtp.Header, payload []byte) (int, error) {
 	if cap(e.scratch) < n+overhead {
 		e.scratch = make([]byte, n+overhead)
 	}
-	out, err := e.seal(e.scratch[:n+overhead], h, payload)
+	out, err := e.sealer.seal(e.scratch[:n+overhead], h, payload)
 	if err != nil {
 		return 0, err
 	}
 	e.burst.Add(out)
 	e.flush()
 	return n, nil
-}
-
-// seal writes the packet into room and encrypts it where it lies; the
-// result is a prefix of room. Under mu.
-func (e *Egress) seal(room []byte, h *rtp.Header, payload []byte) ([]byte, error) {
-	hl, err := h.MarshalTo(room)
-	if err != nil {
-		return nil, err
-	}
-	n := hl + copy(room[hl:], payload)
-	out, err := e.ctx.EncryptRTP(room, room[:n], &e.hdr)
-	if err != nil {
-		return nil, err
-	}
-	if &out[0] != &room[0] {
-		// srtp grows a buffer too small for the tag; room never is.
-		n = copy(room, out)
-		out = room[:n]
-	}
-	return out, nil
 }

@@ -16,8 +16,24 @@ import (
 // A frame of eight 1,200-byte RTP packets through a viewer's Egress, as
 // its session writer sends it: each packet AES-GCM encrypted into the
 // burst, the burst in one GSO send. It allocates nothing once warm (the
-// egress path's rule). Loopback's receive half runs in the send.
+// egress path's rule). Loopback's receive half runs in the send. "gcm" is
+// the node's own sealer, "pion-gcm" pion's SRTP context for the same
+// profile.
 func BenchmarkEgressFrame(b *testing.B) {
+	key, salt := make([]byte, 16), make([]byte, 12)
+	own, err := newSealer(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	ctx, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	if err != nil {
+		b.Fatal(err)
+	}
+	b.Run("gcm", func(b *testing.B) { benchmarkEgressFrame(b, own) })
+	b.Run("pion-gcm", func(b *testing.B) { benchmarkEgressFrame(b, &pionSealer{ctx: ctx}) })
+}
+
+func benchmarkEgressFrame(b *testing.B, s sealer) {
 	rx, err := net.ListenUDP("udp4", &net.UDPAddr{IP: net.IPv4(127, 0, 0, 1)})
 	if err != nil {
 		b.Fatal(err)
@@ -30,11 +46,7 @@ func BenchmarkEgressFrame(b *testing.B) {
 	defer tx.Close()
 	bt := gso.NewBatcher(true, nil)
 	bt.Wrap(tx)
-	ctx, err := srtp.CreateContext(make([]byte, 16), make([]byte, 12), srtp.ProtectionProfileAeadAes128Gcm)
-	if err != nil {
-		b.Fatal(err)
-	}
-	e := &Egress{burst: &gso.Burst{}, b: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), ctx: ctx}
+	e := &Egress{burst: &gso.Burst{}, b: bt, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), sealer: s}
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	e.follow(&to)
 	defer e.close()

@@ -33,7 +33,7 @@ func testEgress(t *testing.T) (*Egress, *net.UDPConn, *srtp.Context) {
 	b.Wrap(tx)
 	key, salt := make([]byte, 16), make([]byte, 12)
 	key[0], salt[0] = 1, 2
-	enc, err := srtp.CreateContext(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
+	enc, err := newSealer(key, salt, srtp.ProtectionProfileAeadAes128Gcm)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -41,7 +41,7 @@ func testEgress(t *testing.T) (*Egress, *net.UDPConn, *srtp.Context) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	e := &Egress{burst: &gso.Burst{}, b: b, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), ctx: enc}
+	e := &Egress{burst: &gso.Burst{}, b: b, log: slog.New(slog.NewTextHandler(io.Discard, nil)), own: new(atomic.Int64), pion: new(atomic.Int64), sealer: enc}
 	to := rx.LocalAddr().(*net.UDPAddr).AddrPort()
 	e.follow(&to)
 	e.ready.Store(true)

@@ -84,8 +84,8 @@ func (k *srtpKeys) serverHello(m handshake.MessageServerHello) handshake.Message
 
 var errNoKeys = errors.New("the DTLS handshake's secrets were not all seen (the node was not the DTLS server, or no SRTP profile was chosen)")
 
-// context is the SRTP context for what the node (the DTLS server) sends.
-func (k *srtpKeys) context() (*srtp.Context, srtp.ProtectionProfile, error) {
+// sealer is what seals the RTP the node (the DTLS server) sends.
+func (k *srtpKeys) sealer() (sealer, srtp.ProtectionProfile, error) {
 	k.mu.Lock()
 	defer k.mu.Unlock()
 	if k.masterSecret == nil || k.serverRandom == nil || k.profile == 0 {
@@ -95,8 +95,8 @@ func (k *srtpKeys) context() (*srtp.Context, srtp.ProtectionProfile, error) {
 	if err := cfg.ExtractSessionKeysFromDTLS(exporter{k}, false); err != nil {
 		return nil, 0, err
 	}
-	c, err := srtp.CreateContext(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, k.profile)
-	return c, k.profile, err
+	s, err := newSealer(cfg.Keys.LocalMasterKey, cfg.Keys.LocalMasterSalt, k.profile)
+	return s, k.profile, err
 }
 
 // exporter is RFC 5705 §4's keying material exporter over TLS 1.2's PRF
