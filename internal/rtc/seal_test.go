@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"crypto/rand"
 	"errors"
-	"fmt"
 	"testing"
 
 	"github.com/pion/rtp"
@@ -153,7 +152,7 @@ func TestNewSealerByProfile(t *testing.T) {
 	}
 	for _, bad := range []struct{ key, salt int }{{15, 12}, {16, 14}} {
 		if _, err := newSealer(make([]byte, bad.key), make([]byte, bad.salt), srtp.ProtectionProfileAeadAes128Gcm); err == nil {
-			t.Fatal(fmt.Sprintf("a %d-byte key and %d-byte salt made a sealer", bad.key, bad.salt))
+			t.Fatalf("a %d-byte key and %d-byte salt made a sealer", bad.key, bad.salt)
 		}
 	}
 }
