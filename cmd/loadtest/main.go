@@ -18,6 +18,7 @@ package main
 
 import (
 	"context"
+	"errors"
 	"flag"
 	"fmt"
 	"io"
@@ -60,6 +61,7 @@ func main() {
 		capacity = flag.Bool("capacity", false, "instead: with light viewers and the origin alone on CPU 0, each of -builds at each of -viewers (ascending), up to the first count below 99.5% delivered")
 		builds   = flag.String("builds", "", "with -capacity: label=path origin binaries to compare, the first the reference (default: new=-origin)")
 		media    = flag.String("media", "2M", "with -capacity: the stream, 2M (720p30) or 600k (360p30)")
+		rounds   = flag.Int("rounds", 1, "with -capacity: run each count this many times, the builds alternating, and compare their mean CPU per viewer (one run's figure varies by about 10% on a shared machine)")
 		veth     = flag.Bool("veth", false, "with -capacity: the origin in a network namespace of its own behind a veth pair, its viewers' receive path on the tool's CPUs as on a real network (netns.go), instead of loopback; needs root")
 		light    = flag.Bool("light", false, "count packets from their cleartext RTP headers, decrypting one in 16 (light.go), instead of full pion viewers")
 		pin      = flag.Bool("pin", false, "run the origin alone on CPU 0 (taskset); run the tool itself elsewhere, e.g. taskset -c 1")
@@ -95,7 +97,10 @@ func main() {
 	switch {
 	case *capacity:
 		bs, err := parseBuilds(*builds, *origin)
-		runMode("capacity", usageErr(err), time.Duration(len(counts))*time.Duration(max(1, len(bs)))*(*duration+*warmup+4*time.Minute),
+		if err == nil && (*rounds < 1 || *rounds > 10) {
+			err = errors.New("-rounds from 1 to 10")
+		}
+		runMode("capacity", usageErr(err), time.Duration(len(counts)**rounds)*time.Duration(max(1, len(bs)))*(*duration+*warmup+4*time.Minute),
 			func(ctx context.Context) error {
 				p := runParams{duration: *duration, warmup: *warmup, httpPort: *httpPort, udpPort: *udpPort, extra: strings.Fields(*extra)}
 				if *veth {
@@ -106,7 +111,7 @@ func main() {
 					defer n.close()
 					p.net = n
 				}
-				return runCapacity(ctx, bs, counts, *media, p)
+				return runCapacity(ctx, bs, counts, *rounds, *media, p)
 			})
 		return
 	case *oKill > 0:

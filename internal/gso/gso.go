@@ -49,7 +49,7 @@ type Conn struct {
 // batchWriter sends messages with sendmmsg: rawBatch; a test's may
 // refuse GSO.
 type batchWriter interface {
-	WriteBatch([]ipv4.Message, int) (int, error)
+	WriteBatch([]ipv4.Message, *mmsgScratch) (int, error)
 }
 
 // New wraps conn. gso asks for segmentation offload: it is used only if
@@ -97,6 +97,7 @@ type Burst struct {
 	runs     [][2]int       // each message's first datagram and count
 	oob      []byte         // the messages' UDP_SEGMENT control messages
 	tailRuns [][2]int       // split's scratch
+	mm       mmsgScratch    // the messages in the kernel's form
 	addr     net.UDPAddr    // To, for sendmmsg
 	ip       [16]byte
 }
@@ -253,7 +254,7 @@ func (b *Burst) segment(size int) []byte {
 func (c *Conn) flushBatch(b *Burst) error {
 	defer func() { b.msgs, b.oob = b.msgs[:0], b.oob[:0] }()
 	for sent := 0; sent < len(b.msgs); {
-		n, err := c.write(b.msgs[sent:])
+		n, err := c.write(b.msgs[sent:], &b.mm)
 		sent += n
 		if err == nil {
 			continue
@@ -272,10 +273,10 @@ func (c *Conn) flushBatch(b *Burst) error {
 
 // write sends msgs with sendmmsg until all are sent or a call fails, and
 // counts the calls and the GSO messages sent. It returns how many were.
-func (c *Conn) write(msgs []ipv4.Message) (int, error) {
+func (c *Conn) write(msgs []ipv4.Message, s *mmsgScratch) (int, error) {
 	sent := 0
 	for sent < len(msgs) {
-		n, err := c.batch.WriteBatch(msgs[sent:], 0)
+		n, err := c.batch.WriteBatch(msgs[sent:], s)
 		c.BatchSends.Add(1)
 		n = max(n, 0)
 		for _, m := range msgs[sent : sent+n] {

@@ -101,16 +101,16 @@ type refuseGSO struct {
 	err error
 }
 
-func (r refuseGSO) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+func (r refuseGSO) WriteBatch(ms []ipv4.Message, s *mmsgScratch) (int, error) {
 	for i, m := range ms {
 		if m.OOB != nil {
 			if i == 0 {
 				return 0, r.err
 			}
-			return r.batchWriter.WriteBatch(ms[:i], flags)
+			return r.batchWriter.WriteBatch(ms[:i], s)
 		}
 	}
-	return r.batchWriter.WriteBatch(ms, flags)
+	return r.batchWriter.WriteBatch(ms, s)
 }
 
 // A GSO message that fails is sent again as its datagrams, nothing lost,
@@ -180,4 +180,26 @@ func TestAddressFamilies(t *testing.T) {
 	}
 	defer tx.Close()
 	sendAndReceive(t, New(tx, true), rx6, []int{1000, 1000, 1000, 20})
+}
+
+// A warm burst sends without allocating, GSO or not (the egress path's
+// rule): the messages' kernel form is the burst's own scratch.
+func TestSendAllocatesNothing(t *testing.T) {
+	for _, gso := range []bool{true, false} {
+		c, rx := pair(t, gso)
+		b := &Burst{To: rx.LocalAddr().(*net.UDPAddr).AddrPort()}
+		p := datagram(0, 1200)
+		send := func() {
+			for range 8 {
+				b.Add(p)
+			}
+			if err := c.Send(b); err != nil {
+				t.Fatal(err)
+			}
+		}
+		send()
+		if n := testing.AllocsPerRun(50, send); n != 0 {
+			t.Fatalf("GSO %v: %v allocations a burst; want none", gso, n)
+		}
+	}
 }

@@ -18,6 +18,7 @@ type Outbox struct {
 	items []outItem
 	free  []*Burst
 	msgs  []ipv4.Message
+	mm    mmsgScratch
 }
 
 type outItem struct {
@@ -83,7 +84,7 @@ const maxBatch = 1024
 // message leaves the rest to each burst's own flushBatch, which sends it
 // again without GSO and turns GSO off for the socket.
 func (o *Outbox) send(c *Conn, items []outItem) error {
-	sent, err := c.write(o.msgs)
+	sent, err := c.write(o.msgs, &o.mm)
 	if err != nil && refusedGSO(o.msgs, sent) {
 		return o.rest(c, items, sent)
 	}

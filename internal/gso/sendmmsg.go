@@ -4,7 +4,6 @@ import (
 	"errors"
 	"net"
 	"runtime"
-	"sync"
 	"syscall"
 	"unsafe"
 
@@ -41,60 +40,66 @@ type mmsghdr struct {
 	_   [4]byte
 }
 
-// mmsgScratch is one call's messages in the kernel's form. It lives on
-// the heap (its pointers go to the kernel) and is reused from a pool, so
-// a send allocates nothing once warm; each call has its own, so writers
-// on several cores send at once.
+// mmsgScratch is a sendmmsg's messages in the kernel's form. Each Burst
+// and each Outbox has its own (so writers on several cores send at once
+// on one socket), kept across sends, so a send allocates nothing once
+// warm. send, the function the socket's raw conn calls, is made once with
+// it: a closure made per call would be allocated per call.
 type mmsgScratch struct {
 	hdrs []mmsghdr
 	iovs []unix.Iovec
 	sa4  []unix.RawSockaddrInet4
 	sa6  []unix.RawSockaddrInet6
-}
 
-var scratches = sync.Pool{New: func() any { return new(mmsgScratch) }}
+	send  func(fd uintptr) bool
+	n     int
+	errno syscall.Errno
+}
 
 var errAddr = errors.New("sendmmsg: a message without a UDP address")
 
-// WriteBatch sends ms with sendmmsg, as ipv4.PacketConn's does: it returns
-// how many were sent; an error is that of the first not sent (the kernel
-// reports an error after the first message at the next call).
-func (r *rawBatch) WriteBatch(ms []ipv4.Message, flags int) (int, error) {
+// WriteBatch sends ms with sendmmsg, its kernel form made in s: it
+// returns how many were sent; an error is that of the first not sent
+// (the kernel reports an error after the first message at the next call).
+func (r *rawBatch) WriteBatch(ms []ipv4.Message, s *mmsgScratch) (int, error) {
 	if r.err != nil {
 		return 0, r.err
 	}
 	if len(ms) == 0 {
 		return 0, nil
 	}
-	s := scratches.Get().(*mmsgScratch)
-	defer scratches.Put(s)
 	if err := s.fill(ms, r.v6); err != nil {
 		return 0, err
 	}
-	var n int
-	var errno syscall.Errno
-	err := r.rc.Write(func(fd uintptr) bool {
-		for {
-			r1, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(s.hdrs)), uintptr(flags), 0, 0)
-			switch e {
-			case unix.EINTR:
-				continue
-			case unix.EAGAIN:
-				return false // the poller waits for room in the send buffer
-			}
-			n, errno = int(r1), e
-			return true
-		}
-	})
+	if s.send == nil {
+		s.send = s.sendmmsg
+	}
+	s.n, s.errno = 0, 0
+	err := r.rc.Write(s.send)
 	runtime.KeepAlive(ms)
-	runtime.KeepAlive(s)
 	if err != nil {
 		return 0, err
 	}
-	if errno != 0 {
-		return 0, errno
+	if s.errno != 0 {
+		return 0, s.errno
 	}
-	return n, nil
+	return s.n, nil
+}
+
+// sendmmsg is one raw sendmmsg of the filled messages; false (EAGAIN)
+// has the poller wait for room in the send buffer and call it again.
+func (s *mmsgScratch) sendmmsg(fd uintptr) bool {
+	for {
+		r1, _, e := unix.RawSyscall6(unix.SYS_SENDMMSG, fd, uintptr(unsafe.Pointer(&s.hdrs[0])), uintptr(len(s.hdrs)), 0, 0, 0)
+		switch e {
+		case unix.EINTR:
+			continue
+		case unix.EAGAIN:
+			return false
+		}
+		s.n, s.errno = int(r1), e
+		return true
+	}
 }
 
 // fill makes ms's headers: each message's buffers as its iovecs, its
