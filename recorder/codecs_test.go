@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
 // playable concatenates a recording's init segment and segments into one
@@ -73,7 +74,7 @@ func TestRecordsVP8VP9AV1AndH265(t *testing.T) {
 			if n, _ := strconv.Atoi(f[2]); n != 120 {
 				t.Fatalf("%d frames decoded, want 120", n)
 			}
-			if dec, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(bytes.TrimSpace(dec)) > 0 {
+			if dec, err := mediatest.Decode(file); err != nil || dec != "" {
 				t.Fatalf("decoding: %v\n%s", err, dec)
 			}
 		})

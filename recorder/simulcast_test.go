@@ -1,7 +1,6 @@
 package recorder
 
 import (
-	"bytes"
 	"os/exec"
 	"strconv"
 	"strings"
@@ -12,6 +11,7 @@ import (
 	"github.com/pion/rtp/codecs"
 
 	"github.com/relaymesh/relaymesh/fanout"
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
 // A simulcast stream is recorded once, from its top layer: the recording
@@ -79,7 +79,7 @@ func TestSimulcastRecordsTheTopLayer(t *testing.T) {
 	if n < afterStart-31 || n > afterStart {
 		t.Fatalf("%d frames recorded of the %d played while recording: not the top layer's", n, afterStart)
 	}
-	if dec, err := exec.Command("ffmpeg", "-v", "error", "-i", file, "-f", "null", "-").CombinedOutput(); err != nil || len(bytes.TrimSpace(dec)) > 0 {
+	if dec, err := mediatest.Decode(file); err != nil || dec != "" {
 		t.Fatalf("decoding: %v\n%s", err, dec)
 	}
 	t.Logf("recorded %d frames from %.1f s after the start, of %d played", n, recordingFrom.Sub(start).Seconds(), afterStart)

@@ -1,7 +1,6 @@
 package vod
 
 import (
-	"bytes"
 	"io"
 	"log/slog"
 	"math"
@@ -82,7 +81,7 @@ func TestIVFAndOggExports(t *testing.T) {
 				t.Fatalf("the Ogg export has %d packets of %s, want about 200 of opus", n, c)
 			}
 			for _, ext := range []string{".ivf", ".ogg"} {
-				if dec, err := exec.Command("ffmpeg", "-v", "error", "-i", base+ext, "-f", "null", "-").CombinedOutput(); err != nil || len(bytes.TrimSpace(dec)) > 0 {
+				if dec, err := mediatest.Decode(base + ext); err != nil || dec != "" {
 					t.Fatalf("decoding %s: %v\n%s", ext, err, dec)
 				}
 			}

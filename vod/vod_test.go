@@ -126,8 +126,8 @@ func TestWholeRecordingPlays(t *testing.T) {
 	if math.Abs(d-10) > 0.5 || len(probe.Streams) != 2 || probe.Streams[0].CodecName != "h264" || probe.Streams[1].CodecName != "opus" {
 		t.Fatalf("ffprobe: %s", out)
 	}
-	dec, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-f", "null", "-").CombinedOutput()
-	if err != nil || len(bytes.TrimSpace(dec)) > 0 {
+	dec, err := mediatest.Decode(url)
+	if err != nil || dec != "" {
 		t.Fatalf("decoding the recording: %v\n%s", err, dec)
 	}
 	frames, err := exec.Command("ffprobe", "-v", "error", "-count_frames", "-select_streams", "v", "-show_entries", "stream=nb_read_frames", "-of", "csv=p=0", url).Output()

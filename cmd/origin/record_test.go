@@ -4,7 +4,6 @@ import (
 	"encoding/json"
 	"net/http"
 	"os"
-	"os/exec"
 	"strings"
 	"testing"
 	"time"
@@ -97,7 +96,7 @@ func kill9(t *testing.T, spec mediatest.Spec) {
 	if rec.DurationS < sent-2.5 {
 		t.Fatalf("kept %.2f s of %.2f s sent: more than about one segment lost", rec.DurationS, sent)
 	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", second.Base+rec.URL, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	if out, err := mediatest.Decode(second.Base + rec.URL); err != nil || out != "" {
 		t.Fatalf("decoding the recording after the crash: %v\n%s", err, out)
 	}
 	entries, _ := os.ReadDir(dir + "/cam/" + rec.ID)

@@ -8,6 +8,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/vod"
 )
 
@@ -48,11 +49,7 @@ func TestBrowserPublisherIsRecordedWithNoViewer(t *testing.T) {
 			}
 			rec := finishedRecordingOf(t, base, stream)
 			url := base + rec.URL
-			// -enc_time_base -1 keeps the recording's 90 kHz clock: on a
-			// busy machine Chromium's frames come at uneven times, and at
-			// ffmpeg's default (the frame rate) two of them 10 ms apart
-			// share a tick and the null muxer reports them.
-			if out, err := exec.Command("ffmpeg", "-v", "error", "-i", url, "-enc_time_base", "-1", "-f", "null", "-").CombinedOutput(); err != nil || len(out) > 0 {
+			if out, err := mediatest.Decode(url); err != nil || out != "" {
 				t.Fatalf("ffmpeg -v error decoding the recording: %v\n%s", err, out)
 			}
 			first, last, frames := videoSpan(t, url)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/pion/rtp"
 	"github.com/pion/webrtc/v4"
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
 // firstH265Types returns the NAL unit types the viewer's video began with,
@@ -103,7 +104,7 @@ func TestRTSPH265ReachesViewersRecordingAndReaders(t *testing.T) {
 	if len(f) != 3 || f[0] != "hevc" || f[1] != "hvc1" {
 		t.Fatalf("ffprobe the recording: %q, want hevc in hvc1", out)
 	}
-	if dec, err := exec.Command("ffmpeg", "-v", "error", "-i", base+rec.URL, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(dec))) > 0 {
+	if dec, err := mediatest.Decode(base + rec.URL); err != nil || dec != "" {
 		t.Fatalf("decoding the recording: %v\n%s", err, dec)
 	}
 }

@@ -3,10 +3,10 @@ package node
 import (
 	"fmt"
 	"math"
-	"os/exec"
-	"strings"
 	"testing"
 	"time"
+
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 )
 
 // An RTMP publisher that drops and comes back with the same key (OBS does)
@@ -78,7 +78,7 @@ func TestRTMPAndRTSPReconnectsAreContinuous(t *testing.T) {
 			if rec.DurationS < 6 || math.IsNaN(rec.DurationS) {
 				t.Fatalf("the recording holds %.2f s of two 3 s publishes", rec.DurationS)
 			}
-			if out, err := exec.Command("ffmpeg", "-v", "error", "-i", base+rec.URL, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+			if out, err := mediatest.Decode(base + rec.URL); err != nil || out != "" {
 				t.Fatalf("decoding the recording: %v\n%s", err, out)
 			}
 		})

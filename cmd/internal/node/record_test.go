@@ -9,6 +9,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/relaymesh/relaymesh/internal/mediatest"
 	"github.com/relaymesh/relaymesh/internal/whipclient"
 	"github.com/relaymesh/relaymesh/vod"
 )
@@ -94,7 +95,7 @@ func TestWHIPStreamIsRecorded(t *testing.T) {
 	if strings.Join(rec.Codecs, ",") != "H264,opus" {
 		t.Fatalf("codecs %v", rec.Codecs)
 	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", base+rec.URL, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	if out, err := mediatest.Decode(base + rec.URL); err != nil || out != "" {
 		t.Fatalf("decoding the recording: %v\n%s", err, out)
 	}
 	if v := metricSum(t, hc, base, "relaymesh_recording_bytes_total"); v < float64(rec.Size) {
@@ -156,7 +157,7 @@ func TestRelayRecordingSurvivesReparenting(t *testing.T) {
 	if len(list) != 1 || list[0].DurationS < 5 {
 		t.Fatalf("relay recordings %+v: want one of about 6 s", list)
 	}
-	if out, err := exec.Command("ffmpeg", "-v", "error", "-i", baseR+list[0].URL, "-f", "null", "-").CombinedOutput(); err != nil || len(strings.TrimSpace(string(out))) > 0 {
+	if out, err := mediatest.Decode(baseR + list[0].URL); err != nil || out != "" {
 		t.Fatalf("decoding the relay's recording: %v\n%s", err, out)
 	}
 }
