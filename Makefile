@@ -57,7 +57,7 @@ test: test-deps
 bench: build
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 200000x ./fanout/
 	$(GO) test -run '^$$' -bench . -benchmem -benchtime 20000x ./internal/gso/
-	$(GO) test -run '^$$' -bench Egress -benchmem -benchtime 20000x ./internal/rtc/
+	$(GO) test -run '^$$' -bench 'Egress|Seal' -benchmem -benchtime 20000x ./internal/rtc/
 	./$(BIN)/loadtest -viewers 50,100,200 -duration 20s
 	./$(BIN)/loadtest -floor 300 -duration 15s
 	TAGS="$(TAGS)" ./scripts/base-origin.sh
