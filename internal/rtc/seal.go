@@ -65,7 +65,7 @@ func (s *pionSealer) seal(room []byte, h *rtp.Header, payload []byte) ([]byte, e
 // and seals a copy of the payload. On a busy origin that wrapping cost as
 // much as AES-GCM itself; here the payload is sealed from where it lies
 // into the viewer's burst, and a session's few SSRCs are a short list.
-// srtp_test.go checks every byte against pion's context.
+// seal_test.go checks every byte against pion's context.
 type gcmSealer struct {
 	aead  cipher.AEAD
 	salt  [12]byte // the session salt (RFC 7714 §8.1)
